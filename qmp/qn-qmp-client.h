@@ -12,6 +12,10 @@
  * _sync calls work as well, inside or outside a running GMainLoop, but are re-entrant: other
  * sources of that context (and our own event handler) may run while they wait.
  *
+ * A private context must be iterated until idle after the client is closed or released, before it
+ * is dropped (while (g_main_context_iteration(ctx, FALSE)); as qn_qmp_query() does): the
+ * cancelled socket operations complete there and free their state.
+ *
  * QnQmpClient is a GObject rather than a struct with a _free(): GTask needs a GObject source and
  * the reference count keeps the client alive while commands are in flight. Release it with
  * g_object_unref() or g_autoptr(QnQmpClient); that closes the connection without calling the

@@ -335,7 +335,8 @@ qn_qmp_message_get_event(JsonNode *msg, const char **ret_event, JsonObject **ret
     }
     if (ret_ts_usec != NULL) {
         /* QEMU reports -1/-1 when its clock failed; anything out of range is just as useless. */
-        if (sec < 0 || usec < 0 || usec >= G_USEC_PER_SEC || sec > G_MAXINT64 / G_USEC_PER_SEC - 1) {
+        if (sec < 0 || usec < 0 || usec >= G_USEC_PER_SEC ||
+            sec > G_MAXINT64 / G_USEC_PER_SEC - 1) {
             *ret_ts_usec = -1;
         } else {
             *ret_ts_usec = sec * G_USEC_PER_SEC + usec;

@@ -1,0 +1,323 @@
+#include "qn-config.h"
+
+#include <string.h>
+
+#include "qn-error.h"
+#include "qn-size.h"
+
+#define QN_CONFIG_GROUP "qemu-numa"
+
+QnConfig *
+qn_config_new_default(void)
+{
+    QnConfig *c = g_new0(QnConfig, 1);
+
+    c->qemu = g_strdup("");
+    c->policy = QN_POLICY_BEST_EFFORT;
+    c->memory_mode = QN_MEMORY_MODE_BIND;
+    c->guest_nodes_mode = QN_GUEST_NODES_AUTO;
+    c->hugepage_size = QN_HUGEPAGE_SIZE_AUTO;
+    c->hugetlbfs = g_strdup("");
+    c->state_dir = g_strdup("/run/qemu-numa");
+    c->sysfs_root = g_strdup("/sys");
+    c->proc_root = g_strdup("/proc");
+    c->packing = QN_PACKING_BEST_FIT;
+    c->log_level = G_LOG_LEVEL_WARNING;
+    return c;
+}
+
+void
+qn_config_free(QnConfig *cfg)
+{
+    if (cfg == NULL) {
+        return;
+    }
+    g_free(cfg->qemu);
+    g_free(cfg->hugetlbfs);
+    g_free(cfg->state_dir);
+    g_free(cfg->sysfs_root);
+    g_free(cfg->proc_root);
+    g_free(cfg);
+}
+
+const char *
+qn_policy_to_string(QnPolicy policy)
+{
+    static const char *const names[] = { "none", "best-effort", "restricted",
+                                         "single-numa-node" };
+
+    return names[policy];
+}
+
+const char *
+qn_memory_mode_to_string(QnMemoryMode mode)
+{
+    static const char *const names[] = { "bind", "preferred", "interleave" };
+
+    return names[mode];
+}
+
+gboolean
+qn_memory_mode_from_qemu(const char *policy, QnMemoryMode *ret_mode)
+{
+    for (guint i = 0; i <= QN_MEMORY_MODE_INTERLEAVE; i++) {
+        if (g_strcmp0(policy, qn_memory_mode_to_string(i)) == 0) {
+            *ret_mode = i;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+typedef gboolean (*QnSettingSetter)(QnConfig *cfg, const char *value);
+
+static gboolean
+set_string(gchar **field, const char *value, gboolean allow_empty, gboolean absolute)
+{
+    if (!allow_empty && value[0] == '\0') {
+        return FALSE;
+    }
+    if (absolute && value[0] != '\0' && !g_path_is_absolute(value)) {
+        return FALSE;
+    }
+    g_free(*field);
+    *field = g_strdup(value);
+    return TRUE;
+}
+
+static gboolean
+set_qemu(QnConfig *c, const char *v)
+{
+    return set_string(&c->qemu, v, TRUE, FALSE);
+}
+
+static gboolean
+set_policy(QnConfig *c, const char *v)
+{
+    for (guint i = 0; i <= QN_POLICY_SINGLE_NUMA_NODE; i++) {
+        if (strcmp(v, qn_policy_to_string(i)) == 0) {
+            c->policy = i;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static gboolean
+set_memory_mode(QnConfig *c, const char *v)
+{
+    return qn_memory_mode_from_qemu(v, &c->memory_mode);
+}
+
+static gboolean
+set_guest_nodes(QnConfig *c, const char *v)
+{
+    guint64 n;
+
+    if (strcmp(v, "auto") == 0) {
+        c->guest_nodes_mode = QN_GUEST_NODES_AUTO;
+    } else if (strcmp(v, "passthrough") == 0) {
+        c->guest_nodes_mode = QN_GUEST_NODES_PASSTHROUGH;
+    } else if (g_ascii_string_to_unsigned(v, 10, 1, 64, &n, NULL)) {
+        c->guest_nodes_mode = QN_GUEST_NODES_FIXED;
+        c->guest_nodes = (guint)n;
+    } else {
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+set_hugepage_size(QnConfig *c, const char *v)
+{
+    guint64 bytes;
+
+    if (strcmp(v, "auto") == 0) {
+        c->hugepage_size = QN_HUGEPAGE_SIZE_AUTO;
+    } else if (strcmp(v, "none") == 0) {
+        c->hugepage_size = QN_HUGEPAGE_SIZE_NONE;
+    } else if (qn_size_parse(v, 1, &bytes, NULL) && bytes >= 4096 && (bytes & (bytes - 1)) == 0) {
+        c->hugepage_size = bytes;
+    } else {
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+set_hugetlbfs(QnConfig *c, const char *v)
+{
+    return set_string(&c->hugetlbfs, v, TRUE, TRUE);
+}
+
+static gboolean
+set_state_dir(QnConfig *c, const char *v)
+{
+    return set_string(&c->state_dir, v, FALSE, TRUE);
+}
+
+static gboolean
+set_sysfs_root(QnConfig *c, const char *v)
+{
+    return set_string(&c->sysfs_root, v, FALSE, TRUE);
+}
+
+static gboolean
+set_proc_root(QnConfig *c, const char *v)
+{
+    return set_string(&c->proc_root, v, FALSE, TRUE);
+}
+
+static gboolean
+set_cpuless(QnConfig *c, const char *v)
+{
+    if (strcmp(v, "avoid") == 0) {
+        c->allow_cpuless_nodes = FALSE;
+    } else if (strcmp(v, "allow") == 0) {
+        c->allow_cpuless_nodes = TRUE;
+    } else {
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+set_packing(QnConfig *c, const char *v)
+{
+    if (strcmp(v, "best-fit") == 0) {
+        c->packing = QN_PACKING_BEST_FIT;
+    } else if (strcmp(v, "worst-fit") == 0) {
+        c->packing = QN_PACKING_WORST_FIT;
+    } else {
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+set_log_level(QnConfig *c, const char *v)
+{
+    static const struct {
+        const char *name;
+        GLogLevelFlags level;
+    } levels[] = {
+        { "error", G_LOG_LEVEL_CRITICAL }, { "warning", G_LOG_LEVEL_WARNING },
+        { "info", G_LOG_LEVEL_INFO },      { "debug", G_LOG_LEVEL_DEBUG },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(levels); i++) {
+        if (strcmp(v, levels[i].name) == 0) {
+            c->log_level = levels[i].level;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static const struct {
+    const char *key;
+    const char *env;
+    QnSettingSetter set;
+    const char *expected;
+} qn_settings[] = {
+    { "qemu", "QEMU_NUMA_QEMU", set_qemu, "a QEMU binary path or name" },
+    { "policy", "QEMU_NUMA_POLICY", set_policy,
+      "none, best-effort, restricted or single-numa-node" },
+    { "memory-mode", "QEMU_NUMA_MEMORY_MODE", set_memory_mode, "bind, preferred or interleave" },
+    { "guest-nodes", "QEMU_NUMA_GUEST_NODES", set_guest_nodes,
+      "auto, passthrough or a count from 1 to 64" },
+    { "hugepage-size", "QEMU_NUMA_HUGEPAGE_SIZE", set_hugepage_size,
+      "auto, none or a power-of-two size such as 2M or 1G" },
+    { "hugetlbfs", "QEMU_NUMA_HUGETLBFS", set_hugetlbfs, "an absolute mount point path" },
+    { "state-dir", "QEMU_NUMA_STATE_DIR", set_state_dir, "an absolute directory path" },
+    { "sysfs-root", "QEMU_NUMA_SYSFS_ROOT", set_sysfs_root, "an absolute directory path" },
+    { "proc-root", "QEMU_NUMA_PROC_ROOT", set_proc_root, "an absolute directory path" },
+    { "cpuless-nodes", "QEMU_NUMA_CPULESS_NODES", set_cpuless, "avoid or allow" },
+    { "packing", "QEMU_NUMA_PACKING", set_packing, "best-fit or worst-fit" },
+    { "log-level", "QEMU_NUMA_LOG_LEVEL", set_log_level, "error, warning, info or debug" },
+};
+
+static gboolean
+qn_config_apply(QnConfig *cfg, guint i, const char *value, const char *where, GError **error)
+{
+    if (!qn_settings[i].set(cfg, value)) {
+        g_set_error(error, QN_ERROR, QN_ERROR_BAD_CONFIG, "%s '%s': invalid value, expected %s",
+                    where, value, qn_settings[i].expected);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+QnConfig *
+qn_config_load(const char *keyfile_data, const char *keyfile_name, const char *const *envp,
+               GError **error)
+{
+    g_autoptr(QnConfig) cfg = qn_config_new_default();
+
+    if (keyfile_data != NULL) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) local = NULL;
+        g_auto(GStrv) groups = NULL;
+        g_auto(GStrv) keys = NULL;
+
+        if (!g_key_file_load_from_data(kf, keyfile_data, (gsize)-1, G_KEY_FILE_NONE, &local)) {
+            g_set_error(error, QN_ERROR, QN_ERROR_BAD_CONFIG, "%s: %s", keyfile_name,
+                        local->message);
+            return NULL;
+        }
+        groups = g_key_file_get_groups(kf, NULL);
+        for (guint g = 0; groups[g] != NULL; g++) {
+            if (strcmp(groups[g], QN_CONFIG_GROUP) != 0) {
+                g_set_error(error, QN_ERROR, QN_ERROR_BAD_CONFIG, "%s: unknown group '[%s]'",
+                            keyfile_name, groups[g]);
+                return NULL;
+            }
+        }
+        keys = g_key_file_get_keys(kf, QN_CONFIG_GROUP, NULL, NULL);
+        for (guint k = 0; keys != NULL && keys[k] != NULL; k++) {
+            g_autofree gchar *value = g_key_file_get_string(kf, QN_CONFIG_GROUP, keys[k], NULL);
+            g_autofree gchar *where = g_strdup_printf("%s: %s", keyfile_name, keys[k]);
+            guint i;
+
+            for (i = 0; i < G_N_ELEMENTS(qn_settings); i++) {
+                if (strcmp(keys[k], qn_settings[i].key) == 0) {
+                    break;
+                }
+            }
+            if (i == G_N_ELEMENTS(qn_settings)) {
+                g_set_error(error, QN_ERROR, QN_ERROR_BAD_CONFIG, "%s: unknown setting '%s'",
+                            keyfile_name, keys[k]);
+                return NULL;
+            }
+            if (!qn_config_apply(cfg, i, value ? value : "", where, error)) {
+                return NULL;
+            }
+        }
+    }
+    for (guint e = 0; envp != NULL && envp[e] != NULL; e++) {
+        const char *eq = strchr(envp[e], '=');
+        g_autofree gchar *name = NULL;
+        guint i;
+
+        if (!g_str_has_prefix(envp[e], "QEMU_NUMA_") || eq == NULL) {
+            continue;
+        }
+        name = g_strndup(envp[e], (gsize)(eq - envp[e]));
+        if (strcmp(name, "QEMU_NUMA_CONFIG") == 0 || g_str_has_prefix(name, "QEMU_NUMA_TEST_")) {
+            continue;
+        }
+        for (i = 0; i < G_N_ELEMENTS(qn_settings); i++) {
+            if (strcmp(name, qn_settings[i].env) == 0) {
+                break;
+            }
+        }
+        if (i == G_N_ELEMENTS(qn_settings)) {
+            g_set_error(error, QN_ERROR, QN_ERROR_BAD_CONFIG, "unknown variable '%s'", name);
+            return NULL;
+        }
+        if (!qn_config_apply(cfg, i, eq + 1, name, error)) {
+            return NULL;
+        }
+    }
+    return g_steal_pointer(&cfg);
+}

@@ -1,0 +1,77 @@
+/* Settings: /etc/qemu-numa/qemu-numa.conf (a glib key file) overridden by QEMU_NUMA_* variables. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/** QnPolicy: Kubernetes Topology Manager policy names (seed 004). */
+typedef enum {
+    QN_POLICY_NONE,             /* pass the argv through untouched */
+    QN_POLICY_BEST_EFFORT,      /* aligned if possible, else the OS allocates (recorded) */
+    QN_POLICY_RESTRICTED,       /* aligned on any number of nodes, or refuse */
+    QN_POLICY_SINGLE_NUMA_NODE, /* all memory on one host node, or refuse */
+} QnPolicy;
+
+/** QnMemoryMode: libvirt numatune modes (seed 001), QEMU's memory backend `policy`. */
+typedef enum {
+    QN_MEMORY_MODE_BIND,
+    QN_MEMORY_MODE_PREFERRED,
+    QN_MEMORY_MODE_INTERLEAVE,
+} QnMemoryMode;
+
+typedef enum {
+    QN_GUEST_NODES_AUTO,        /* 1 node if it fits, else 2, 4, ... */
+    QN_GUEST_NODES_FIXED,       /* exactly guest_nodes (kept across hosts, Cloudpods) */
+    QN_GUEST_NODES_PASSTHROUGH, /* one guest node per host node used (KubeVirt) */
+} QnGuestNodesMode;
+
+typedef enum {
+    QN_PACKING_BEST_FIT,  /* the fitting node(s) with the least free pages left after */
+    QN_PACKING_WORST_FIT, /* the fitting node(s) with the most free pages left after */
+} QnPacking;
+
+typedef struct {
+    gchar *qemu;                 /* "" = search PATH for qemu-system-x86_64, skipping ourselves */
+    QnPolicy policy;
+    QnMemoryMode memory_mode;
+    QnGuestNodesMode guest_nodes_mode;
+    guint guest_nodes;           /* with QN_GUEST_NODES_FIXED: 1..64 */
+    guint64 hugepage_size;       /* bytes; 0 = auto (largest that fits), G_MAXUINT64 = none */
+    gchar *hugetlbfs;            /* "" = a mount of the page size found in mountinfo */
+    gchar *state_dir;
+    gchar *sysfs_root;
+    gchar *proc_root;
+    gboolean allow_cpuless_nodes; /* back vCPU-carrying guest nodes by CPU-less host nodes */
+    QnPacking packing;
+    GLogLevelFlags log_level;    /* messages at or above this level reach stderr */
+} QnConfig;
+
+#define QN_HUGEPAGE_SIZE_AUTO 0
+#define QN_HUGEPAGE_SIZE_NONE G_MAXUINT64
+
+QnConfig *qn_config_new_default(void);
+void qn_config_free(QnConfig *cfg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnConfig, qn_config_free)
+
+/**
+ * qn_config_load:
+ * @keyfile_data: (nullable): contents of the key file (group [qemu-numa]), %NULL for none
+ * @keyfile_name: the file's path, for messages
+ * @envp: (nullable): the environment ("NAME=value" strings); QEMU_NUMA_* variables override
+ *   the key file. QEMU_NUMA_CONFIG and QEMU_NUMA_TEST_* are read by the programs, not here.
+ * @error: %QN_ERROR_BAD_CONFIG naming the setting and the bad value: an unknown key, group or
+ *   QEMU_NUMA_ variable, or an invalid value. Never ignored silently.
+ *
+ * Every setting, its variable, default and meaning is in README.md "Configuration".
+ * Returns: (transfer full): the settings, or %NULL on error.
+ */
+QnConfig *qn_config_load(const char *keyfile_data, const char *keyfile_name,
+                         const char *const *envp, GError **error);
+
+const char *qn_policy_to_string(QnPolicy policy);
+const char *qn_memory_mode_to_string(QnMemoryMode mode);
+/** qn_memory_mode_from_qemu: QEMU backend policy name -> mode; FALSE for "default"/unknown. */
+gboolean qn_memory_mode_from_qemu(const char *policy, QnMemoryMode *ret_mode);
+
+G_END_DECLS

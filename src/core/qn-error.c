@@ -1,0 +1,3 @@
+#include "qn-error.h"
+
+G_DEFINE_QUARK(qemu-numa-error-quark, qn_error)

@@ -1,0 +1,219 @@
+#include "qn-plan-json.h"
+
+#include <string.h>
+
+#include "qn-error.h"
+
+static const char *
+qn_mode_name(QnMemoryMode m)
+{
+    return qn_memory_mode_to_string(m);
+}
+
+JsonNode *
+qn_plan_to_json(const QnPlan *plan)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    guint n = plan->guest_nodes->len;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "kind");
+    json_builder_add_string_value(b, qn_plan_kind_to_string(plan->kind));
+    json_builder_set_member_name(b, "policy");
+    json_builder_add_string_value(b, qn_policy_to_string(plan->policy));
+    json_builder_set_member_name(b, "memory_mode");
+    json_builder_add_string_value(b, qn_mode_name(plan->mode));
+    json_builder_set_member_name(b, "guest_topology");
+    json_builder_add_string_value(b, qn_guest_topology_to_string(plan->guest_topology));
+    json_builder_set_member_name(b, "reason");
+    if (plan->reason != NULL) {
+        json_builder_add_string_value(b, plan->reason);
+    } else {
+        json_builder_add_null_value(b);
+    }
+    json_builder_set_member_name(b, "mean_distance");
+    json_builder_add_double_value(b, plan->mean_distance);
+    json_builder_set_member_name(b, "hugetlbfs");
+    if (plan->hugetlbfs != NULL) {
+        json_builder_add_string_value(b, plan->hugetlbfs);
+    } else {
+        json_builder_add_null_value(b);
+    }
+    json_builder_set_member_name(b, "guest_nodes");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < n; i++) {
+        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+        g_autofree gchar *vcpus = qn_bitmap_format_list(g->vcpus, ",");
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "id");
+        json_builder_add_int_value(b, g->id);
+        json_builder_set_member_name(b, "vcpus");
+        json_builder_add_string_value(b, vcpus);
+        json_builder_set_member_name(b, "bytes");
+        json_builder_add_int_value(b, (gint64)g->bytes);
+        json_builder_set_member_name(b, "page_size");
+        json_builder_add_int_value(b, (gint64)g->page_size);
+        json_builder_set_member_name(b, "host_nodes");
+        json_builder_begin_array(b);
+        QN_BITMAP_FOREACH(g->host_nodes, h) {
+            json_builder_add_int_value(b, h);
+        }
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "mode");
+        json_builder_add_string_value(b, qn_mode_name(g->mode));
+        json_builder_set_member_name(b, "memdev");
+        json_builder_add_string_value(b, g->memdev);
+        json_builder_set_member_name(b, "host_nodes_from_user");
+        json_builder_add_boolean_value(b, g->host_nodes_from_user);
+        json_builder_set_member_name(b, "user_node");
+        json_builder_add_int_value(b, g->user_node);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "distance");
+    if (plan->distance != NULL) {
+        json_builder_begin_array(b);
+        for (guint i = 0; i < n; i++) {
+            json_builder_begin_array(b);
+            for (guint j = 0; j < n; j++) {
+                json_builder_add_int_value(b, plan->distance[i * n + j]);
+            }
+            json_builder_end_array(b);
+        }
+        json_builder_end_array(b);
+    } else {
+        json_builder_add_null_value(b);
+    }
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+static gboolean
+qn_enum_from(const char *s, const char *(*name)(guint), guint max, guint *ret)
+{
+    for (guint i = 0; i <= max; i++) {
+        if (g_strcmp0(s, name(i)) == 0) {
+            *ret = i;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static const char *
+qn_kind_name(guint i)
+{
+    return qn_plan_kind_to_string(i);
+}
+
+static const char *
+qn_policy_name(guint i)
+{
+    return qn_policy_to_string(i);
+}
+
+static const char *
+qn_mode_name_u(guint i)
+{
+    return qn_memory_mode_to_string(i);
+}
+
+static const char *
+qn_topo_name(guint i)
+{
+    return qn_guest_topology_to_string(i);
+}
+
+#define QN_BAD(what)                                                                      \
+    do {                                                                                  \
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "plan: missing or invalid '%s'", what); \
+        return NULL;                                                                      \
+    } while (0)
+
+QnPlan *
+qn_plan_from_json(JsonNode *node, GError **error)
+{
+    g_autoptr(QnPlan) plan = g_new0(QnPlan, 1);
+    JsonObject *o;
+    JsonArray *nodes;
+    JsonNode *m;
+    guint v;
+
+    plan->guest_nodes = g_ptr_array_new_with_free_func((GDestroyNotify)qn_guest_node_free);
+    if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node)) {
+        QN_BAD("plan");
+    }
+    o = json_node_get_object(node);
+    if (!qn_enum_from(json_object_get_string_member_with_default(o, "kind", NULL), qn_kind_name,
+                      QN_PLAN_FALLBACK, &v)) {
+        QN_BAD("kind");
+    }
+    plan->kind = v;
+    if (!qn_enum_from(json_object_get_string_member_with_default(o, "policy", NULL),
+                      qn_policy_name, QN_POLICY_SINGLE_NUMA_NODE, &v)) {
+        QN_BAD("policy");
+    }
+    plan->policy = v;
+    if (!qn_enum_from(json_object_get_string_member_with_default(o, "memory_mode", NULL),
+                      qn_mode_name_u, QN_MEMORY_MODE_INTERLEAVE, &v)) {
+        QN_BAD("memory_mode");
+    }
+    plan->mode = v;
+    if (!qn_enum_from(json_object_get_string_member_with_default(o, "guest_topology", NULL),
+                      qn_topo_name, QN_GUEST_TOPOLOGY_MACHINE_BACKEND, &v)) {
+        QN_BAD("guest_topology");
+    }
+    plan->guest_topology = v;
+    plan->reason = g_strdup(json_object_get_string_member_with_default(o, "reason", NULL));
+    plan->hugetlbfs = g_strdup(json_object_get_string_member_with_default(o, "hugetlbfs", NULL));
+    plan->mean_distance = json_object_get_double_member_with_default(o, "mean_distance", 0.0);
+    m = json_object_get_member(o, "guest_nodes");
+    if (m == NULL || !JSON_NODE_HOLDS_ARRAY(m)) {
+        QN_BAD("guest_nodes");
+    }
+    nodes = json_node_get_array(m);
+    for (guint i = 0; i < json_array_get_length(nodes); i++) {
+        JsonNode *e = json_array_get_element(nodes, i);
+        JsonObject *go;
+        QnGuestNode *g;
+        JsonNode *hn;
+        g_autoptr(QnBitmap) vcpus = NULL;
+
+        if (!JSON_NODE_HOLDS_OBJECT(e)) {
+            QN_BAD("guest_nodes[]");
+        }
+        go = json_node_get_object(e);
+        vcpus = qn_bitmap_parse_list(json_object_get_string_member_with_default(go, "vcpus", ""),
+                                     NULL);
+        hn = json_object_get_member(go, "host_nodes");
+        if (vcpus == NULL || hn == NULL || !JSON_NODE_HOLDS_ARRAY(hn) ||
+            !json_object_has_member(go, "memdev") ||
+            !qn_enum_from(json_object_get_string_member_with_default(go, "mode", NULL),
+                          qn_mode_name_u, QN_MEMORY_MODE_INTERLEAVE, &v)) {
+            QN_BAD("guest_nodes[]");
+        }
+        g = g_new0(QnGuestNode, 1);
+        g->id = (guint)json_object_get_int_member_with_default(go, "id", i);
+        g->vcpus = g_steal_pointer(&vcpus);
+        g->bytes = (guint64)json_object_get_int_member_with_default(go, "bytes", 0);
+        g->page_size = (guint64)json_object_get_int_member_with_default(go, "page_size", 0);
+        g->mode = v;
+        g->memdev = g_strdup(json_object_get_string_member(go, "memdev"));
+        g->user_node = (gint)json_object_get_int_member_with_default(go, "user_node", -1);
+        g->host_nodes_from_user =
+            json_object_get_boolean_member_with_default(go, "host_nodes_from_user", FALSE);
+        g->host_nodes = qn_bitmap_new();
+        for (guint k = 0; k < json_array_get_length(json_node_get_array(hn)); k++) {
+            gint64 id = json_array_get_int_element(json_node_get_array(hn), k);
+
+            if (id < 0 || id >= 1024) {
+                qn_guest_node_free(g);
+                QN_BAD("host_nodes");
+            }
+            qn_bitmap_set(g->host_nodes, (guint)id);
+        }
+        g_ptr_array_add(plan->guest_nodes, g);
+    }
+    return g_steal_pointer(&plan);
+}

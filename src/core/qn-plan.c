@@ -1,0 +1,1274 @@
+#include "qn-plan.h"
+
+#include <string.h>
+
+#include "qn-error.h"
+#include "qn-size.h"
+
+/* Enumerate every node set when there are at most this many; else grow sets greedily. Every
+ * real host seen (<= 36 nodes) choosing <= 4 stays exhaustive below ~60k; the 64-node case
+ * switches to the greedy search, O(seeds * n * candidates). */
+#define QN_EXHAUSTIVE_LIMIT 20000
+#define QN_REGULAR_GRANULE (2 * QN_MiB)
+
+QnReservations *
+qn_reservations_new(void)
+{
+    QnReservations *r = g_new0(QnReservations, 1);
+
+    r->items = g_array_new(FALSE, FALSE, sizeof(QnNodeReservation));
+    r->pinned_cpus = qn_bitmap_new();
+    return r;
+}
+
+void
+qn_reservations_free(QnReservations *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    g_array_unref(r->items);
+    qn_bitmap_free(r->pinned_cpus);
+    g_free(r);
+}
+
+void
+qn_reservations_add(QnReservations *r, guint node, guint64 page_size, guint64 bytes)
+{
+    QnNodeReservation item = { node, page_size, bytes };
+
+    g_array_append_val(r->items, item);
+}
+
+void
+qn_guest_node_free(QnGuestNode *g)
+{
+    if (g == NULL) {
+        return;
+    }
+
+    qn_bitmap_free(g->vcpus);
+    qn_bitmap_free(g->host_nodes);
+    g_free(g->memdev);
+    g_free(g);
+}
+
+void
+qn_plan_free(QnPlan *plan)
+{
+    if (plan == NULL) {
+        return;
+    }
+    g_ptr_array_unref(plan->guest_nodes);
+    g_free(plan->distance);
+    g_free(plan->hugetlbfs);
+    g_free(plan->reason);
+    g_free(plan);
+}
+
+const char *
+qn_plan_kind_to_string(QnPlanKind kind)
+{
+    static const char *const names[] = { "passthrough", "aligned", "fallback" };
+
+    return names[kind];
+}
+
+const char *
+qn_guest_topology_to_string(QnGuestTopology t)
+{
+    static const char *const names[] = { "auto", "fixed", "passthrough", "user",
+                                         "machine-backend" };
+
+    return names[t];
+}
+
+/* ---- the request: one entry per guest node, before host nodes are chosen ---- */
+
+typedef struct {
+    guint64 bytes;
+    QnBitmap *vcpus;
+    gint user_node;
+    gchar *memdev;
+    gint64 page_size;        /* -1: ours to choose; else fixed by the user's backend */
+    QnBitmap *user_hosts;    /* host-nodes= of the user's backend, or NULL */
+    gboolean has_user_mode;
+    QnMemoryMode user_mode;
+    guint id;
+} QnShapeNode;
+
+static void
+qn_shape_node_free(gpointer p)
+{
+    QnShapeNode *s = p;
+
+    qn_bitmap_free(s->vcpus);
+    g_free(s->memdev);
+    qn_bitmap_free(s->user_hosts);
+    g_free(s);
+}
+
+typedef struct {
+    const QnTopology *topo;
+    const QnReservations *resv;
+    const QnConfig *cfg;
+    const QnQemuArgv *qa;
+    GArray *usable;          /* guint node ids the planner may use */
+    QnBitmap *pci_nodes;     /* nodes of the argv's vfio-pci devices */
+} QnPlanner;
+
+/* Bytes of @page_size memory still available on @node to a new guest. */
+static guint64
+qn_capacity(const QnPlanner *p, guint node_id, guint64 page_size)
+{
+    const QnHostNode *node = qn_topology_node(p->topo, node_id);
+    guint64 avail = 0, held = 0;
+
+    if (node == NULL) {
+        return 0;
+    }
+    if (page_size == 0) {
+        avail = node->mem_free;
+    } else {
+        const QnHugepagePool *pool = qn_host_node_pool(node, page_size);
+
+        avail = pool ? pool->free * page_size : 0;
+    }
+    for (guint i = 0; p->resv != NULL && i < p->resv->items->len; i++) {
+        const QnNodeReservation *r = &g_array_index(p->resv->items, QnNodeReservation, i);
+
+        if (r->node == node_id && r->page_size == page_size) {
+            held += r->bytes;
+        }
+    }
+    return avail > held ? avail - held : 0;
+}
+
+static guint
+qn_pair_distance(const QnPlanner *p, guint a, guint b)
+{
+    return qn_topology_distance(p->topo, a, b);
+}
+
+typedef struct {
+    guint pci_miss;
+    guint64 dist_sum;
+    gint64 pack;
+} QnScore;
+
+static gint
+qn_score_cmp(const QnScore *a, const QnScore *b)
+{
+    if (a->pci_miss != b->pci_miss) {
+        return a->pci_miss < b->pci_miss ? -1 : 1;
+    }
+    if (a->dist_sum != b->dist_sum) {
+        return a->dist_sum < b->dist_sum ? -1 : 1;
+    }
+    if (a->pack != b->pack) {
+        return a->pack < b->pack ? -1 : 1;
+    }
+    return 0;
+}
+
+static gint
+qn_cmp_u64_desc(gconstpointer a, gconstpointer b)
+{
+    guint64 x = *(const guint64 *)a, y = *(const guint64 *)b;
+
+    return x > y ? -1 : x < y;
+}
+
+/* Can distinct nodes @set (with capacities @caps) hold @sizes? Sorted matching is exact for
+ * this threshold problem: the largest guest node needs the largest node, and so on. */
+static gboolean
+qn_set_feasible(const guint64 *sizes_desc, const guint64 *caps, guint n, gint64 *ret_leftover,
+                guint64 *ret_min_leftover)
+{
+    g_autofree guint64 *c = g_memdup2(caps, n * sizeof(guint64));
+    gint64 left = 0;
+    guint64 min_left = G_MAXUINT64;
+
+    qsort(c, n, sizeof(guint64), qn_cmp_u64_desc);
+    for (guint i = 0; i < n; i++) {
+        if (c[i] < sizes_desc[i]) {
+            return FALSE;
+        }
+        left += (gint64)((c[i] - sizes_desc[i]) >> 20);
+        min_left = MIN(min_left, c[i] - sizes_desc[i]);
+    }
+    *ret_leftover = left;
+    *ret_min_leftover = min_left;
+    return TRUE;
+}
+
+static void
+qn_score_set(const QnPlanner *p, const guint *set, guint n, gint64 leftover_mib,
+             QnScore *ret)
+{
+    ret->pci_miss = 0;
+    QN_BITMAP_FOREACH(p->pci_nodes, pn) {
+        gboolean in = FALSE;
+
+        for (guint i = 0; i < n; i++) {
+            in |= set[i] == (guint)pn;
+        }
+        ret->pci_miss += !in;
+    }
+    ret->dist_sum = 0;
+    for (guint i = 0; i < n; i++) {
+        for (guint j = i + 1; j < n; j++) {
+            ret->dist_sum += qn_pair_distance(p, set[i], set[j]);
+        }
+    }
+    ret->pack = p->cfg->packing == QN_PACKING_BEST_FIT ? leftover_mib : -leftover_mib;
+}
+
+/**
+ * Choose @n distinct host nodes for guest nodes of @sizes bytes (@page_size pages), among
+ * @cands. Writes the chosen nodes, ascending, to @ret_set. Lowest score wins: PCI nodes
+ * missed, then the sum (= n(n-1)/2 x mean) of pairwise distances, then packing.
+ */
+static gboolean
+qn_choose_distinct(const QnPlanner *p, GArray *cands, const guint64 *sizes, guint n,
+                   guint64 page_size, guint *ret_set)
+{
+    g_autofree guint64 *sizes_desc = g_memdup2(sizes, n * sizeof(guint64));
+    g_autoptr(GArray) fit = g_array_new(FALSE, FALSE, sizeof(guint));
+    g_autoptr(GArray) cap = g_array_new(FALSE, FALSE, sizeof(guint64));
+    g_autofree guint *best = g_new0(guint, n);
+    g_autofree guint *cur = g_new0(guint, n);
+    g_autofree guint64 *caps = g_new0(guint64, n);
+    QnScore best_score = { 0 };
+    gboolean found = FALSE;
+    guint m;
+    guint64 combos = 1;
+
+    qsort(sizes_desc, n, sizeof(guint64), qn_cmp_u64_desc);
+    for (guint i = 0; i < cands->len; i++) {
+        guint id = g_array_index(cands, guint, i);
+        guint64 c = qn_capacity(p, id, page_size);
+
+        if (c >= sizes_desc[n - 1]) {
+            g_array_append_val(fit, id);
+            g_array_append_val(cap, c);
+        }
+    }
+    m = fit->len;
+    if (m < n) {
+        return FALSE;
+    }
+    for (guint i = 0; i < n && combos <= QN_EXHAUSTIVE_LIMIT; i++) {
+        combos = combos * (m - i) / (i + 1);
+    }
+    if (combos <= QN_EXHAUSTIVE_LIMIT) {
+        g_autofree guint *idx = g_new0(guint, n);
+
+        for (guint i = 0; i < n; i++) {
+            idx[i] = i;
+        }
+        for (;;) {
+            gint64 left;
+            guint64 min_left;
+
+            for (guint i = 0; i < n; i++) {
+                cur[i] = g_array_index(fit, guint, idx[i]);
+                caps[i] = g_array_index(cap, guint64, idx[i]);
+            }
+            if (qn_set_feasible(sizes_desc, caps, n, &left, &min_left)) {
+                QnScore s;
+
+                qn_score_set(p, cur, n, left, &s);
+                if (!found || qn_score_cmp(&s, &best_score) < 0) {
+                    found = TRUE;
+                    best_score = s;
+                    memcpy(best, cur, n * sizeof(guint));
+                }
+            }
+            /* next combination in lexicographic order */
+            {
+                gint i = (gint)n - 1;
+
+                while (i >= 0 && idx[i] == m - n + (guint)i) {
+                    i--;
+                }
+                if (i < 0) {
+                    break;
+                }
+                idx[i]++;
+                for (guint j = (guint)i + 1; j < n; j++) {
+                    idx[j] = idx[j - 1] + 1;
+                }
+            }
+        }
+    } else {
+        /* Greedy from every seed: add the node closest to the set so far (sum of distances),
+         * ties by packing then id. Exact on hierarchical SLITs (socket > die > node). */
+        g_autofree gboolean *used = g_new0(gboolean, m);
+
+        for (guint seed = 0; seed < m; seed++) {
+            gint64 left;
+            guint64 min_left;
+
+            memset(used, 0, m * sizeof(gboolean));
+            used[seed] = TRUE;
+            cur[0] = g_array_index(fit, guint, seed);
+            caps[0] = g_array_index(cap, guint64, seed);
+            for (guint k = 1; k < n; k++) {
+                gint pick = -1;
+                guint64 pick_d = 0, pick_c = 0;
+
+                for (guint c = 0; c < m; c++) {
+                    guint64 d = 0, cc = g_array_index(cap, guint64, c);
+
+                    if (used[c] || cc < sizes_desc[k]) {
+                        continue;
+                    }
+                    for (guint j = 0; j < k; j++) {
+                        d += qn_pair_distance(p, cur[j], g_array_index(fit, guint, c));
+                    }
+                    if (pick < 0 || d < pick_d ||
+                        (d == pick_d && (p->cfg->packing == QN_PACKING_BEST_FIT ? cc < pick_c
+                                                                                : cc > pick_c))) {
+                        pick = (gint)c;
+                        pick_d = d;
+                        pick_c = cc;
+                    }
+                }
+                if (pick < 0) {
+                    break;
+                }
+                used[pick] = TRUE;
+                cur[k] = g_array_index(fit, guint, pick);
+                caps[k] = pick_c;
+                if (k == n - 1) {
+                    if (qn_set_feasible(sizes_desc, caps, n, &left, &min_left)) {
+                        QnScore s;
+
+                        qn_score_set(p, cur, n, left, &s);
+                        if (!found || qn_score_cmp(&s, &best_score) < 0) {
+                            found = TRUE;
+                            best_score = s;
+                            memcpy(best, cur, n * sizeof(guint));
+                        }
+                    }
+                }
+            }
+            if (n == 1 && qn_set_feasible(sizes_desc, caps, 1, &left, &min_left)) {
+                QnScore s;
+
+                qn_score_set(p, cur, 1, left, &s);
+                if (!found || qn_score_cmp(&s, &best_score) < 0) {
+                    found = TRUE;
+                    best_score = s;
+                    best[0] = cur[0];
+                }
+            }
+        }
+    }
+    if (!found) {
+        return FALSE;
+    }
+    for (guint i = 0; i < n; i++) {
+        for (guint j = i + 1; j < n; j++) {
+            if (best[j] < best[i]) {
+                guint t = best[i];
+
+                best[i] = best[j];
+                best[j] = t;
+            }
+        }
+    }
+    memcpy(ret_set, best, n * sizeof(guint));
+    return TRUE;
+}
+
+/* Map guest nodes to the chosen distinct set: in order (guest 0 on the lowest host id) when
+ * that fits, else by sorted matching. */
+static void
+qn_assign_set(const QnPlanner *p, const guint *set, const guint64 *sizes, guint n,
+              guint64 page_size, guint *ret_assign)
+{
+    gboolean in_order = TRUE;
+
+    for (guint i = 0; i < n; i++) {
+        in_order &= qn_capacity(p, set[i], page_size) >= sizes[i];
+    }
+    if (in_order) {
+        memcpy(ret_assign, set, n * sizeof(guint));
+        return;
+    }
+    {
+        g_autofree gboolean *taken = g_new0(gboolean, n);
+        g_autofree guint *order = g_new0(guint, n);
+
+        for (guint i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        /* guest nodes by size, largest first; each takes the largest free host node */
+        for (guint i = 0; i < n; i++) {
+            for (guint j = i + 1; j < n; j++) {
+                if (sizes[order[j]] > sizes[order[i]]) {
+                    guint t = order[i];
+
+                    order[i] = order[j];
+                    order[j] = t;
+                }
+            }
+        }
+        for (guint i = 0; i < n; i++) {
+            gint bestj = -1;
+
+            for (guint j = 0; j < n; j++) {
+                if (!taken[j] && (bestj < 0 || qn_capacity(p, set[j], page_size) >
+                                                   qn_capacity(p, set[bestj], page_size))) {
+                    bestj = (gint)j;
+                }
+            }
+            taken[bestj] = TRUE;
+            ret_assign[order[i]] = set[bestj];
+        }
+    }
+}
+
+/* Guest nodes may share host nodes (a fixed count larger than the usable nodes, or
+ * single-numa-node): first-fit decreasing, preferring nodes close to those already used. */
+static gboolean
+qn_choose_shared(const QnPlanner *p, GArray *cands, const guint64 *sizes, guint n,
+                 guint64 page_size, guint *ret_assign)
+{
+    g_autofree guint64 *rem = g_new0(guint64, cands->len);
+    g_autofree guint *order = g_new0(guint, n);
+    g_autofree gboolean *used = g_new0(gboolean, cands->len);
+
+    for (guint c = 0; c < cands->len; c++) {
+        rem[c] = qn_capacity(p, g_array_index(cands, guint, c), page_size);
+    }
+    for (guint i = 0; i < n; i++) {
+        order[i] = i;
+    }
+    for (guint i = 0; i < n; i++) {
+        for (guint j = i + 1; j < n; j++) {
+            if (sizes[order[j]] > sizes[order[i]]) {
+                guint t = order[i];
+
+                order[i] = order[j];
+                order[j] = t;
+            }
+        }
+    }
+    for (guint k = 0; k < n; k++) {
+        guint g = order[k];
+        gint pick = -1;
+        guint64 pick_d = 0;
+
+        for (guint c = 0; c < cands->len; c++) {
+            guint64 d = 0;
+
+            if (rem[c] < sizes[g]) {
+                continue;
+            }
+            for (guint u = 0; u < cands->len; u++) {
+                if (used[u] && u != c) {
+                    d += qn_pair_distance(p, g_array_index(cands, guint, u),
+                                          g_array_index(cands, guint, c));
+                }
+            }
+            if (pick < 0 || d < pick_d ||
+                (d == pick_d && (p->cfg->packing == QN_PACKING_BEST_FIT ? rem[c] < rem[pick]
+                                                                        : rem[c] > rem[pick]))) {
+                pick = (gint)c;
+                pick_d = d;
+            }
+        }
+        if (pick < 0) {
+            return FALSE;
+        }
+        rem[pick] -= sizes[g];
+        used[pick] = TRUE;
+        ret_assign[g] = g_array_index(cands, guint, pick);
+    }
+    return TRUE;
+}
+
+/* Split @total bytes into @n whole-@granule parts, the first ones one granule larger. */
+static gboolean
+qn_split_bytes(guint64 total, guint n, guint64 granule, guint64 *ret_sizes)
+{
+    guint64 units;
+
+    if (total % granule != 0) {
+        return FALSE;
+    }
+    units = total / granule;
+    if (units < n) {
+        return FALSE;
+    }
+    for (guint i = 0; i < n; i++) {
+        ret_sizes[i] = (units / n + (i < units % n)) * granule;
+    }
+    return TRUE;
+}
+
+/* vCPU slots 0..maxcpus-1 split evenly in whole cores (SMT siblings stay together). */
+static void
+qn_split_vcpus(const QnSmp *smp, guint n, QnBitmap **ret)
+{
+    guint threads = MAX(smp->threads, 1);
+    guint cores = smp->maxcpus / threads;
+    guint next = 0;
+
+    for (guint i = 0; i < n; i++) {
+        guint take = cores / n + (i < cores % n);
+
+        ret[i] = qn_bitmap_new();
+        for (guint c = 0; c < take * threads; c++) {
+            qn_bitmap_set(ret[i], next++);
+        }
+    }
+    /* maxcpus not a multiple of threads cannot happen: -smp checked the product. */
+}
+
+static guint64
+qn_page_size_of_backend(const QnPlanner *p, const QnMemoryBackend *b)
+{
+    if (g_strcmp0(b->qom_type, "memory-backend-file") == 0 && b->mem_path != NULL) {
+        guint64 best = 0;
+        gsize best_len = 0;
+
+        for (guint i = 0; i < p->topo->mounts->len; i++) {
+            const QnHugetlbfsMount *m = g_ptr_array_index(p->topo->mounts, i);
+            gsize len = strlen(m->path);
+
+            if (g_str_has_prefix(b->mem_path, m->path) &&
+                (b->mem_path[len] == '\0' || b->mem_path[len] == '/' ||
+                 (len > 0 && m->path[len - 1] == '/')) &&
+                len >= best_len) {
+                best = m->page_size;
+                best_len = len;
+            }
+        }
+        return best;
+    }
+    if (g_strcmp0(b->qom_type, "memory-backend-memfd") == 0) {
+        JsonNode *h = json_object_get_member(b->props, "hugetlb");
+        gboolean huge = FALSE;
+
+        if (h != NULL && JSON_NODE_HOLDS_VALUE(h)) {
+            huge = json_node_get_value_type(h) == G_TYPE_BOOLEAN
+                       ? json_node_get_boolean(h)
+                       : g_strcmp0(json_node_get_string(h), "on") == 0 ||
+                             g_strcmp0(json_node_get_string(h), "true") == 0;
+        }
+        if (huge) {
+            JsonNode *s = json_object_get_member(b->props, "hugetlbsize");
+            guint64 size = 0;
+
+            if (s != NULL && JSON_NODE_HOLDS_VALUE(s)) {
+                if (json_node_get_value_type(s) == G_TYPE_INT64) {
+                    size = (guint64)json_node_get_int(s);
+                } else {
+                    qn_size_parse(json_node_get_string(s), 1, &size, NULL);
+                }
+            }
+            return size ? size : p->topo->default_page_size;
+        }
+    }
+    return 0;
+}
+
+/* The guest's nodes as the argv defines them (user -numa lines or a machine backend). */
+static GPtrArray *
+qn_shape_from_argv(const QnPlanner *p, QnGuestTopology *ret_kind, GError **error)
+{
+    const QnQemuArgv *qa = p->qa;
+    g_autoptr(GPtrArray) shape = g_ptr_array_new_with_free_func(qn_shape_node_free);
+    guint64 sum = 0;
+    gboolean any_mem = FALSE;
+
+    if (qa->numa_nodes->len > 0) {
+        *ret_kind = QN_GUEST_TOPOLOGY_USER;
+        for (guint i = 0; i < qa->numa_nodes->len; i++) {
+            const QnNumaNode *un = g_ptr_array_index(qa->numa_nodes, i);
+
+            any_mem |= un->memdev != NULL || un->has_mem;
+        }
+        for (guint i = 0; i < qa->numa_nodes->len; i++) {
+            const QnNumaNode *un = g_ptr_array_index(qa->numa_nodes, i);
+            QnShapeNode *s = g_new0(QnShapeNode, 1);
+
+            s->id = un->nodeid >= 0 ? (guint)un->nodeid : i;
+            s->user_node = (gint)i;
+            s->vcpus = qn_bitmap_copy(un->cpus);
+            s->page_size = -1;
+            g_ptr_array_add(shape, s);
+            if (un->memdev != NULL) {
+                const QnMemoryBackend *b = qn_qemu_argv_find_backend(qa, un->memdev);
+
+                if (b == NULL) {
+                    g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV,
+                                "-numa node memdev '%s': no such memory backend", un->memdev);
+                    return NULL;
+                }
+                s->bytes = b->size;
+                s->memdev = g_strdup(b->id);
+                s->page_size = (gint64)qn_page_size_of_backend(p, b);
+                if (b->host_nodes != NULL && qn_bitmap_count(b->host_nodes) > 0) {
+                    s->user_hosts = qn_bitmap_copy(b->host_nodes);
+                }
+                s->has_user_mode = qn_memory_mode_from_qemu(b->policy, &s->user_mode);
+            } else if (un->has_mem) {
+                s->bytes = un->mem;
+            }
+            sum += s->bytes;
+        }
+        if (!any_mem) {
+            /* Nodes with CPUs but no memory at all: QEMU 7.2 refuses that for pc/q35, so the
+             * memory is ours to split, evenly, as for auto. Marked by bytes == 0 here. */
+            return g_steal_pointer(&shape);
+        }
+        if (sum != qa->ram_size) {
+            g_autofree gchar *a = qn_size_format(sum);
+            g_autofree gchar *b = qn_size_format(qa->ram_size);
+
+            g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV,
+                        "-numa: the guest nodes' memory (%s) does not equal -m (%s)", a, b);
+            return NULL;
+        }
+        return g_steal_pointer(&shape);
+    }
+    if (qa->machine_memory_backend != NULL) {
+        const QnMemoryBackend *b = qn_qemu_argv_find_backend(qa, qa->machine_memory_backend);
+        QnShapeNode *s;
+
+        if (b == NULL) {
+            g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV,
+                        "-machine memory-backend '%s': no such memory backend",
+                        qa->machine_memory_backend);
+            return NULL;
+        }
+        if (qa->has_m && b->size != qa->ram_size) {
+            g_autofree gchar *a = qn_size_format(b->size);
+            g_autofree gchar *c = qn_size_format(qa->ram_size);
+
+            g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV,
+                        "-machine memory-backend '%s': size %s does not equal -m (%s)", b->id, a,
+                        c);
+            return NULL;
+        }
+        *ret_kind = QN_GUEST_TOPOLOGY_MACHINE_BACKEND;
+        s = g_new0(QnShapeNode, 1);
+        s->user_node = -1;
+        s->bytes = b->size;
+        s->memdev = g_strdup(b->id);
+        s->page_size = (gint64)qn_page_size_of_backend(p, b);
+        s->vcpus = qn_bitmap_new();
+        for (guint c = 0; c < qa->smp.maxcpus; c++) {
+            qn_bitmap_set(s->vcpus, c);
+        }
+        if (b->host_nodes != NULL && qn_bitmap_count(b->host_nodes) > 0) {
+            s->user_hosts = qn_bitmap_copy(b->host_nodes);
+        }
+        s->has_user_mode = qn_memory_mode_from_qemu(b->policy, &s->user_mode);
+        g_ptr_array_add(shape, s);
+        return g_steal_pointer(&shape);
+    }
+    return NULL; /* no topology in the argv: ours to choose */
+}
+
+/* Hugepage sizes to try, largest first; 0 (regular memory) is not in the list. */
+static GArray *
+qn_page_sizes(const QnPlanner *p, GError **error)
+{
+    GArray *sizes = g_array_new(FALSE, FALSE, sizeof(guint64));
+    guint64 want = p->cfg->hugepage_size;
+
+    if (want == QN_HUGEPAGE_SIZE_NONE) {
+        return sizes;
+    }
+    if (want != QN_HUGEPAGE_SIZE_AUTO) {
+        gboolean known = FALSE;
+
+        for (guint i = 0; i < p->topo->page_sizes->len; i++) {
+            known |= g_array_index(p->topo->page_sizes, guint64, i) == want;
+        }
+        if (!known) {
+            g_autofree gchar *s = qn_size_format(want);
+
+            g_set_error(error, QN_ERROR, QN_ERROR_HUGEPAGES,
+                        "hugepage size '%s': this host has no hugepages of that size", s);
+            g_array_unref(sizes);
+            return NULL;
+        }
+        if (!qn_topology_mount_for(p->topo, want)) {
+            g_autofree gchar *s = qn_size_format(want);
+
+            g_set_error(error, QN_ERROR, QN_ERROR_HUGEPAGES,
+                        "hugepage size '%s': no hugetlbfs mount of that page size", s);
+            g_array_unref(sizes);
+            return NULL;
+        }
+        g_array_append_val(sizes, want);
+        return sizes;
+    }
+    for (guint i = p->topo->page_sizes->len; i > 0; i--) {
+        guint64 ps = g_array_index(p->topo->page_sizes, guint64, i - 1);
+
+        if (qn_topology_mount_for(p->topo, ps) != NULL) {
+            g_array_append_val(sizes, ps);
+        }
+    }
+    return sizes;
+}
+
+static QnGuestNode *
+qn_guest_node_new(guint id, const QnShapeNode *s, guint64 bytes, guint64 page_size,
+                  QnMemoryMode mode)
+{
+    QnGuestNode *g = g_new0(QnGuestNode, 1);
+
+    g->id = id;
+    g->vcpus = s && s->vcpus ? qn_bitmap_copy(s->vcpus) : qn_bitmap_new();
+    g->bytes = bytes;
+    g->page_size = page_size;
+    g->host_nodes = qn_bitmap_new();
+    g->mode = mode;
+    g->memdev = s && s->memdev ? g_strdup(s->memdev) : g_strdup_printf("qn-ram%u", id);
+    g->user_node = s ? s->user_node : -1;
+    return g;
+}
+
+/* Candidate host nodes: allowed by the cpuset, with memory, with CPUs unless allowed. */
+static GArray *
+qn_usable_nodes(const QnPlanner *p)
+{
+    GArray *ids = g_array_new(FALSE, FALSE, sizeof(guint));
+
+    for (guint i = 0; i < p->topo->nodes->len; i++) {
+        const QnHostNode *n = g_ptr_array_index(p->topo->nodes, i);
+        gboolean has_cpu = FALSE;
+
+        QN_BITMAP_FOREACH(n->cpus, c) {
+            for (guint k = 0; k < p->topo->cpus->len; k++) {
+                const QnHostCpu *hc = g_ptr_array_index(p->topo->cpus, k);
+
+                if (hc->id == (guint)c && hc->allowed) {
+                    has_cpu = TRUE;
+                }
+            }
+        }
+        if (!n->allowed || n->mem_total == 0 || (!has_cpu && !p->cfg->allow_cpuless_nodes)) {
+            continue;
+        }
+        g_array_append_val(ids, n->id);
+    }
+    return ids;
+}
+
+/* Try to place guest nodes of @sizes on one page size. Writes one nodeset per guest node. */
+static gboolean
+qn_try_place(const QnPlanner *p, const guint64 *sizes, guint n, guint64 page_size,
+             QnMemoryMode mode, gboolean allow_share, gboolean single_node, QnBitmap **ret_hosts)
+{
+    g_autofree guint *assign = g_new0(guint, n);
+    guint64 total = 0;
+
+    for (guint i = 0; i < n; i++) {
+        if (page_size != 0 && sizes[i] % page_size != 0) {
+            return FALSE;
+        }
+        total += sizes[i];
+    }
+    if (single_node) {
+        guint host;
+
+        if (!qn_choose_distinct(p, p->usable, &total, 1, page_size, &host)) {
+            return FALSE;
+        }
+        for (guint i = 0; i < n; i++) {
+            qn_bitmap_set(ret_hosts[i], host);
+        }
+        return TRUE;
+    }
+    if (mode == QN_MEMORY_MODE_INTERLEAVE) {
+        /* Interleave each guest node over the K nearest nodes that hold an even share:
+         * K = 1 if one node holds it all (interleave over one node is bind), else 2, 4 ... */
+        guint64 granule = page_size ? page_size : 4096;
+        guint64 pages = (total + granule - 1) / granule;
+
+        for (guint k = 1; k <= p->usable->len; k = k < 2 ? 2 : k * 2) {
+            g_autofree guint *set = g_new0(guint, k);
+            g_autofree guint64 *share = g_new0(guint64, k);
+
+            for (guint i = 0; i < k; i++) {
+                share[i] = ((pages + k - 1) / k) * granule;
+            }
+            if (qn_choose_distinct(p, p->usable, share, k, page_size, set)) {
+                for (guint i = 0; i < n; i++) {
+                    for (guint j = 0; j < k; j++) {
+                        qn_bitmap_set(ret_hosts[i], set[j]);
+                    }
+                }
+                return TRUE;
+            }
+        }
+        return FALSE;
+    }
+    {
+        g_autofree guint *set = g_new0(guint, n);
+
+        if (qn_choose_distinct(p, p->usable, sizes, n, page_size, set)) {
+            qn_assign_set(p, set, sizes, n, page_size, assign);
+        } else if (!allow_share || !qn_choose_shared(p, p->usable, sizes, n, page_size, assign)) {
+            return FALSE;
+        }
+    }
+    for (guint i = 0; i < n; i++) {
+        qn_bitmap_set(ret_hosts[i], assign[i]);
+    }
+    return TRUE;
+}
+
+static void
+qn_plan_fill_distances(const QnPlanner *p, QnPlan *plan)
+{
+    guint n = plan->guest_nodes->len;
+    guint pairs = 0;
+    guint64 sum = 0;
+    g_autoptr(QnBitmap) all = qn_bitmap_new();
+
+    for (guint i = 0; i < n; i++) {
+        qn_bitmap_or(all, ((QnGuestNode *)g_ptr_array_index(plan->guest_nodes, i))->host_nodes);
+    }
+    QN_BITMAP_FOREACH(all, a) {
+        QN_BITMAP_FOREACH(all, b) {
+            if (a < b) {
+                sum += qn_pair_distance(p, (guint)a, (guint)b);
+                pairs++;
+            }
+        }
+    }
+    plan->mean_distance = pairs ? (gdouble)sum / pairs : 0.0;
+    if (n < 2 || p->qa->numa_dists->len > 0) {
+        return; /* one node has no distances; the user's own -numa dist lines stay */
+    }
+    plan->distance = g_new0(guint, n * n);
+    for (guint i = 0; i < n; i++) {
+        const QnGuestNode *gi = g_ptr_array_index(plan->guest_nodes, i);
+
+        for (guint j = 0; j < n; j++) {
+            const QnGuestNode *gj = g_ptr_array_index(plan->guest_nodes, j);
+            guint d;
+
+            if (i == j) {
+                d = 10;
+            } else {
+                /* Mirror the host SLIT (KubeVirt copies it too). Interleaved nodesets: the
+                 * largest distance between them. Two guest nodes on one host node get 11:
+                 * Linux rejects a SLIT whose off-diagonal entries are <= 10
+                 * (drivers/acpi/numa/srat.c slit_valid). */
+                d = 0;
+                QN_BITMAP_FOREACH(gi->host_nodes, a) {
+                    QN_BITMAP_FOREACH(gj->host_nodes, b) {
+                        d = MAX(d, a == b ? 11 : qn_pair_distance(p, (guint)a, (guint)b));
+                    }
+                }
+                d = MAX(d, 11);
+            }
+            plan->distance[i * n + j] = d;
+        }
+    }
+}
+
+static QnPlan *
+qn_plan_new(const QnConfig *cfg, QnPlanKind kind)
+{
+    QnPlan *plan = g_new0(QnPlan, 1);
+
+    plan->kind = kind;
+    plan->policy = cfg->policy;
+    plan->mode = cfg->memory_mode;
+    plan->guest_nodes = g_ptr_array_new_with_free_func((GDestroyNotify)qn_guest_node_free);
+    return plan;
+}
+
+static gchar *
+qn_describe_need(const QnPlanner *p, const guint64 *sizes, guint n)
+{
+    g_autofree gchar *total = NULL;
+    guint64 t = 0;
+    GString *s = g_string_new(NULL);
+
+    for (guint i = 0; i < n; i++) {
+        t += sizes[i];
+    }
+    total = qn_size_format(t);
+    g_string_append_printf(s, "%s", total);
+    g_string_append(s, "; free per host node:");
+    for (guint i = 0; i < p->usable->len; i++) {
+        guint id = g_array_index(p->usable, guint, i);
+        g_autoptr(GString) per = g_string_new(NULL);
+
+        for (guint k = p->topo->page_sizes->len; k > 0; k--) {
+            guint64 ps = g_array_index(p->topo->page_sizes, guint64, k - 1);
+            g_autofree gchar *a = qn_size_format(qn_capacity(p, id, ps));
+            g_autofree gchar *b = qn_size_format(ps);
+
+            g_string_append_printf(per, "%s%s of %s pages", per->len ? ", " : "", a, b);
+        }
+        g_string_append_printf(s, " %u (%s)", id, per->len ? per->str : "no hugepages");
+    }
+    if (p->usable->len == 0) {
+        g_string_append(s, " none usable");
+    }
+    return g_string_free(s, FALSE);
+}
+
+QnPlan *
+qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemuArgv *qa,
+                const QnConfig *cfg, GError **error)
+{
+    QnPlanner p = { topo, resv, cfg, qa, NULL, NULL };
+    g_autoptr(GArray) usable = NULL;
+    g_autoptr(QnBitmap) pci_nodes = qn_bitmap_new();
+    g_autoptr(GPtrArray) shape = NULL;
+    g_autoptr(GArray) page_sizes = NULL;
+    g_autoptr(QnPlan) plan = NULL;
+    QnGuestTopology kind = QN_GUEST_TOPOLOGY_AUTO;
+    guint64 host_total = 0;
+    gboolean fixed_shape;
+    gboolean single = cfg->policy == QN_POLICY_SINGLE_NUMA_NODE;
+    g_autofree gchar *why = NULL;
+    guint tried_max = 0;
+
+    if (cfg->policy == QN_POLICY_NONE || qa->probe) {
+        plan = qn_plan_new(cfg, QN_PLAN_PASSTHROUGH);
+        plan->reason = g_strdup(qa->probe ? qa->probe_reason : "policy none");
+        return g_steal_pointer(&plan);
+    }
+    usable = qn_usable_nodes(&p);
+    p.usable = usable;
+    for (guint i = 0; i < qa->vfio_hosts->len; i++) {
+        for (guint k = 0; k < topo->pci->len; k++) {
+            const QnPciDevice *d = g_ptr_array_index(topo->pci, k);
+
+            if (strcmp(d->address, g_ptr_array_index(qa->vfio_hosts, i)) == 0 && d->node >= 0) {
+                qn_bitmap_set(pci_nodes, (guint)d->node);
+            }
+        }
+    }
+    p.pci_nodes = pci_nodes;
+
+    for (guint i = 0; i < usable->len; i++) {
+        host_total += qn_topology_node(topo, g_array_index(usable, guint, i))->mem_total;
+    }
+    if (qa->ram_size > host_total) {
+        g_autofree gchar *a = qn_size_format_human(qa->ram_size);
+        g_autofree gchar *b = qn_size_format_human(host_total);
+
+        g_set_error(error, QN_ERROR, QN_ERROR_NO_FIT,
+                    "-m %s: guest memory exceeds the %s of memory on the host nodes this "
+                    "process may use", a, b);
+        return NULL;
+    }
+
+    shape = qn_shape_from_argv(&p, &kind, error);
+    if (shape == NULL && error != NULL && *error != NULL) {
+        return NULL;
+    }
+    page_sizes = qn_page_sizes(&p, error);
+    if (page_sizes == NULL) {
+        return NULL;
+    }
+    fixed_shape = shape != NULL || cfg->guest_nodes_mode == QN_GUEST_NODES_FIXED;
+    if (shape == NULL && cfg->guest_nodes_mode == QN_GUEST_NODES_FIXED) {
+        kind = QN_GUEST_TOPOLOGY_FIXED;
+    } else if (shape == NULL && cfg->guest_nodes_mode == QN_GUEST_NODES_PASSTHROUGH) {
+        kind = QN_GUEST_TOPOLOGY_PASSTHROUGH;
+    }
+
+    /* Node counts to try: the argv's or the configured one, else 1, 2, 4 ... then the other
+     * counts (a 6-node host may need 3: better aligned on 3 than left to the OS). */
+    {
+        g_autoptr(GArray) counts = g_array_new(FALSE, FALSE, sizeof(guint));
+        guint maxn = MAX(usable->len, 1);
+        gboolean user_sizes = shape != NULL && ((QnShapeNode *)g_ptr_array_index(shape, 0)) &&
+                              ({
+                                  gboolean any = FALSE;
+                                  for (guint i = 0; i < shape->len; i++) {
+                                      any |= ((QnShapeNode *)g_ptr_array_index(shape, i))->bytes;
+                                  }
+                                  any;
+                              });
+
+        if (shape != NULL) {
+            guint c = shape->len;
+
+            g_array_append_val(counts, c);
+        } else if (kind == QN_GUEST_TOPOLOGY_FIXED) {
+            g_array_append_val(counts, cfg->guest_nodes);
+        } else if (single) {
+            guint one = 1;
+
+            g_array_append_val(counts, one);
+        } else {
+            for (guint c = 1; c <= maxn; c *= 2) {
+                g_array_append_val(counts, c);
+            }
+            for (guint c = 3; c <= maxn; c++) {
+                if ((c & (c - 1)) != 0) {
+                    g_array_append_val(counts, c);
+                }
+            }
+        }
+
+        /* Hugepage sizes first (largest first, fewest nodes first), then regular memory
+         * (page size 0) when no hugepage plan exists and the policy allows it. */
+        for (guint pass = 0; pass < 2 && plan == NULL; pass++) {
+            for (guint ci = 0; ci < counts->len && plan == NULL; ci++) {
+                guint n = g_array_index(counts, guint, ci);
+                g_autofree guint64 *sizes = g_new0(guint64, n);
+                g_autoptr(GPtrArray) hosts = g_ptr_array_new_with_free_func(
+                    (GDestroyNotify)qn_bitmap_free);
+                guint nps = pass == 0 ? page_sizes->len : 1;
+
+                for (guint k = 0; k < nps && plan == NULL; k++) {
+                    guint64 ps = pass == 0 ? g_array_index(page_sizes, guint64, k) : 0;
+                    gboolean ok;
+                    gboolean user_fixed_ps = FALSE;
+
+                    if (pass == 1 && cfg->hugepage_size != QN_HUGEPAGE_SIZE_AUTO &&
+                        cfg->hugepage_size != QN_HUGEPAGE_SIZE_NONE &&
+                        cfg->policy != QN_POLICY_BEST_EFFORT) {
+                        break;
+                    }
+                    if (user_sizes) {
+                        for (guint i = 0; i < n; i++) {
+                            const QnShapeNode *s = g_ptr_array_index(shape, i);
+
+                            sizes[i] = s->bytes;
+                            if (s->bytes > 0 && s->page_size >= 0) {
+                                user_fixed_ps = TRUE;
+                            }
+                        }
+                    } else if (!qn_split_bytes(qa->ram_size, n,
+                                               ps ? ps : (qa->ram_size % QN_REGULAR_GRANULE
+                                                              ? 4096 : QN_REGULAR_GRANULE),
+                                               sizes)) {
+                        continue;
+                    }
+                    if (user_fixed_ps && (pass == 1 || k > 0)) {
+                        break; /* the user's backends fix their page sizes: one try */
+                    }
+                    g_ptr_array_set_size(hosts, 0);
+                    for (guint i = 0; i < n; i++) {
+                        g_ptr_array_add(hosts, qn_bitmap_new());
+                    }
+                    if (user_fixed_ps || (shape != NULL && ({
+                            gboolean pinned = FALSE;
+                            for (guint i = 0; i < n; i++) {
+                                pinned |= ((QnShapeNode *)g_ptr_array_index(shape, i))
+                                              ->user_hosts != NULL;
+                            }
+                            pinned;
+                        }))) {
+                        /* Per guest node: its own page size and, if given, its host nodes.
+                         * The others are placed together, on distinct nodes if possible. */
+                        g_autofree guint64 *free_sizes = g_new0(guint64, n);
+                        g_autofree QnBitmap **free_hosts = g_new0(QnBitmap *, n);
+                        guint nfree = 0;
+                        gint64 free_ps = -2;
+
+                        ok = TRUE;
+                        for (guint i = 0; i < n; i++) {
+                            const QnShapeNode *s = g_ptr_array_index(shape, i);
+                            gint64 gps = s->page_size >= 0 ? s->page_size : (gint64)ps;
+
+                            if (sizes[i] == 0 || s->user_hosts != NULL) {
+                                continue;
+                            }
+                            if (free_ps != -2 && free_ps != gps) {
+                                free_ps = -1; /* mixed page sizes: one at a time */
+                            } else if (free_ps == -2) {
+                                free_ps = gps;
+                            }
+                            free_sizes[nfree] = sizes[i];
+                            free_hosts[nfree++] = g_ptr_array_index(hosts, i);
+                        }
+                        if (nfree > 0 && free_ps >= 0) {
+                            ok = qn_try_place(&p, free_sizes, nfree, (guint64)free_ps,
+                                              cfg->memory_mode, TRUE, single, free_hosts);
+                        }
+                        for (guint i = 0; i < n && ok; i++) {
+                            const QnShapeNode *s = g_ptr_array_index(shape, i);
+                            guint64 gps = s->page_size >= 0 ? (guint64)s->page_size : ps;
+                            QnBitmap *h = g_ptr_array_index(hosts, i);
+
+                            if (sizes[i] == 0) {
+                                continue;
+                            }
+                            if (s->user_hosts != NULL) {
+                                guint64 cap = 0;
+
+                                QN_BITMAP_FOREACH(s->user_hosts, hn) {
+                                    const QnHostNode *hnode = qn_topology_node(topo, (guint)hn);
+
+                                    if (hnode == NULL || !hnode->allowed) {
+                                        ok = FALSE;
+                                    }
+                                    cap += qn_capacity(&p, (guint)hn, gps);
+                                }
+                                ok = ok && cap >= sizes[i] && (gps == 0 || sizes[i] % gps == 0);
+                                qn_bitmap_or(h, s->user_hosts);
+                            } else if (free_ps < 0) {
+                                QnBitmap *one[1] = { h };
+
+                                ok = qn_try_place(&p, &sizes[i], 1, gps, cfg->memory_mode,
+                                                  FALSE, FALSE, one);
+                            }
+                        }
+                    } else {
+                        /* Memory-less guest nodes (0 bytes) take no host node. */
+                        g_autofree guint64 *nz = g_new0(guint64, n);
+                        g_autofree QnBitmap **nzh = g_new0(QnBitmap *, n);
+                        guint m = 0;
+
+                        for (guint i = 0; i < n; i++) {
+                            if (sizes[i] > 0) {
+                                nz[m] = sizes[i];
+                                nzh[m++] = g_ptr_array_index(hosts, i);
+                            }
+                        }
+                        ok = m > 0 && qn_try_place(&p, nz, m, ps, cfg->memory_mode,
+                                                   fixed_shape || single, single, nzh);
+                    }
+                    if (!ok) {
+                        if (why == NULL) {
+                            why = qn_describe_need(&p, sizes, n);
+                        }
+                        tried_max = MAX(tried_max, n);
+                        continue;
+                    }
+                    plan = qn_plan_new(cfg, QN_PLAN_ALIGNED);
+                    plan->guest_topology = kind;
+                    {
+                        g_autofree QnBitmap **vcpus = g_new0(QnBitmap *, n);
+
+                        if (!user_sizes && shape == NULL) {
+                            qn_split_vcpus(&qa->smp, n, vcpus);
+                        }
+                        for (guint i = 0; i < n; i++) {
+                            const QnShapeNode *s = shape ? g_ptr_array_index(shape, i) : NULL;
+                            QnMemoryMode mode = s && s->has_user_mode ? s->user_mode
+                                                                      : cfg->memory_mode;
+                            guint64 gps = s && s->page_size >= 0 ? (guint64)s->page_size : ps;
+                            QnGuestNode *g = qn_guest_node_new(s ? s->id : i, s, sizes[i],
+                                                               sizes[i] ? gps : 0, mode);
+
+                            if (vcpus[i] != NULL) {
+                                qn_bitmap_free(g->vcpus);
+                                g->vcpus = vcpus[i];
+                            }
+                            qn_bitmap_or(g->host_nodes, g_ptr_array_index(hosts, i));
+                            g->host_nodes_from_user = s && s->user_hosts;
+                            if (s != NULL && s->memdev == NULL && sizes[i] > 0) {
+                                g_free(g->memdev);
+                                g->memdev = g_strdup_printf("qn-ram%u", g->id);
+                            }
+                            g_ptr_array_add(plan->guest_nodes, g);
+                        }
+                    }
+                    if (pass == 1) {
+                        plan->reason = g_strdup_printf(
+                            "no hugepage plan (%s): regular memory bound to its nodes",
+                            page_sizes->len ? "not enough free hugepages per node"
+                                            : "no hugetlbfs mount");
+                    }
+                }
+                if (pass == 1 && cfg->policy != QN_POLICY_BEST_EFFORT &&
+                    cfg->hugepage_size != QN_HUGEPAGE_SIZE_NONE && page_sizes->len > 0) {
+                    break;
+                }
+            }
+        }
+    }
+
+    if (plan == NULL) {
+        g_autofree gchar *need = why ? g_strdup_printf("%s (tried up to %u guest node%s)", why,
+                                                       tried_max, tried_max == 1 ? "" : "s")
+                                     : g_strdup("no usable host node");
+
+        if (cfg->policy == QN_POLICY_BEST_EFFORT) {
+            plan = qn_plan_new(cfg, QN_PLAN_FALLBACK);
+            plan->guest_topology = kind;
+            plan->reason = g_strdup_printf("no aligned plan for %s: memory left to the OS", need);
+            return g_steal_pointer(&plan);
+        }
+        g_set_error(error, QN_ERROR, QN_ERROR_NO_FIT, "policy %s: no aligned plan for %s",
+                    qn_policy_to_string(cfg->policy), need);
+        return NULL;
+    }
+    for (guint i = 0; i < plan->guest_nodes->len; i++) {
+        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+
+        if (g->page_size != 0 && plan->hugetlbfs == NULL) {
+            const QnHugetlbfsMount *m = NULL;
+
+            if (cfg->hugetlbfs[0] != '\0') {
+                for (guint k = 0; k < topo->mounts->len; k++) {
+                    const QnHugetlbfsMount *mm = g_ptr_array_index(topo->mounts, k);
+
+                    if (strcmp(mm->path, cfg->hugetlbfs) == 0) {
+                        m = mm;
+                    }
+                }
+                if (m == NULL || m->page_size != g->page_size) {
+                    g_autofree gchar *s = qn_size_format(g->page_size);
+
+                    g_set_error(error, QN_ERROR, QN_ERROR_HUGEPAGES,
+                                "hugetlbfs '%s': not a hugetlbfs mount of %s pages",
+                                cfg->hugetlbfs, s);
+                    return NULL;
+                }
+            } else {
+                m = qn_topology_mount_for(topo, g->page_size);
+            }
+            if (m != NULL) {
+                plan->hugetlbfs = g_strdup(m->path);
+            }
+        }
+    }
+    qn_plan_fill_distances(&p, plan);
+    return g_steal_pointer(&plan);
+}
+
+gchar *
+qn_plan_summary(const QnPlan *plan)
+{
+    GString *s = g_string_new(NULL);
+
+    if (plan->kind != QN_PLAN_ALIGNED) {
+        g_string_append_printf(s, "%s: %s", qn_plan_kind_to_string(plan->kind),
+                               plan->reason ? plan->reason : "");
+        return g_string_free(s, FALSE);
+    }
+    g_string_append_printf(s, "%u guest node%s (%s, %s):", plan->guest_nodes->len,
+                           plan->guest_nodes->len == 1 ? "" : "s",
+                           qn_guest_topology_to_string(plan->guest_topology),
+                           qn_policy_to_string(plan->policy));
+    for (guint i = 0; i < plan->guest_nodes->len; i++) {
+        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+        g_autofree gchar *hosts = qn_bitmap_format_list(g->host_nodes, ",");
+        g_autofree gchar *vcpus = qn_bitmap_format_list(g->vcpus, ",");
+        g_autofree gchar *bytes = qn_size_format(g->bytes);
+        g_autofree gchar *ps = g->page_size ? qn_size_format(g->page_size) : g_strdup("4K");
+
+        g_string_append_printf(s, "%s guest %u -> host %s (%s in %s pages, %s, vCPUs %s)",
+                               i ? ";" : "", g->id, hosts[0] ? hosts : "-", bytes, ps,
+                               qn_memory_mode_to_string(g->mode), vcpus[0] ? vcpus : "-");
+    }
+    if (plan->reason != NULL) {
+        g_string_append_printf(s, "; note: %s", plan->reason);
+    }
+    return g_string_free(s, FALSE);
+}

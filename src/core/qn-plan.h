@@ -1,0 +1,105 @@
+/* The placement plan and the planner: topology + reservations + request + config -> plan. */
+#pragma once
+
+#include <glib.h>
+
+#include "qn-argv.h"
+#include "qn-bitmap.h"
+#include "qn-config.h"
+#include "qn-topology.h"
+
+G_BEGIN_DECLS
+
+/**
+ * QnReservations:
+ * What the ledger says other launches hold that the sysfs counters do not show yet. Hugepages
+ * of a VM whose reservation finished are already gone from free_hugepages, so only entries
+ * still reserving count (see src/host/qn-ledger.c); regular memory always counts, because
+ * MemFree drops only as the guest touches it.
+ */
+typedef struct {
+    guint node;
+    guint64 page_size; /* bytes; 0 = regular memory */
+    guint64 bytes;
+} QnNodeReservation;
+
+typedef struct {
+    GArray *items;        /* QnNodeReservation */
+    QnBitmap *pinned_cpus; /* pCPUs dedicated to running VMs */
+} QnReservations;
+
+QnReservations *qn_reservations_new(void);
+void qn_reservations_free(QnReservations *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnReservations, qn_reservations_free)
+void qn_reservations_add(QnReservations *r, guint node, guint64 page_size, guint64 bytes);
+
+typedef enum {
+    QN_PLAN_PASSTHROUGH, /* policy none or a probe: exec QEMU with the argv untouched */
+    QN_PLAN_ALIGNED,     /* every guest node on its planned host node(s) */
+    QN_PLAN_FALLBACK,    /* best-effort found no aligned plan: the OS allocates (see reason) */
+} QnPlanKind;
+
+typedef enum {
+    QN_GUEST_TOPOLOGY_AUTO,            /* we chose the guest node count */
+    QN_GUEST_TOPOLOGY_FIXED,           /* guest-nodes=N */
+    QN_GUEST_TOPOLOGY_PASSTHROUGH,     /* guest-nodes=passthrough */
+    QN_GUEST_TOPOLOGY_USER,            /* the argv's own -numa node lines */
+    QN_GUEST_TOPOLOGY_MACHINE_BACKEND, /* -machine memory-backend= (libvirt without <numa>) */
+} QnGuestTopology;
+
+typedef struct {
+    guint id;              /* guest node id (QEMU nodeid) */
+    QnBitmap *vcpus;       /* guest CPU indexes, hotplug slots included */
+    guint64 bytes;         /* memory of this guest node */
+    guint64 page_size;     /* bytes; 0 = regular memory (memory-backend-ram) */
+    QnBitmap *host_nodes;  /* host nodeset backing it (one node unless interleave) */
+    QnMemoryMode mode;
+    gchar *memdev;         /* backend id: "qn-ram<id>" for ours, or the user's id */
+    gint user_node;        /* index into QnQemuArgv.numa_nodes, -1 if we made the node */
+    gboolean host_nodes_from_user; /* the user's backend named host-nodes: kept as given */
+} QnGuestNode;
+
+typedef struct {
+    QnPlanKind kind;
+    QnPolicy policy;
+    QnMemoryMode mode;
+    QnGuestTopology guest_topology;
+    GPtrArray *guest_nodes;  /* QnGuestNode*, by guest node id */
+    guint *distance;         /* guest_nodes->len^2 to emit as -numa dist, or %NULL */
+    gdouble mean_distance;   /* mean pairwise host distance of the host nodes used (0 if 1) */
+    gchar *hugetlbfs;        /* mount used for hugepage guest nodes, %NULL if none */
+    gchar *reason;           /* fallback reason, or notes on the choice; nullable */
+} QnPlan;
+
+void qn_guest_node_free(QnGuestNode *g);
+void qn_plan_free(QnPlan *plan);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnPlan, qn_plan_free)
+
+/**
+ * qn_plan_compute:
+ * @topo: the host; only nodes with allowed=TRUE are used (the process's cpuset)
+ * @resv: (nullable): reservations not visible in @topo's counters
+ * @qa: the parsed QEMU argv (the request: -m, -smp, the guest topology if it defines one)
+ * @cfg: policy, memory mode, guest node mode, hugepage size, packing
+ * @error: %QN_ERROR_NO_FIT when the policy is restricted or single-numa-node and no aligned plan
+ *   exists, or when the guest is larger than the host's usable memory (any policy but none);
+ *   %QN_ERROR_BAD_ARGV when the argv's own topology breaks QEMU's rules (node sizes that do not
+ *   sum to -m, a -numa node memdev naming no backend); %QN_ERROR_HUGEPAGES when a configured
+ *   hugepage size has no hugetlbfs mount
+ *
+ * Placement rules: DESIGN.md "Placement rules" (Cloudpods seed 000 for 1, 2, 4 ... nodes; Xen
+ * seed 002 for neighbouring nodes; Topology Manager policy names, seed 004). Deterministic:
+ * the same input gives the same plan. No syscalls.
+ *
+ * Returns: (transfer full): the plan, or %NULL on error.
+ */
+QnPlan *qn_plan_compute(const QnTopology *topo, const QnReservations *resv,
+                        const QnQemuArgv *qa, const QnConfig *cfg, GError **error);
+
+/** qn_plan_summary: one line for people ("2 guest nodes: 0->host 0 (4G 2M pages), ..."). */
+gchar *qn_plan_summary(const QnPlan *plan);
+
+const char *qn_plan_kind_to_string(QnPlanKind kind);
+const char *qn_guest_topology_to_string(QnGuestTopology t);
+
+G_END_DECLS

@@ -1,0 +1,345 @@
+#include "qn-rewrite.h"
+
+#include <string.h>
+
+#include "qn-keyval.h"
+#include "qn-size.h"
+
+/* "host-nodes=0-1,host-nodes=4": keyval lists repeat the key, one range each. */
+static void
+qn_append_ranges(GString *s, const char *key, const QnBitmap *set)
+{
+    g_autofree gchar *list = qn_bitmap_format_list(set, ",");
+    g_auto(GStrv) ranges = g_strsplit(list, ",", -1);
+
+    for (guint i = 0; ranges[i] != NULL; i++) {
+        if (ranges[i][0] != '\0') {
+            g_string_append_printf(s, ",%s=%s", key, ranges[i]);
+        }
+    }
+}
+
+static JsonNode *
+qn_json_nodes_array(const QnBitmap *set)
+{
+    JsonArray *arr = json_array_new();
+    JsonNode *node = json_node_new(JSON_NODE_ARRAY);
+
+    QN_BITMAP_FOREACH(set, id) {
+        json_array_add_int_element(arr, id);
+    }
+    json_node_take_array(node, arr);
+    return node;
+}
+
+static gboolean
+qn_is_memfd_only(const char *key)
+{
+    return !strcmp(key, "hugetlb") || !strcmp(key, "hugetlbsize") || !strcmp(key, "seal");
+}
+
+/* Keys we write ourselves on a backend we back with reserved hugepages. */
+static gboolean
+qn_is_owned_key(const char *key, gboolean huge)
+{
+    return !strcmp(key, "qom-type") || !strcmp(key, "id") || !strcmp(key, "size") ||
+           !strcmp(key, "host-nodes") || !strcmp(key, "policy") ||
+           (huge && (!strcmp(key, "mem-path") || !strcmp(key, "share") ||
+                     !strcmp(key, "prealloc") || qn_is_memfd_only(key)));
+}
+
+static gchar *
+qn_backend_keyval(const QnGuestNode *g, const char *mem_path, const QnKeyval *user)
+{
+    gboolean huge = g->page_size != 0;
+    GString *s = g_string_new(huge ? "memory-backend-file" : "memory-backend-ram");
+    g_autofree gchar *id = qn_keyval_escape(g->memdev);
+
+    if (!huge && user != NULL) {
+        g_string_assign(s, qn_keyval_get(user, "qom-type"));
+    }
+    g_string_append_printf(s, ",id=%s,size=%" G_GUINT64_FORMAT, id, g->bytes);
+    if (huge) {
+        g_autofree gchar *path = qn_keyval_escape(mem_path ? mem_path : "");
+
+        g_string_append_printf(s, ",mem-path=%s,share=on,prealloc=on", path);
+    }
+    qn_append_ranges(s, "host-nodes", g->host_nodes);
+    g_string_append_printf(s, ",policy=%s", qn_memory_mode_to_string(g->mode));
+    for (guint i = 0; user != NULL && i < user->items->len; i++) {
+        QnKv *kv = g_ptr_array_index(user->items, i);
+        g_autofree gchar *k = NULL, *v = NULL;
+
+        if (qn_is_owned_key(kv->key, huge)) {
+            continue;
+        }
+        k = qn_keyval_escape(kv->key);
+        v = qn_keyval_escape(kv->value);
+        g_string_append_printf(s, ",%s=%s", k, v);
+    }
+    return g_string_free(s, FALSE);
+}
+
+static gchar *
+qn_backend_json(const QnGuestNode *g, const char *mem_path, JsonObject *user)
+{
+    gboolean huge = g->page_size != 0;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+    const char *qom_type = huge ? "memory-backend-file"
+                                : json_object_get_string_member_with_default(
+                                      user, "qom-type", "memory-backend-ram");
+    gboolean wrote_owned = FALSE;
+
+    json_builder_begin_object(b);
+    /* Keep the user's member order (libvirt's logs stay comparable), our values in place. */
+    for (GList *l = json_object_get_members(user), *h = l; l != NULL || (g_list_free(h), 0);
+         l = l->next) {
+        const char *key = l->data;
+
+        if (qn_is_owned_key(key, huge)) {
+            if (!strcmp(key, "qom-type")) {
+                json_builder_set_member_name(b, "qom-type");
+                json_builder_add_string_value(b, qom_type);
+            } else if (!strcmp(key, "id")) {
+                json_builder_set_member_name(b, "id");
+                json_builder_add_string_value(b, g->memdev);
+            }
+            continue;
+        }
+        if (!wrote_owned && (!strcmp(key, "prealloc-context") || l->next == NULL)) {
+            /* ours go before the first member we keep that usually trails */
+        }
+        json_builder_set_member_name(b, key);
+        json_builder_add_value(b, json_node_copy(json_object_get_member(user, key)));
+    }
+    if (!json_object_has_member(user, "qom-type")) {
+        json_builder_set_member_name(b, "qom-type");
+        json_builder_add_string_value(b, qom_type);
+    }
+    if (huge) {
+        json_builder_set_member_name(b, "mem-path");
+        json_builder_add_string_value(b, mem_path ? mem_path : "");
+        json_builder_set_member_name(b, "share");
+        json_builder_add_boolean_value(b, TRUE);
+        json_builder_set_member_name(b, "prealloc");
+        json_builder_add_boolean_value(b, TRUE);
+    }
+    json_builder_set_member_name(b, "size");
+    json_builder_add_int_value(b, (gint64)g->bytes);
+    json_builder_set_member_name(b, "host-nodes");
+    json_builder_add_value(b, qn_json_nodes_array(g->host_nodes));
+    json_builder_set_member_name(b, "policy");
+    json_builder_add_string_value(b, qn_memory_mode_to_string(g->mode));
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    return json_generator_to_data(gen, NULL);
+}
+
+/* A libvirt thread-context used as prealloc-context: keep its node-affinity on our nodes. */
+static gchar *
+qn_thread_context_rewrite(const char *value, GHashTable *affinity)
+{
+    if (value[0] == '{') {
+        g_autoptr(JsonParser) parser = json_parser_new();
+        JsonObject *obj;
+        const QnBitmap *nodes;
+        g_autoptr(JsonGenerator) gen = NULL;
+
+        if (!json_parser_load_from_data(parser, value, -1, NULL) ||
+            !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+            return NULL;
+        }
+        obj = json_node_get_object(json_parser_get_root(parser));
+        if (g_strcmp0(json_object_get_string_member_with_default(obj, "qom-type", ""),
+                      "thread-context") != 0 ||
+            !json_object_has_member(obj, "node-affinity")) {
+            return NULL;
+        }
+        nodes = g_hash_table_lookup(affinity,
+                                    json_object_get_string_member_with_default(obj, "id", ""));
+        if (nodes == NULL) {
+            return NULL;
+        }
+        json_object_set_member(obj, "node-affinity", qn_json_nodes_array(nodes));
+        gen = json_generator_new();
+        json_generator_set_root(gen, json_parser_get_root(parser));
+        return json_generator_to_data(gen, NULL);
+    } else {
+        g_autoptr(QnKeyval) kv = qn_keyval_parse(value, "qom-type", NULL);
+        const QnBitmap *nodes;
+        GString *s;
+
+        if (kv == NULL || g_strcmp0(qn_keyval_get(kv, "qom-type"), "thread-context") != 0 ||
+            qn_keyval_get(kv, "node-affinity") == NULL ||
+            (nodes = g_hash_table_lookup(affinity, qn_keyval_get(kv, "id") ?: "")) == NULL) {
+            return NULL;
+        }
+        s = g_string_new("thread-context");
+        for (guint i = 1; i < kv->items->len; i++) {
+            QnKv *item = g_ptr_array_index(kv->items, i);
+            g_autofree gchar *k = qn_keyval_escape(item->key);
+            g_autofree gchar *v = qn_keyval_escape(item->value);
+
+            if (strcmp(item->key, "node-affinity") != 0) {
+                g_string_append_printf(s, ",%s=%s", k, v);
+            }
+        }
+        qn_append_ranges(s, "node-affinity", nodes);
+        return g_string_free(s, FALSE);
+    }
+}
+
+static void
+qn_add(GStrvBuilder *b, const char *flag, const char *value)
+{
+    g_strv_builder_add(b, flag);
+    if (value != NULL) {
+        g_strv_builder_add(b, value);
+    }
+}
+
+GStrv
+qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem_paths)
+{
+    g_autoptr(GStrvBuilder) out = NULL;
+    g_autoptr(GPtrArray) ours = g_ptr_array_new_with_free_func(g_free); /* -object values */
+    g_autoptr(GPtrArray) numa = g_ptr_array_new_with_free_func(g_free); /* -numa values */
+    g_autoptr(GHashTable) replace = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+                                                          g_free);
+    g_autoptr(GHashTable) affinity = g_hash_table_new(g_str_hash, g_str_equal);
+    gboolean machine_backend = FALSE;
+    gint first_numa = -1;
+    guint n;
+
+    if (plan->kind != QN_PLAN_ALIGNED) {
+        return qn_qemu_argv_to_strv(qa);
+    }
+    n = plan->guest_nodes->len;
+    for (guint i = 0; i < n; i++) {
+        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+        const char *mp = mem_paths ? mem_paths[i] : NULL;
+        const QnMemoryBackend *ub = qn_qemu_argv_find_backend(qa, g->memdev);
+
+        if (g->bytes == 0) {
+            continue;
+        }
+        if (ub != NULL) {
+            gchar *v;
+
+            if (g->page_size == 0 && g->host_nodes_from_user) {
+                continue; /* the user's regular-memory backend, nodes and all: untouched */
+            }
+            v = ub->json ? qn_backend_json(g, mp, ub->props)
+                         : qn_backend_keyval(g, mp, ub->keyval);
+            g_hash_table_insert(replace, GUINT_TO_POINTER(ub->arg_index), v);
+            if (json_object_has_member(ub->props, "prealloc-context")) {
+                JsonNode *ctx = json_object_get_member(ub->props, "prealloc-context");
+
+                if (JSON_NODE_HOLDS_VALUE(ctx) &&
+                    json_node_get_value_type(ctx) == G_TYPE_STRING) {
+                    g_hash_table_insert(affinity, (gpointer)json_node_get_string(ctx),
+                                        g->host_nodes);
+                }
+            }
+        } else {
+            g_ptr_array_add(ours, qn_backend_keyval(g, mp, NULL));
+        }
+    }
+
+    if (plan->guest_topology == QN_GUEST_TOPOLOGY_USER) {
+        /* Nodes the user gave no memory get ours: add memdev= to their lines. */
+        for (guint i = 0; i < n; i++) {
+            const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+            const QnNumaNode *un;
+            const QnArg *a;
+
+            if (g->user_node < 0 || g->bytes == 0) {
+                continue;
+            }
+            un = g_ptr_array_index(qa->numa_nodes, g->user_node);
+            if (un->memdev != NULL) {
+                continue;
+            }
+            a = g_ptr_array_index(qa->args, un->arg_index);
+            g_hash_table_insert(replace, GUINT_TO_POINTER(un->arg_index),
+                                g_strdup_printf("%s,memdev=%s", a->value, g->memdev));
+        }
+    } else if (plan->guest_topology != QN_GUEST_TOPOLOGY_MACHINE_BACKEND) {
+        if (n == 1 && plan->guest_topology != QN_GUEST_TOPOLOGY_PASSTHROUGH) {
+            machine_backend = TRUE;
+        } else {
+            for (guint i = 0; i < n; i++) {
+                const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+                GString *s = g_string_new(NULL);
+
+                g_string_append_printf(s, "node,nodeid=%u", g->id);
+                qn_append_ranges(s, "cpus", g->vcpus);
+                g_string_append_printf(s, ",memdev=%s", g->memdev);
+                g_ptr_array_add(numa, g_string_free(s, FALSE));
+            }
+        }
+    }
+    if (plan->distance != NULL) {
+        for (guint i = 0; i < n; i++) {
+            for (guint j = 0; j < n; j++) {
+                const QnGuestNode *gi = g_ptr_array_index(plan->guest_nodes, i);
+                const QnGuestNode *gj = g_ptr_array_index(plan->guest_nodes, j);
+
+                g_ptr_array_add(numa, g_strdup_printf("dist,src=%u,dst=%u,val=%u", gi->id,
+                                                      gj->id, plan->distance[i * n + j]));
+            }
+        }
+    }
+
+    for (guint i = 0; i < qa->args->len && first_numa < 0; i++) {
+        const QnArg *a = g_ptr_array_index(qa->args, i);
+
+        if (g_strcmp0(a->name, "numa") == 0) {
+            first_numa = (gint)i;
+        }
+    }
+    out = g_strv_builder_new();
+    g_strv_builder_add(out, qa->argv0);
+    for (guint i = 0; i < qa->args->len; i++) {
+        const QnArg *a = g_ptr_array_index(qa->args, i);
+        const char *nv = g_hash_table_lookup(replace, GUINT_TO_POINTER(i));
+
+        if ((gint)i == first_numa) {
+            for (guint k = 0; k < ours->len; k++) {
+                qn_add(out, "-object", g_ptr_array_index(ours, k));
+            }
+            g_ptr_array_set_size(ours, 0);
+        }
+        if (plan->guest_topology != QN_GUEST_TOPOLOGY_USER &&
+            plan->guest_topology != QN_GUEST_TOPOLOGY_MACHINE_BACKEND &&
+            (g_strcmp0(a->name, "mem-path") == 0 || g_strcmp0(a->name, "mem-prealloc") == 0)) {
+            continue; /* our backends replace them; QEMU refuses both together */
+        }
+        if (nv == NULL && g_strcmp0(a->name, "object") == 0 && g_hash_table_size(affinity)) {
+            g_autofree gchar *tc = qn_thread_context_rewrite(a->value, affinity);
+
+            if (tc != NULL) {
+                qn_add(out, a->flag, tc);
+                continue;
+            }
+        }
+        qn_add(out, a->flag, nv ? nv : a->value);
+    }
+    for (guint k = 0; k < ours->len; k++) {
+        qn_add(out, "-object", g_ptr_array_index(ours, k));
+    }
+    if (machine_backend) {
+        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, 0);
+        g_autofree gchar *id = qn_keyval_escape(g->memdev);
+        g_autofree gchar *v = g_strdup_printf("memory-backend=%s", id);
+
+        qn_add(out, "-machine", v);
+    }
+    for (guint k = 0; k < numa->len; k++) {
+        qn_add(out, "-numa", g_ptr_array_index(numa, k));
+    }
+    return g_strv_builder_end(out);
+}

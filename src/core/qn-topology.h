@@ -1,0 +1,130 @@
+/* The host's NUMA topology as the planner sees it: pure data, filled by src/host/qn-sysfs.c. */
+#pragma once
+
+#include <glib.h>
+
+#include "qn-bitmap.h"
+
+G_BEGIN_DECLS
+
+/** QnHugepagePool: one hugepage size on one node (sysfs nodeN/hugepages/hugepages-<K>kB). */
+typedef struct {
+    guint64 page_size; /* bytes */
+    guint64 nr;        /* nr_hugepages: pages in the pool */
+    guint64 free;      /* free_hugepages: not yet allocated to any file or mapping */
+    guint64 surplus;   /* surplus_hugepages */
+} QnHugepagePool;
+
+typedef struct {
+    guint id;            /* kernel node id; ids may be sparse */
+    QnBitmap *cpus;      /* may be empty (CPU-less node, e.g. HBM or CXL memory) */
+    guint64 mem_total;   /* bytes; 0 for a memory-less node */
+    guint64 mem_free;    /* bytes */
+    GArray *pools;       /* QnHugepagePool, ascending page size */
+    gboolean allowed;    /* in this process's Mems_allowed (cpuset) */
+} QnHostNode;
+
+typedef struct {
+    guint id;
+    guint node;          /* the node whose cpulist holds it */
+    guint package;       /* physical_package_id */
+    guint core;          /* core_id */
+    QnBitmap *siblings;  /* thread_siblings_list, includes itself */
+    gboolean allowed;    /* in Cpus_allowed */
+} QnHostCpu;
+
+/** QnHugetlbfsMount: a hugetlbfs mount from /proc/self/mountinfo. */
+typedef struct {
+    gchar *path;
+    guint64 page_size;   /* bytes: its pagesize= option or the default hugepage size */
+} QnHugetlbfsMount;
+
+typedef struct {
+    gchar *address;      /* "0000:3b:00.0" */
+    gint node;           /* -1: no affinity */
+} QnPciDevice;
+
+typedef struct {
+    GPtrArray *nodes;       /* QnHostNode*, ascending id, online nodes only */
+    guint *distance;        /* nodes->len x nodes->len SLIT, row-major by position */
+    GPtrArray *cpus;        /* QnHostCpu*, ascending id */
+    GArray *page_sizes;     /* guint64 bytes, every hugepage size the kernel has, ascending */
+    guint64 default_page_size; /* "Hugepagesize:" of /proc/meminfo; 0 when unknown */
+    guint64 global_resv;    /* resv_hugepages of the default size: promised, not yet faulted */
+    GPtrArray *mounts;      /* QnHugetlbfsMount* */
+    GPtrArray *pci;         /* QnPciDevice* */
+} QnTopology;
+
+QnTopology *qn_topology_new(void);
+void qn_topology_free(QnTopology *topo);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnTopology, qn_topology_free)
+
+/** qn_topology_node_index: position of node @id in topo->nodes, or -1. */
+gint qn_topology_node_index(const QnTopology *topo, guint id);
+/** qn_topology_node: (transfer none) the node with kernel id @id, or %NULL. */
+QnHostNode *qn_topology_node(const QnTopology *topo, guint id);
+/** qn_topology_distance: SLIT distance between node ids @a and @b (255 if unknown). */
+guint qn_topology_distance(const QnTopology *topo, guint a, guint b);
+/** qn_host_node_pool: (transfer none) the pool of @page_size bytes on @node, or %NULL. */
+QnHugepagePool *qn_host_node_pool(const QnHostNode *node, guint64 page_size);
+/** qn_topology_mount_for: (transfer none) the first mount of @page_size, or %NULL. */
+const QnHugetlbfsMount *qn_topology_mount_for(const QnTopology *topo, guint64 page_size);
+
+/* Parsers: buffers in, values out (STYLE.md: parsers take buffers, not paths). All report
+ * %QN_ERROR_TOPOLOGY naming the bad text. */
+
+/**
+ * qn_parse_distance_row:
+ * @text: a `nodeN/distance` file: space-separated SLIT values, one per online node
+ * Returns: (transfer full): GArray of guint, or %NULL on error (a value > 255 or junk).
+ */
+GArray *qn_parse_distance_row(const char *text, GError **error);
+
+/**
+ * qn_parse_node_meminfo:
+ * @text: a `nodeN/meminfo` file ("Node 0 MemTotal:  123 kB" lines)
+ * @ret_total, @ret_free: (out): MemTotal and MemFree in bytes
+ */
+gboolean qn_parse_node_meminfo(const char *text, guint64 *ret_total, guint64 *ret_free,
+                               GError **error);
+
+/** qn_parse_counter: a sysfs file holding one unsigned decimal integer. */
+gboolean qn_parse_counter(const char *text, guint64 *ret, GError **error);
+
+/**
+ * qn_parse_hugepage_dirname:
+ * @name: a directory name "hugepages-2048kB"
+ * Returns: the page size in bytes, 0 when @name is not of that form.
+ */
+guint64 qn_parse_hugepage_dirname(const char *name);
+
+/**
+ * qn_parse_mountinfo_hugetlbfs:
+ * @text: /proc/self/mountinfo (Documentation/filesystems/proc.rst 3.5)
+ * @default_page_size: bytes, for a hugetlbfs mount without pagesize= (the kernel's default
+ *   hugepage size); mountinfo always shows pagesize= on current kernels
+ * Returns: (transfer full): QnHugetlbfsMount* of every hugetlbfs mount, in file order, with
+ *   octal escapes (\040) in paths decoded. Never fails: lines that are not hugetlbfs are
+ *   skipped, malformed ones too.
+ */
+GPtrArray *qn_parse_mountinfo_hugetlbfs(const char *text, guint64 default_page_size);
+
+/**
+ * qn_parse_status_allowed:
+ * @text: /proc/self/status
+ * @ret_cpus, @ret_mems: (out) (transfer full): Cpus_allowed_list and Mems_allowed_list
+ * @error: %QN_ERROR_TOPOLOGY when either line is missing or malformed
+ */
+gboolean qn_parse_status_allowed(const char *text, QnBitmap **ret_cpus, QnBitmap **ret_mems,
+                                 GError **error);
+
+/**
+ * qn_parse_meminfo_hugepagesize:
+ * @text: /proc/meminfo
+ * Returns: "Hugepagesize:" in bytes, 0 when absent.
+ */
+guint64 qn_parse_meminfo_hugepagesize(const char *text);
+
+void qn_hugetlbfs_mount_free(QnHugetlbfsMount *m);
+
+G_END_DECLS

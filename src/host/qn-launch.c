@@ -1,0 +1,288 @@
+#include "config.h"
+
+#include "qn-launch.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qn-error.h"
+#include "qn-rewrite.h"
+#include "qn-sysfs.h"
+
+void
+qn_launch_free(QnLaunch *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    qn_qemu_argv_free(l->qa);
+    g_free(l->qemu);
+    qn_topology_free(l->topo);
+    qn_ledger_close(l->ledger);
+    qn_plan_free(l->plan);
+    qn_reservation_free(l->reservation);
+    g_free(l);
+}
+
+void
+qn_test_crash_point(const char *name)
+{
+    const char *want = g_getenv("QEMU_NUMA_TEST_CRASH");
+
+    if (want != NULL && strcmp(want, name) == 0) {
+        kill(getpid(), SIGKILL);
+    }
+}
+
+static gboolean
+qn_same_file(const char *a, const struct stat *self)
+{
+    struct stat st;
+
+    return self != NULL && stat(a, &st) == 0 && st.st_dev == self->st_dev &&
+           st.st_ino == self->st_ino;
+}
+
+gchar *
+qn_qemu_resolve(const char *configured, const char *path_env, const char *self_exe,
+                GError **error)
+{
+    const char *name = configured && configured[0] ? configured : "qemu-system-x86_64";
+    struct stat self_st;
+    const struct stat *self = self_exe && stat(self_exe, &self_st) == 0 ? &self_st : NULL;
+
+    if (strchr(name, '/') != NULL) {
+        if (access(name, X_OK) != 0) {
+            g_set_error(error, QN_ERROR, QN_ERROR_EXEC, "QEMU binary '%s': %s", name,
+                        g_strerror(errno));
+            return NULL;
+        }
+        if (qn_same_file(name, self)) {
+            g_set_error(error, QN_ERROR, QN_ERROR_EXEC,
+                        "QEMU binary '%s': is qemu-numa itself", name);
+            return NULL;
+        }
+        return g_canonicalize_filename(name, NULL);
+    }
+    {
+        g_auto(GStrv) dirs = g_strsplit(path_env ? path_env : "/usr/bin:/bin", ":", -1);
+
+        for (guint i = 0; dirs[i] != NULL; i++) {
+            g_autofree gchar *cand = g_build_filename(dirs[i][0] ? dirs[i] : ".", name, NULL);
+
+            if (access(cand, X_OK) == 0 && !qn_same_file(cand, self)) {
+                return g_canonicalize_filename(cand, NULL);
+            }
+        }
+    }
+    g_set_error(error, QN_ERROR, QN_ERROR_EXEC, "QEMU binary '%s': not found in PATH", name);
+    return NULL;
+}
+
+QnLaunch *
+qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboolean dry_run,
+                  GError **error)
+{
+    g_autoptr(QnLaunch) l = g_new0(QnLaunch, 1);
+    g_autoptr(QnReservations) resv = NULL;
+    g_autofree gchar *self = g_build_filename(cfg->proc_root, "self", "exe", NULL);
+
+    l->cfg = cfg;
+    l->pid = getpid();
+    l->qa = qn_qemu_argv_parse(argv, error);
+    if (l->qa == NULL) {
+        return NULL;
+    }
+    l->qemu = qn_qemu_resolve(cfg->qemu, g_getenv("PATH"), "/proc/self/exe", error);
+    if (l->qemu == NULL) {
+        return NULL;
+    }
+    (void)self;
+    if (l->qa->probe || cfg->policy == QN_POLICY_NONE) {
+        l->plan = qn_plan_compute(NULL, NULL, l->qa, cfg, error);
+        return l->plan ? g_steal_pointer(&l) : NULL;
+    }
+    l->topo = qn_topology_load(cfg->sysfs_root, cfg->proc_root, error);
+    if (l->topo == NULL) {
+        return NULL;
+    }
+    if (!dry_run) {
+        l->ledger = qn_ledger_open(cfg->state_dir, error);
+        if (l->ledger == NULL) {
+            return NULL;
+        }
+        qn_ledger_sweep(l->ledger, cfg->proc_root);
+        resv = qn_ledger_reservations(l->ledger);
+    } else {
+        /* A dry run reads the ledger without waiting on launches in flight if it cannot. */
+        g_autoptr(QnLedger) ledger = g_file_test(cfg->state_dir, G_FILE_TEST_IS_DIR)
+                                         ? qn_ledger_open(cfg->state_dir, NULL)
+                                         : NULL;
+
+        resv = ledger ? qn_ledger_reservations(ledger) : qn_reservations_new();
+    }
+    qn_test_crash_point("before-plan");
+    l->plan = qn_plan_compute(l->topo, resv, l->qa, cfg, error);
+    if (l->plan == NULL) {
+        return NULL;
+    }
+    qn_test_crash_point("after-plan");
+    return g_steal_pointer(&l);
+}
+
+static void
+qn_entry_set_reservation(JsonNode *entry, const QnReservation *r, const QnPlan *plan)
+{
+    JsonObject *o = json_node_get_object(entry);
+    JsonArray *arr = json_array_new();
+    JsonObject *before = json_object_new();
+    JsonObject *after = json_object_new();
+    GHashTableIter it;
+    gpointer k, v;
+
+    for (guint i = 0; r != NULL && i < r->nodes->len; i++) {
+        const QnNodeReservationResult *n = g_ptr_array_index(r->nodes, i);
+        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+        JsonObject *item = json_object_new();
+        JsonObject *on = json_object_new();
+        g_autofree gchar *hosts = qn_bitmap_format_list(g->host_nodes, ",");
+
+        json_object_set_int_member(item, "guest_node", n->guest_node);
+        json_object_set_string_member(item, "host_nodes", hosts);
+        json_object_set_int_member(item, "page_size", (gint64)n->page_size);
+        json_object_set_int_member(item, "bytes", (gint64)n->bytes);
+        g_hash_table_iter_init(&it, n->pages_on);
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+            g_autofree gchar *key = g_strdup_printf("%d", GPOINTER_TO_INT(k));
+
+            json_object_set_int_member(on, key, (gint64)GPOINTER_TO_SIZE(v));
+        }
+        json_object_set_object_member(item, "pages_on", on);
+        json_array_add_object_element(arr, item);
+    }
+    json_object_set_array_member(o, "reservations", arr);
+    if (r != NULL) {
+        g_hash_table_iter_init(&it, r->free_before);
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+            json_object_set_int_member(before, k, (gint64)GPOINTER_TO_SIZE(v));
+        }
+        g_hash_table_iter_init(&it, r->free_after);
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+            json_object_set_int_member(after, k, (gint64)GPOINTER_TO_SIZE(v));
+        }
+    }
+    json_object_set_object_member(o, "free_hugepages_before", before);
+    json_object_set_object_member(o, "free_hugepages_after", after);
+}
+
+gboolean
+qn_launch_reserve(QnLaunch *l, GError **error)
+{
+    g_autoptr(JsonNode) entry = NULL;
+    g_autoptr(GError) local = NULL;
+    guint64 start = qn_proc_start_time(l->cfg->proc_root, l->pid);
+    const char *state;
+
+    if (l->plan->kind == QN_PLAN_PASSTHROUGH || l->ledger == NULL) {
+        return TRUE;
+    }
+    if (l->plan->kind == QN_PLAN_ALIGNED) {
+        entry = qn_ledger_entry_new(l->qa->name, l->qa->uuid, l->pid, start, "reserving",
+                                    l->plan);
+        if (!qn_ledger_write(l->ledger, l->pid, entry, error)) {
+            return FALSE;
+        }
+        l->ledger_entry = TRUE;
+        qn_test_crash_point("reserving");
+        l->reservation = qn_reservation_make(l->plan, l->cfg->sysfs_root, &local);
+        if (l->reservation == NULL) {
+            if (l->cfg->policy != QN_POLICY_BEST_EFFORT) {
+                qn_ledger_remove(l->ledger, l->pid, NULL);
+                l->ledger_entry = FALSE;
+                g_propagate_error(error, g_steal_pointer(&local));
+                return FALSE;
+            }
+            /* best-effort: the OS allocates, and the ledger says why */
+            {
+                QnPlan *fb = g_new0(QnPlan, 1);
+
+                fb->kind = QN_PLAN_FALLBACK;
+                fb->policy = l->plan->policy;
+                fb->mode = l->plan->mode;
+                fb->guest_topology = l->plan->guest_topology;
+                fb->guest_nodes = g_ptr_array_new_with_free_func(
+                    (GDestroyNotify)qn_guest_node_free);
+                fb->reason = g_strdup_printf("reservation failed: %s: memory left to the OS",
+                                             local->message);
+                qn_plan_free(l->plan);
+                l->plan = fb;
+            }
+        }
+        qn_test_crash_point("after-reserve");
+    }
+    state = l->plan->kind == QN_PLAN_ALIGNED ? "reserved" : "fallback";
+    g_clear_pointer(&entry, json_node_unref);
+    entry = qn_ledger_entry_new(l->qa->name, l->qa->uuid, l->pid, start, state, l->plan);
+    qn_entry_set_reservation(entry, l->reservation, l->plan);
+    if (!qn_ledger_write(l->ledger, l->pid, entry, error)) {
+        qn_ledger_remove(l->ledger, l->pid, NULL);
+        l->ledger_entry = FALSE;
+        return FALSE;
+    }
+    l->ledger_entry = TRUE;
+    return TRUE;
+}
+
+GStrv
+qn_launch_argv(QnLaunch *l, gboolean for_exec)
+{
+    gchar **paths = NULL;
+    GStrv argv;
+    guint n = l->plan->guest_nodes->len;
+
+    if (l->reservation != NULL) {
+        paths = qn_reservation_mem_paths(l->reservation, for_exec);
+    } else if (l->plan->kind == QN_PLAN_ALIGNED) {
+        paths = g_new0(gchar *, n + 1);
+        for (guint i = 0; i < n; i++) {
+            const QnGuestNode *g = g_ptr_array_index(l->plan->guest_nodes, i);
+
+            if (g->page_size != 0) {
+                paths[i] = g_strdup_printf("/proc/self/fd/<%s>", g->memdev);
+            }
+        }
+    }
+    argv = qn_rewrite_argv(l->qa, l->plan, (const char *const *)paths);
+    for (guint i = 0; paths != NULL && i < n; i++) {
+        g_free(paths[i]);
+    }
+    g_free(paths);
+    g_free(argv[0]);
+    argv[0] = g_strdup(l->qemu);
+    return argv;
+}
+
+gboolean
+qn_launch_exec(QnLaunch *l, GError **error)
+{
+    g_auto(GStrv) argv = qn_launch_argv(l, TRUE);
+    int err;
+
+    qn_test_crash_point("before-exec");
+    /* The fds keep the pages; the entry keeps the books. Others may plan now. */
+    g_clear_pointer(&l->ledger, qn_ledger_close);
+    execv(l->qemu, argv);
+    err = errno;
+    if (l->ledger_entry) {
+        g_autoptr(QnLedger) ledger = qn_ledger_open(l->cfg->state_dir, NULL);
+
+        if (ledger != NULL) {
+            qn_ledger_remove(ledger, l->pid, NULL);
+        }
+    }
+    g_set_error(error, QN_ERROR, QN_ERROR_EXEC, "exec '%s': %s", l->qemu, g_strerror(err));
+    return FALSE;
+}

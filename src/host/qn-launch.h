@@ -1,0 +1,89 @@
+/* One launch, end to end: argv -> plan -> reservation -> ledger -> exec. */
+#pragma once
+
+#include <glib.h>
+
+#include "qn-argv.h"
+#include "qn-config.h"
+#include "qn-ledger.h"
+#include "qn-plan.h"
+#include "qn-reserve.h"
+#include "qn-topology.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+    const QnConfig *cfg;
+    QnQemuArgv *qa;
+    gchar *qemu;            /* absolute path of the real QEMU */
+    QnTopology *topo;
+    QnLedger *ledger;       /* held (locked) from plan until exec */
+    QnPlan *plan;
+    QnReservation *reservation;
+    gint pid;
+    gboolean ledger_entry;  /* an entry for pid exists */
+} QnLaunch;
+
+void qn_launch_free(QnLaunch *l);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnLaunch, qn_launch_free)
+
+/**
+ * qn_qemu_resolve:
+ * @configured: the `qemu` setting: "" (search @path_env for qemu-system-x86_64), a name
+ *   (searched in @path_env) or a path
+ * @path_env: (nullable): the PATH variable
+ * @self_exe: (nullable): our own executable ("/proc/self/exe"): any candidate that is the same
+ *   file (st_dev, st_ino) is skipped, so the `qemu-system-x86_64` link to qemu-numa first in
+ *   PATH never execs itself
+ * @error: %QN_ERROR_EXEC "QEMU binary 'X': not found" / "is qemu-numa itself" / not executable
+ * Returns: (transfer full): an absolute path.
+ */
+gchar *qn_qemu_resolve(const char *configured, const char *path_env, const char *self_exe,
+                       GError **error);
+
+/**
+ * qn_launch_prepare:
+ * @cfg: settings
+ * @argv: the QEMU argv (argv[0] first)
+ * @dry_run: plan only: no ledger lock is kept and nothing is reserved
+ * @error: any error of the argv model, topology, ledger or planner (see their docs)
+ *
+ * Parses, resolves QEMU (before anything is reserved), and for a non-probe run with a policy
+ * other than none: loads the topology, locks the ledger, sweeps dead entries, and plans.
+ * Returns: (transfer full): the launch, or %NULL on error with nothing left behind.
+ */
+QnLaunch *qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboolean dry_run,
+                            GError **error);
+
+/**
+ * qn_launch_reserve:
+ * Records the plan in the ledger (state "reserving"), pre-allocates the pages, and records the
+ * result (state "reserved", or "fallback" with the reason). Under best-effort a failed
+ * reservation turns into a fallback plan (the OS allocates); otherwise it is an error and the
+ * ledger entry is removed and every page freed.
+ */
+gboolean qn_launch_reserve(QnLaunch *l, GError **error);
+
+/**
+ * qn_launch_argv:
+ * Returns: (transfer full): the argv QEMU gets (argv[0] is the real QEMU's path), with the
+ *   reserved fds' mem-paths; @for_exec clears FD_CLOEXEC on them.
+ */
+GStrv qn_launch_argv(QnLaunch *l, gboolean for_exec);
+
+/**
+ * qn_launch_exec:
+ * Unlocks the ledger and execs QEMU in this process. Returns only on failure, after removing
+ * this launch's ledger entry (the fds close with the process or the launch).
+ * @error: %QN_ERROR_EXEC
+ */
+gboolean qn_launch_exec(QnLaunch *l, GError **error);
+
+/**
+ * qn_test_crash_point:
+ * Test-only: when QEMU_NUMA_TEST_CRASH equals @name, the process SIGKILLs itself here, so tests
+ * prove that a crash at each step leaks nothing.
+ */
+void qn_test_crash_point(const char *name);
+
+G_END_DECLS

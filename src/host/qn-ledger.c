@@ -1,0 +1,265 @@
+#include "config.h"
+
+#include "qn-ledger.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "qn-error.h"
+#include "qn-plan-json.h"
+
+QnLedger *
+qn_ledger_open(const char *state_dir, GError **error)
+{
+    g_autofree gchar *lock = g_build_filename(state_dir, ".lock", NULL);
+    QnLedger *l;
+    int fd;
+
+    if (g_mkdir_with_parents(state_dir, 0700) != 0) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': %s", state_dir,
+                    g_strerror(errno));
+        return NULL;
+    }
+    fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': %s", state_dir,
+                    g_strerror(errno));
+        return NULL;
+    }
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "lock '%s': %s", lock,
+                        g_strerror(errno));
+            close(fd);
+            return NULL;
+        }
+    }
+    l = g_new0(QnLedger, 1);
+    l->dir = g_strdup(state_dir);
+    l->lock_fd = fd;
+    return l;
+}
+
+void
+qn_ledger_close(QnLedger *ledger)
+{
+    if (ledger == NULL) {
+        return;
+    }
+    if (ledger->lock_fd >= 0) {
+        close(ledger->lock_fd); /* releases the flock */
+    }
+    g_free(ledger->dir);
+    g_free(ledger);
+}
+
+guint64
+qn_proc_start_time(const char *proc_root, gint pid)
+{
+    g_autofree gchar *path = g_strdup_printf("%s/%d/stat", proc_root, pid);
+    g_autofree gchar *data = NULL;
+    const char *p;
+    g_auto(GStrv) fields = NULL;
+
+    if (pid <= 0 || !g_file_get_contents(path, &data, NULL, NULL)) {
+        return 0;
+    }
+    /* comm (field 2) may hold spaces and ')': fields restart after the last ')'. */
+    p = strrchr(data, ')');
+    if (p == NULL) {
+        return 0;
+    }
+    fields = g_strsplit(p + 2, " ", -1);
+    /* after ')': field 3 is index 0, so starttime (22) is index 19 */
+    if (g_strv_length(fields) < 20) {
+        return 0;
+    }
+    return g_ascii_strtoull(fields[19], NULL, 10);
+}
+
+JsonNode *
+qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guint64 start_time,
+                    const char *state, const QnPlan *plan)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree gchar *created = g_date_time_format_iso8601(now);
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "version");
+    json_builder_add_int_value(b, 1);
+    json_builder_set_member_name(b, "name");
+    name ? json_builder_add_string_value(b, name) : json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "uuid");
+    uuid ? json_builder_add_string_value(b, uuid) : json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "pid");
+    json_builder_add_int_value(b, pid);
+    json_builder_set_member_name(b, "start_time");
+    json_builder_add_int_value(b, (gint64)start_time);
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, state);
+    json_builder_set_member_name(b, "created");
+    json_builder_add_string_value(b, created);
+    json_builder_set_member_name(b, "plan");
+    json_builder_add_value(b, qn_plan_to_json(plan));
+    json_builder_set_member_name(b, "reservations");
+    json_builder_begin_array(b);
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "pinned_cpus");
+    json_builder_add_string_value(b, "");
+    json_builder_set_member_name(b, "events");
+    json_builder_begin_array(b);
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+static gchar *
+qn_entry_path(QnLedger *ledger, gint pid)
+{
+    g_autofree gchar *name = g_strdup_printf("%d.json", pid);
+
+    return g_build_filename(ledger->dir, name, NULL);
+}
+
+gboolean
+qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error)
+{
+    g_autofree gchar *path = qn_entry_path(ledger, pid);
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autofree gchar *data = NULL;
+    gsize len;
+    g_autoptr(GError) local = NULL;
+
+    json_generator_set_pretty(gen, TRUE);
+    json_generator_set_root(gen, entry);
+    data = json_generator_to_data(gen, &len);
+    if (!g_file_set_contents_full(path, data, (gssize)len,
+                                  G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_ONLY_EXISTING,
+                                  0600, &local)) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "ledger '%s': %s", path, local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+qn_ledger_remove(QnLedger *ledger, gint pid, GError **error)
+{
+    g_autofree gchar *path = qn_entry_path(ledger, pid);
+
+    if (g_unlink(path) != 0 && errno != ENOENT) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "ledger '%s': %s", path,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gint
+qn_entry_cmp(gconstpointer a, gconstpointer b)
+{
+    JsonObject *x = json_node_get_object(*(JsonNode *const *)a);
+    JsonObject *y = json_node_get_object(*(JsonNode *const *)b);
+    gint64 px = json_object_get_int_member_with_default(x, "pid", 0);
+    gint64 py = json_object_get_int_member_with_default(y, "pid", 0);
+
+    return px < py ? -1 : px > py;
+}
+
+GPtrArray *
+qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad)
+{
+    GPtrArray *entries = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+    g_autoptr(GDir) d = g_dir_open(ledger->dir, 0, NULL);
+    const char *name;
+
+    if (ret_bad != NULL) {
+        *ret_bad = g_ptr_array_new_with_free_func(g_free);
+    }
+    while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+        g_autofree gchar *path = NULL;
+        g_autoptr(JsonParser) parser = NULL;
+        JsonNode *root;
+
+        /* temporary files of an interrupted atomic write are ".<name>.XXXXXX" */
+        if (!g_str_has_suffix(name, ".json") || name[0] == '.') {
+            continue;
+        }
+        path = g_build_filename(ledger->dir, name, NULL);
+        parser = json_parser_new();
+        if (!json_parser_load_from_file(parser, path, NULL) ||
+            !JSON_NODE_HOLDS_OBJECT((root = json_parser_get_root(parser))) ||
+            !json_object_has_member(json_node_get_object(root), "pid")) {
+            if (ret_bad != NULL) {
+                g_ptr_array_add(*ret_bad, g_strdup(name));
+            }
+            continue;
+        }
+        g_ptr_array_add(entries, json_node_ref(root));
+    }
+    g_ptr_array_sort(entries, qn_entry_cmp);
+    return entries;
+}
+
+guint
+qn_ledger_sweep(QnLedger *ledger, const char *proc_root)
+{
+    g_autoptr(GPtrArray) entries = qn_ledger_list(ledger, NULL);
+    guint removed = 0;
+
+    for (guint i = 0; i < entries->len; i++) {
+        JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
+        gint pid = (gint)json_object_get_int_member_with_default(o, "pid", 0);
+        guint64 start = (guint64)json_object_get_int_member_with_default(o, "start_time", 0);
+
+        if (qn_proc_start_time(proc_root, pid) != start || start == 0) {
+            removed += qn_ledger_remove(ledger, pid, NULL);
+        }
+    }
+    return removed;
+}
+
+QnReservations *
+qn_ledger_reservations(QnLedger *ledger)
+{
+    QnReservations *r = qn_reservations_new();
+    g_autoptr(GPtrArray) entries = qn_ledger_list(ledger, NULL);
+
+    for (guint i = 0; i < entries->len; i++) {
+        JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
+        const char *state = json_object_get_string_member_with_default(o, "state", "");
+        g_autoptr(GError) err = NULL;
+        g_autoptr(QnPlan) plan = qn_plan_from_json(json_object_get_member(o, "plan"), &err);
+
+        if (plan == NULL || plan->kind != QN_PLAN_ALIGNED) {
+            continue;
+        }
+        for (guint k = 0; k < plan->guest_nodes->len; k++) {
+            const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, k);
+            guint nh = qn_bitmap_count(g->host_nodes);
+
+            if (nh == 0 || (g->page_size != 0 && strcmp(state, "reserving") != 0)) {
+                continue;
+            }
+            QN_BITMAP_FOREACH(g->host_nodes, h) {
+                qn_reservations_add(r, (guint)h, g->page_size, g->bytes / nh);
+            }
+        }
+        {
+            g_autoptr(QnBitmap) pinned = qn_bitmap_parse_list(
+                json_object_get_string_member_with_default(o, "pinned_cpus", ""), NULL);
+
+            if (pinned != NULL) {
+                qn_bitmap_or(r->pinned_cpus, pinned);
+            }
+        }
+    }
+    return r;
+}

@@ -1,0 +1,83 @@
+/* The reservation ledger: one JSON file per VM in the state directory, under one flock. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "qn-plan.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+    gchar *dir;
+    gint lock_fd; /* holds LOCK_EX on <dir>/.lock while open */
+} QnLedger;
+
+/**
+ * qn_ledger_open:
+ * @state_dir: created with mode 0700 if missing (and its parent, 0755)
+ * @error: %QN_ERROR_LEDGER when the directory or its lock file cannot be created or locked
+ *
+ * Takes an exclusive flock on `<state_dir>/.lock`, blocking until other launchers and
+ * qemu-numa-ctl release it: plan + reservation of one launch never interleave with another's.
+ * Returns: (transfer full): the locked ledger; qn_ledger_close() unlocks.
+ */
+QnLedger *qn_ledger_open(const char *state_dir, GError **error);
+void qn_ledger_close(QnLedger *ledger);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnLedger, qn_ledger_close)
+
+/**
+ * qn_proc_start_time:
+ * @proc_root: "/proc"
+ * @pid: process id
+ * Returns: field 22 (starttime, clock ticks since boot) of /proc/PID/stat, or 0 when the
+ *   process does not exist. Pid + start time names a process without pid-reuse mistakes.
+ */
+guint64 qn_proc_start_time(const char *proc_root, gint pid);
+
+/**
+ * qn_ledger_entry_new:
+ * Builds an entry (schema: README "Ledger entry"): {"version": 1, "name", "uuid", "pid",
+ * "start_time", "state", "created" (ISO 8601 UTC), "plan", "reservations": [{"node",
+ * "page_size", "bytes", "pages_on": {"<node>": pages}}], "free_hugepages_before"/"after":
+ * {"<node>:<page size>": pages}, "pinned_cpus": "", "events": []}.
+ * Returns: (transfer full): the entry's JSON object node.
+ */
+JsonNode *qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guint64 start_time,
+                              const char *state, const QnPlan *plan);
+
+/**
+ * qn_ledger_write:
+ * Writes `<dir>/<pid>.json` atomically (temporary file, fsync, rename: g_file_set_contents_full
+ * with G_FILE_SET_CONTENTS_CONSISTENT), mode 0600. A reader never sees half a file.
+ * @error: %QN_ERROR_LEDGER
+ */
+gboolean qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error);
+
+/** qn_ledger_remove: unlinks `<dir>/<pid>.json`; a missing file is not an error. */
+gboolean qn_ledger_remove(QnLedger *ledger, gint pid, GError **error);
+
+/**
+ * qn_ledger_list:
+ * Returns: (transfer full): every readable entry (JsonNode* objects), sorted by pid. Files that
+ *   do not parse are skipped and reported through @ret_bad (nullable, file names).
+ */
+GPtrArray *qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad);
+
+/**
+ * qn_ledger_sweep:
+ * Removes entries whose process is gone (no /proc/PID, or a different start time: the pid was
+ * reused). Their hugepages were freed by the kernel with the process's last fd.
+ * Returns: the number of entries removed.
+ */
+guint qn_ledger_sweep(QnLedger *ledger, const char *proc_root);
+
+/**
+ * qn_ledger_reservations:
+ * What the planner must subtract from the sysfs counters: hugepages of entries still in state
+ * "reserving" (not yet visible in free_hugepages) and regular memory of every live entry.
+ * Returns: (transfer full)
+ */
+QnReservations *qn_ledger_reservations(QnLedger *ledger);
+
+G_END_DECLS

@@ -1,0 +1,399 @@
+/* qemu-numa-ctl: what runs where. `host`, `plan -- QEMU-ARGS`, `list`, `sweep`; `--json` on each.
+ * Exit status: 0 ok, 1 error, 2 usage. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <json-glib/json-glib.h>
+
+#include "qn-error.h"
+#include "qn-launch.h"
+#include "qn-ledger.h"
+#include "qn-plan-json.h"
+#include "qn-program.h"
+#include "qn-size.h"
+#include "qn-sysfs.h"
+
+static gboolean opt_json;
+
+static const GOptionEntry qn_ctl_options[] = {
+    { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON (schema in README)", NULL },
+    { NULL }
+};
+
+static void
+qn_print_json(JsonNode *root)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autofree gchar *s = NULL;
+
+    json_generator_set_pretty(gen, TRUE);
+    json_generator_set_root(gen, root);
+    s = json_generator_to_data(gen, NULL);
+    printf("%s\n", s);
+}
+
+static JsonNode *
+qn_host_to_json(const QnTopology *t, const QnReservations *resv)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    guint n = t->nodes->len;
+    gboolean any_pages = FALSE;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "nodes");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < n; i++) {
+        const QnHostNode *node = g_ptr_array_index(t->nodes, i);
+        g_autofree gchar *cpus = qn_bitmap_format_list(node->cpus, ",");
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "id");
+        json_builder_add_int_value(b, node->id);
+        json_builder_set_member_name(b, "cpus");
+        json_builder_add_string_value(b, cpus);
+        json_builder_set_member_name(b, "mem_total");
+        json_builder_add_int_value(b, (gint64)node->mem_total);
+        json_builder_set_member_name(b, "mem_free");
+        json_builder_add_int_value(b, (gint64)node->mem_free);
+        json_builder_set_member_name(b, "allowed");
+        json_builder_add_boolean_value(b, node->allowed);
+        json_builder_set_member_name(b, "hugepages");
+        json_builder_begin_array(b);
+        for (guint k = 0; k < node->pools->len; k++) {
+            const QnHugepagePool *p = &g_array_index(node->pools, QnHugepagePool, k);
+            guint64 held = 0;
+
+            for (guint r = 0; resv && r < resv->items->len; r++) {
+                const QnNodeReservation *nr = &g_array_index(resv->items, QnNodeReservation, r);
+
+                if (nr->node == node->id && nr->page_size == p->page_size) {
+                    held += nr->bytes / p->page_size;
+                }
+            }
+            any_pages |= p->nr > 0;
+            json_builder_begin_object(b);
+            json_builder_set_member_name(b, "page_size");
+            json_builder_add_int_value(b, (gint64)p->page_size);
+            json_builder_set_member_name(b, "total");
+            json_builder_add_int_value(b, (gint64)p->nr);
+            json_builder_set_member_name(b, "free");
+            json_builder_add_int_value(b, (gint64)p->free);
+            json_builder_set_member_name(b, "surplus");
+            json_builder_add_int_value(b, (gint64)p->surplus);
+            json_builder_set_member_name(b, "reserved");
+            json_builder_add_int_value(b, (gint64)held);
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "distance");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < n; i++) {
+        json_builder_begin_array(b);
+        for (guint j = 0; j < n; j++) {
+            json_builder_add_int_value(b, t->distance[i * n + j]);
+        }
+        json_builder_end_array(b);
+    }
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "hugetlbfs_mounts");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < t->mounts->len; i++) {
+        const QnHugetlbfsMount *m = g_ptr_array_index(t->mounts, i);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "path");
+        json_builder_add_string_value(b, m->path);
+        json_builder_set_member_name(b, "page_size");
+        json_builder_add_int_value(b, (gint64)m->page_size);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "checks");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "hugepages_configured");
+    json_builder_add_boolean_value(b, any_pages);
+    json_builder_set_member_name(b, "hugetlbfs_mounted");
+    json_builder_add_boolean_value(b, t->mounts->len > 0);
+    json_builder_set_member_name(b, "multiple_nodes");
+    json_builder_add_boolean_value(b, n > 1);
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+static void
+qn_host_print(const QnTopology *t, JsonNode *root)
+{
+    JsonObject *o = json_node_get_object(root);
+    JsonObject *checks = json_object_get_object_member(o, "checks");
+    guint n = t->nodes->len;
+
+    printf("%-5s %-16s %-10s %-10s %-8s", "NODE", "CPUS", "MEMTOTAL", "MEMFREE", "ALLOWED");
+    for (guint k = 0; k < t->page_sizes->len; k++) {
+        g_autofree gchar *ps = qn_size_format(g_array_index(t->page_sizes, guint64, k));
+
+        printf(" %-18s", ps);
+    }
+    printf("\n");
+    for (guint i = 0; i < n; i++) {
+        const QnHostNode *node = g_ptr_array_index(t->nodes, i);
+        g_autofree gchar *cpus = qn_bitmap_format_list(node->cpus, ",");
+        g_autofree gchar *tot = qn_size_format_human(node->mem_total);
+        g_autofree gchar *fr = qn_size_format_human(node->mem_free);
+
+        printf("%-5u %-16s %-10s %-10s %-8s", node->id, cpus[0] ? cpus : "-", tot, fr,
+               node->allowed ? "yes" : "no");
+        for (guint k = 0; k < node->pools->len; k++) {
+            const QnHugepagePool *p = &g_array_index(node->pools, QnHugepagePool, k);
+            g_autofree gchar *cell = g_strdup_printf("%" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
+                                                     " free", p->free, p->nr);
+
+            printf(" %-18s", cell);
+        }
+        printf("\n");
+    }
+    printf("\ndistances:\n%5s", "");
+    for (guint j = 0; j < n; j++) {
+        printf(" %4u", ((QnHostNode *)g_ptr_array_index(t->nodes, j))->id);
+    }
+    printf("\n");
+    for (guint i = 0; i < n; i++) {
+        printf("%4u:", ((QnHostNode *)g_ptr_array_index(t->nodes, i))->id);
+        for (guint j = 0; j < n; j++) {
+            printf(" %4u", t->distance[i * n + j]);
+        }
+        printf("\n");
+    }
+    printf("\nhugetlbfs mounts:\n");
+    for (guint i = 0; i < t->mounts->len; i++) {
+        const QnHugetlbfsMount *m = g_ptr_array_index(t->mounts, i);
+        g_autofree gchar *ps = qn_size_format(m->page_size);
+
+        printf("  %-30s %s pages\n", m->path, ps);
+    }
+    if (t->mounts->len == 0) {
+        printf("  none\n");
+    }
+    printf("\nchecks:\n  %-24s %s\n  %-24s %s\n  %-24s %s\n", "hugepages configured",
+           json_object_get_boolean_member(checks, "hugepages_configured") ? "yes" : "NO",
+           "hugetlbfs mounted",
+           json_object_get_boolean_member(checks, "hugetlbfs_mounted") ? "yes" : "NO",
+           "more than one node",
+           json_object_get_boolean_member(checks, "multiple_nodes") ? "yes" : "no");
+}
+
+static int
+qn_cmd_host(const QnConfig *cfg, GError **error)
+{
+    g_autoptr(QnTopology) t = qn_topology_load(cfg->sysfs_root, cfg->proc_root, error);
+    g_autoptr(QnReservations) resv = NULL;
+    g_autoptr(JsonNode) j = NULL;
+
+    if (t == NULL) {
+        return 1;
+    }
+    if (g_file_test(cfg->state_dir, G_FILE_TEST_IS_DIR)) {
+        g_autoptr(QnLedger) ledger = qn_ledger_open(cfg->state_dir, NULL);
+
+        if (ledger != NULL) {
+            qn_ledger_sweep(ledger, cfg->proc_root);
+            resv = qn_ledger_reservations(ledger);
+        }
+    }
+    j = qn_host_to_json(t, resv);
+    if (opt_json) {
+        qn_print_json(j);
+    } else {
+        qn_host_print(t, j);
+    }
+    return 0;
+}
+
+static int
+qn_cmd_plan(const QnConfig *cfg, int argc, char **argv, GError **error)
+{
+    g_autoptr(GPtrArray) qargv = g_ptr_array_new();
+    g_autoptr(QnLaunch) l = NULL;
+    g_auto(GStrv) out = NULL;
+
+    g_ptr_array_add(qargv, (gpointer) "qemu-system-x86_64");
+    for (int i = 0; i < argc; i++) {
+        g_ptr_array_add(qargv, argv[i]);
+    }
+    g_ptr_array_add(qargv, NULL);
+    l = qn_launch_prepare(cfg, (const char *const *)qargv->pdata, TRUE, error);
+    if (l == NULL) {
+        return 1;
+    }
+    out = qn_launch_argv(l, FALSE);
+    if (opt_json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) root = NULL;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "plan");
+        json_builder_add_value(b, qn_plan_to_json(l->plan));
+        json_builder_set_member_name(b, "argv");
+        json_builder_begin_array(b);
+        for (guint i = 0; out[i] != NULL; i++) {
+            json_builder_add_string_value(b, out[i]);
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        root = json_builder_get_root(b);
+        qn_print_json(root);
+    } else {
+        g_autofree gchar *summary = qn_plan_summary(l->plan);
+
+        printf("plan: %s\n", summary);
+        if (l->plan->distance != NULL) {
+            guint n = l->plan->guest_nodes->len;
+
+            printf("guest distances (mirroring the host nodes, mean %.1f):\n",
+                   l->plan->mean_distance);
+            for (guint i = 0; i < n; i++) {
+                printf("  ");
+                for (guint j = 0; j < n; j++) {
+                    printf(" %3u", l->plan->distance[i * n + j]);
+                }
+                printf("\n");
+            }
+        }
+        printf("argv:\n");
+        for (guint i = 0; out[i] != NULL; i++) {
+            g_autofree gchar *q = g_shell_quote(out[i]);
+
+            printf("  %s\n", out[i][0] == '-' || i == 0 ? out[i] : q);
+        }
+    }
+    return 0;
+}
+
+static int
+qn_cmd_list(const QnConfig *cfg, GError **error)
+{
+    g_autoptr(QnLedger) ledger = NULL;
+    g_autoptr(GPtrArray) entries = NULL;
+
+    if (!g_file_test(cfg->state_dir, G_FILE_TEST_IS_DIR)) {
+        entries = g_ptr_array_new();
+    } else {
+        ledger = qn_ledger_open(cfg->state_dir, error);
+        if (ledger == NULL) {
+            return 1;
+        }
+        qn_ledger_sweep(ledger, cfg->proc_root);
+        entries = qn_ledger_list(ledger, NULL);
+    }
+    if (opt_json) {
+        g_autoptr(JsonNode) root = json_node_new(JSON_NODE_ARRAY);
+        JsonArray *arr = json_array_new();
+
+        for (guint i = 0; i < entries->len; i++) {
+            json_array_add_element(arr, json_node_copy(g_ptr_array_index(entries, i)));
+        }
+        json_node_take_array(root, arr);
+        qn_print_json(root);
+        return 0;
+    }
+    printf("%-8s %-20s %-10s %s\n", "PID", "NAME", "STATE", "PLAN");
+    for (guint i = 0; i < entries->len; i++) {
+        JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
+        g_autoptr(QnPlan) plan = qn_plan_from_json(json_object_get_member(o, "plan"), NULL);
+        g_autofree gchar *summary = plan ? qn_plan_summary(plan) : g_strdup("?");
+
+        printf("%-8" G_GINT64_FORMAT " %-20s %-10s %s\n",
+               json_object_get_int_member_with_default(o, "pid", 0),
+               json_object_get_string_member_with_default(o, "name", NULL) ?: "-",
+               json_object_get_string_member_with_default(o, "state", "?"), summary);
+    }
+    return 0;
+}
+
+static int
+qn_cmd_sweep(const QnConfig *cfg, GError **error)
+{
+    g_autoptr(QnLedger) ledger = qn_ledger_open(cfg->state_dir, error);
+    guint n;
+
+    if (ledger == NULL) {
+        return 1;
+    }
+    n = qn_ledger_sweep(ledger, cfg->proc_root);
+    if (opt_json) {
+        printf("{\"removed\": %u}\n", n);
+    } else {
+        printf("removed %u stale entr%s\n", n, n == 1 ? "y" : "ies");
+    }
+    return 0;
+}
+
+static const char *qn_usage =
+    "COMMAND\n\n"
+    "Commands:\n"
+    "  host                 host NUMA topology, hugepages per node, readiness checks\n"
+    "  plan -- QEMU-ARGS    dry run: the placement plan and the argv QEMU would get\n"
+    "  list                 VMs in the reservation ledger\n"
+    "  sweep                remove ledger entries whose QEMU is gone";
+
+int
+main(int argc, char **argv)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GOptionContext) ctx = g_option_context_new(qn_usage);
+    g_autoptr(QnConfig) cfg = NULL;
+    int qemu_argc = 0;
+    char **qemu_argv = NULL;
+    int rc;
+
+    /* Everything after "--" belongs to QEMU: hide it from GOption. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            qemu_argv = argv + i + 1;
+            qemu_argc = argc - i - 1;
+            argc = i;
+            break;
+        }
+    }
+    g_option_context_add_main_entries(ctx, qn_ctl_options, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+        fprintf(stderr, "qemu-numa-ctl: %s\n", error->message);
+        return 2;
+    }
+    if (argc != 2) {
+        fprintf(stderr, "qemu-numa-ctl: %s\n",
+                argc < 2 ? "missing command (host, plan, list, sweep)" : "too many arguments");
+        return 2;
+    }
+    qn_program_setup_log("qemu-numa-ctl", G_LOG_LEVEL_WARNING);
+    cfg = qn_program_load_config(&error);
+    if (cfg == NULL) {
+        fprintf(stderr, "qemu-numa-ctl: %s\n", error->message);
+        return 1;
+    }
+    if (strcmp(argv[1], "host") == 0) {
+        rc = qn_cmd_host(cfg, &error);
+    } else if (strcmp(argv[1], "plan") == 0) {
+        if (qemu_argv == NULL) {
+            fprintf(stderr, "qemu-numa-ctl: plan: QEMU arguments go after '--'\n");
+            return 2;
+        }
+        rc = qn_cmd_plan(cfg, qemu_argc, qemu_argv, &error);
+    } else if (strcmp(argv[1], "list") == 0) {
+        rc = qn_cmd_list(cfg, &error);
+    } else if (strcmp(argv[1], "sweep") == 0) {
+        rc = qn_cmd_sweep(cfg, &error);
+    } else {
+        fprintf(stderr, "qemu-numa-ctl: '%s': unknown command\n", argv[1]);
+        return 2;
+    }
+    if (rc != 0 && error != NULL) {
+        fprintf(stderr, "qemu-numa-ctl: %s\n", error->message);
+    }
+    return rc;
+}

@@ -1,0 +1,71 @@
+#include "config.h"
+
+#include "qn-program.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "qn-error.h"
+
+static const char *qn_prog = "qemu-numa";
+static GLogLevelFlags qn_level = G_LOG_LEVEL_WARNING;
+
+QnConfig *
+qn_program_load_config(GError **error)
+{
+    const char *path = g_getenv("QEMU_NUMA_CONFIG");
+    gboolean explicit = path != NULL;
+    g_autofree gchar *data = NULL;
+    g_autoptr(GError) local = NULL;
+    g_auto(GStrv) env = g_get_environ();
+
+    if (path == NULL) {
+        path = QN_DEFAULT_CONFIG_FILE;
+    }
+    if (!g_file_get_contents(path, &data, NULL, &local)) {
+        if (explicit || !g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+            g_set_error(error, QN_ERROR, QN_ERROR_BAD_CONFIG, "%s", local->message);
+            return NULL;
+        }
+    }
+    return qn_config_load(data, path, (const char *const *)env, error);
+}
+
+static GLogWriterOutput
+qn_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n, gpointer user)
+{
+    const char *msg = NULL;
+    const char *what = "error";
+
+    if ((level & G_LOG_LEVEL_MASK) > qn_level) {
+        return G_LOG_WRITER_HANDLED;
+    }
+    for (gsize i = 0; i < n; i++) {
+        if (g_strcmp0(fields[i].key, "MESSAGE") == 0) {
+            msg = fields[i].value;
+        }
+    }
+    switch (level & G_LOG_LEVEL_MASK) {
+    case G_LOG_LEVEL_WARNING: what = "warning"; break;
+    case G_LOG_LEVEL_MESSAGE:
+    case G_LOG_LEVEL_INFO: what = "info"; break;
+    case G_LOG_LEVEL_DEBUG: what = "debug"; break;
+    default: break;
+    }
+    fprintf(stderr, "%s: %s: %s\n", qn_prog, what, msg ? msg : "");
+    return G_LOG_WRITER_HANDLED;
+}
+
+void
+qn_program_setup_log(const char *prog, GLogLevelFlags level)
+{
+    static gboolean installed;
+
+    qn_prog = prog;
+    qn_level = level;
+    if (!installed) {
+        /* glib allows one writer per process: later calls only change the level. */
+        g_log_set_writer_func(qn_log_writer, NULL, NULL);
+        installed = TRUE;
+    }
+}

@@ -1,0 +1,16 @@
+/* What both programs share: loading settings and routing log messages to stderr. */
+#pragma once
+
+#include <glib.h>
+
+#include "qn-config.h"
+
+/**
+ * qn_program_load_config:
+ * Reads QEMU_NUMA_CONFIG (or the built-in default path; a missing default file is fine, a
+ * missing QEMU_NUMA_CONFIG file is an error) and the QEMU_NUMA_* environment.
+ */
+QnConfig *qn_program_load_config(GError **error);
+
+/** qn_program_setup_log: "PROG: warning: ..." lines on stderr at or above cfg's level. */
+void qn_program_setup_log(const char *prog, GLogLevelFlags level);
