@@ -1,0 +1,453 @@
+/* Unit tests of the pure core: sets, sizes, keyval, sysfs/proc parsers, settings, argv model,
+ * planner choices (each with the reason the answer is right). */
+#include "config.h"
+
+#include <string.h>
+
+#include "qn-argv.h"
+#include "qn-bitmap.h"
+#include "qn-config.h"
+#include "qn-error.h"
+#include "qn-keyval.h"
+#include "qn-plan.h"
+#include "qn-plan-json.h"
+#include "qn-size.h"
+#include "qn-sysfs.h"
+#include "qn-topology.h"
+
+static const char *srcdir;
+
+static void
+test_bitmap_list(void)
+{
+    static const struct {
+        const char *in, *out;
+    } ok[] = {
+        { "0-3,8-11\n", "0-3,8-11" }, { "5", "5" }, { "", "" }, { "\n", "" },
+        { "0,2,4-5", "0,2,4-5" },     { "1,0", "0-1" }, { " 7 ", "7" },
+    };
+    static const char *const bad[] = { "a", "3-1", "1,", ",1", "1--2", "8192", "0-8192", "1 2" };
+
+    for (guint i = 0; i < G_N_ELEMENTS(ok); i++) {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(QnBitmap) b = qn_bitmap_parse_list(ok[i].in, &e);
+        g_autofree gchar *s = NULL;
+
+        g_assert_no_error(e);
+        s = qn_bitmap_format_list(b, ",");
+        g_assert_cmpstr(s, ==, ok[i].out);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(QnBitmap) b = qn_bitmap_parse_list(bad[i], &e);
+
+        g_assert_null(b);
+        g_assert_error(e, QN_ERROR, QN_ERROR_TOPOLOGY);
+    }
+}
+
+static void
+test_bitmap_mask(void)
+{
+    g_autoptr(QnBitmap) b = qn_bitmap_parse_mask("00000001,00000003\n", NULL);
+    g_autofree gchar *s = qn_bitmap_format_list(b, ",");
+
+    g_assert_cmpstr(s, ==, "0-1,32");
+    g_assert_cmpuint(qn_bitmap_count(b), ==, 3);
+    g_assert_null(qn_bitmap_parse_mask("xyz", NULL));
+}
+
+static void
+test_size(void)
+{
+    static const struct {
+        const char *in;
+        guint64 unit, want;
+    } ok[] = {
+        { "8G", 1, 8ULL << 30 },  { "512", QN_MiB, 512ULL << 20 }, { "512", 1, 512 },
+        { "1.5G", 1, 3ULL << 29 }, { "2m", 1, 2ULL << 20 },         { "0x1000", 1, 4096 },
+        { "4k", 1, 4096 },         { "1T", 1, 1ULL << 40 },          { "16B", QN_MiB, 16 },
+    };
+    static const char *const bad[] = { "", "12Q", "G", "1.G", "-1", " 8G", "8G ", "0x1G",
+                                       "1.3B", "99999999999999999999", "16E" };
+
+    for (guint i = 0; i < G_N_ELEMENTS(ok); i++) {
+        guint64 v = 0;
+        g_autoptr(GError) e = NULL;
+
+        g_assert_true(qn_size_parse(ok[i].in, ok[i].unit, &v, &e));
+        g_assert_cmpuint(v, ==, ok[i].want);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+        guint64 v = 7;
+        g_autoptr(GError) e = NULL;
+
+        g_assert_false(qn_size_parse(bad[i], 1, &v, &e));
+        g_assert_error(e, QN_ERROR, QN_ERROR_BAD_ARGV);
+        g_assert_cmpuint(v, ==, 7); /* ret_* untouched on error */
+    }
+    {
+        g_autofree gchar *a = qn_size_format(8ULL << 30);
+        g_autofree gchar *b = qn_size_format(1536ULL << 20);
+        g_autofree gchar *c = qn_size_format(1000);
+
+        g_assert_cmpstr(a, ==, "8G");
+        g_assert_cmpstr(b, ==, "1536M");
+        g_assert_cmpstr(c, ==, "1000");
+    }
+}
+
+static void
+test_keyval(void)
+{
+    g_autoptr(QnKeyval) kv = qn_keyval_parse("node,nodeid=0,cpus=0-1,cpus=4,name=a,,b,flag",
+                                             "type", NULL);
+    g_autofree gchar *esc = qn_keyval_escape("a,b");
+
+    g_assert_nonnull(kv);
+    g_assert_cmpstr(qn_keyval_get(kv, "type"), ==, "node");
+    g_assert_cmpuint(qn_keyval_count(kv, "cpus"), ==, 2);
+    g_assert_cmpstr(qn_keyval_get(kv, "cpus"), ==, "4");
+    g_assert_cmpstr(qn_keyval_get(kv, "name"), ==, "a,b");
+    g_assert_cmpstr(qn_keyval_get(kv, "flag"), ==, "on");
+    g_assert_cmpstr(esc, ==, "a,,b");
+    g_assert_null(qn_keyval_parse("a,=b", NULL, NULL));
+}
+
+static void
+test_parsers(void)
+{
+    g_autoptr(GArray) row = qn_parse_distance_row("10 11 20 20\n", NULL);
+    guint64 total, fr;
+    const char *mi =
+        "Node 0 MemTotal:        4942036 kB\nNode 0 MemFree:         1409648 kB\n"
+        "Node 0 MemUsed:         3532388 kB\n";
+    const char *mountinfo =
+        "22 1 0:21 / / rw - ext4 /dev/vda rw\n"
+        "42 24 0:39 / /dev/huge\\040pages rw,relatime shared:5 - hugetlbfs none rw,pagesize=2M\n"
+        "43 24 0:40 / /mnt/1g rw - hugetlbfs none rw,pagesize=1024M\n"
+        "44 24 0:41 / /mnt/dflt rw - hugetlbfs none rw\n"
+        "garbage\n";
+    g_autoptr(GPtrArray) mounts = qn_parse_mountinfo_hugetlbfs(mountinfo, 2 * QN_MiB);
+    g_autoptr(QnBitmap) cpus = NULL;
+    g_autoptr(QnBitmap) mems = NULL;
+
+    g_assert_cmpuint(row->len, ==, 4);
+    g_assert_cmpuint(g_array_index(row, guint, 2), ==, 20);
+    g_assert_null(qn_parse_distance_row("10 256", NULL));
+    g_assert_true(qn_parse_node_meminfo(mi, &total, &fr, NULL));
+    g_assert_cmpuint(total, ==, 4942036ULL << 10);
+    g_assert_cmpuint(fr, ==, 1409648ULL << 10);
+    g_assert_false(qn_parse_node_meminfo("Node 0 MemTotal: x kB\n", &total, &fr, NULL));
+    g_assert_cmpuint(qn_parse_hugepage_dirname("hugepages-2048kB"), ==, 2 * QN_MiB);
+    g_assert_cmpuint(qn_parse_hugepage_dirname("hugepages-1048576kB"), ==, QN_GiB);
+    g_assert_cmpuint(qn_parse_hugepage_dirname("hugepages-kB"), ==, 0);
+    g_assert_cmpuint(mounts->len, ==, 3);
+    g_assert_cmpstr(((QnHugetlbfsMount *)mounts->pdata[0])->path, ==, "/dev/huge pages");
+    g_assert_cmpuint(((QnHugetlbfsMount *)mounts->pdata[1])->page_size, ==, QN_GiB);
+    g_assert_cmpuint(((QnHugetlbfsMount *)mounts->pdata[2])->page_size, ==, 2 * QN_MiB);
+    g_assert_true(qn_parse_status_allowed("Name:\tx\nCpus_allowed_list:\t0-3\n"
+                                          "Mems_allowed_list:\t1\n", &cpus, &mems, NULL));
+    g_assert_true(qn_bitmap_test(mems, 1));
+    g_assert_false(qn_bitmap_test(mems, 0));
+    g_assert_cmpuint(qn_parse_meminfo_hugepagesize("Hugepagesize:       2048 kB\n"), ==,
+                     2 * QN_MiB);
+}
+
+static void
+test_config(void)
+{
+    const char *env[] = { "QEMU_NUMA_POLICY=restricted", "QEMU_NUMA_GUEST_NODES=4",
+                          "PATH=/bin", NULL };
+    const char *kf = "[qemu-numa]\npolicy=single-numa-node\nmemory-mode=interleave\n"
+                     "hugepage-size=1G\n";
+    g_autoptr(GError) e = NULL;
+    g_autoptr(QnConfig) c = qn_config_load(kf, "test.conf", env, &e);
+
+    g_assert_no_error(e);
+    g_assert_cmpint(c->policy, ==, QN_POLICY_RESTRICTED); /* environment beats the file */
+    g_assert_cmpint(c->memory_mode, ==, QN_MEMORY_MODE_INTERLEAVE);
+    g_assert_cmpint(c->guest_nodes_mode, ==, QN_GUEST_NODES_FIXED);
+    g_assert_cmpuint(c->guest_nodes, ==, 4);
+    g_assert_cmpuint(c->hugepage_size, ==, QN_GiB);
+    {
+        const char *bad_env[] = { "QEMU_NUMA_POLIC=bind", NULL };
+        g_autoptr(GError) e2 = NULL;
+        g_autoptr(QnConfig) c2 = qn_config_load(NULL, "x", bad_env, &e2);
+
+        g_assert_null(c2);
+        g_assert_error(e2, QN_ERROR, QN_ERROR_BAD_CONFIG);
+        g_assert_cmpstr(e2->message, ==, "unknown variable 'QEMU_NUMA_POLIC'");
+    }
+    {
+        g_autoptr(GError) e3 = NULL;
+        g_autoptr(QnConfig) c3 = qn_config_load("[qemu-numa]\nstate-dir=relative\n", "f.conf",
+                                                NULL, &e3);
+
+        g_assert_null(c3);
+        g_assert_cmpstr(e3->message, ==, "f.conf: state-dir 'relative': invalid value, "
+                                         "expected an absolute directory path");
+    }
+    {
+        g_autoptr(GError) e4 = NULL;
+        g_autoptr(QnConfig) c4 = qn_config_load("[other]\nx=1\n", "f.conf", NULL, &e4);
+
+        g_assert_null(c4);
+        g_assert_error(e4, QN_ERROR, QN_ERROR_BAD_CONFIG);
+    }
+}
+
+static void
+test_argv_libvirt(void)
+{
+    /* a real libvirt 9.0 command line, captured on Debian 12 (copied from shared/data) */
+    g_autofree gchar *path = g_build_filename(srcdir, "tests", "data", "libvirt",
+                                              "libvirt-9.0-numa-2cell.argv", NULL);
+    g_autofree gchar *data = NULL;
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(QnQemuArgv) qa = NULL;
+    g_autoptr(GError) e = NULL;
+    g_auto(GStrv) back = NULL;
+
+    g_assert_true(g_file_get_contents(path, &data, NULL, NULL));
+    {
+        g_auto(GStrv) lines = g_strsplit(data, "\n", -1);
+        gboolean started = FALSE;
+
+        for (guint i = 0; lines[i] != NULL; i++) {
+            g_autofree gchar *l = g_strdup(lines[i]);
+            g_auto(GStrv) words = NULL;
+
+            if (g_str_has_suffix(l, " \\")) {
+                l[strlen(l) - 2] = '\0';
+            }
+            if (!started && strstr(l, "qemu-numa") == NULL) {
+                continue; /* the environment lines */
+            }
+            started = TRUE;
+            if (l[0] == '\0' || !g_shell_parse_argv(l, NULL, &words, NULL)) {
+                continue;
+            }
+            for (guint k = 0; words[k] != NULL; k++) {
+                g_ptr_array_add(argv, g_strdup(words[k]));
+            }
+        }
+    }
+    g_ptr_array_add(argv, NULL);
+    qa = qn_qemu_argv_parse((const char *const *)argv->pdata, &e);
+    g_assert_no_error(e);
+    g_assert_cmpstr(qa->name, ==, "numatest");
+    g_assert_cmpuint(qa->ram_size, ==, 256ULL << 20); /* "-m 256": MiB */
+    g_assert_cmpuint(qa->smp.cpus, ==, 2);
+    g_assert_cmpuint(qa->numa_nodes->len, ==, 2);
+    g_assert_cmpuint(qa->numa_dists->len, ==, 4);
+    g_assert_cmpuint(qa->backends->len, ==, 2);
+    g_assert_true(qa->start_paused);
+    g_assert_cmpstr(((QnMemoryBackend *)qa->backends->pdata[1])->policy, ==, "interleave");
+    back = qn_qemu_argv_to_strv(qa);
+    g_assert_cmpuint(g_strv_length(back), ==, argv->len - 1);
+    for (guint i = 0; back[i] != NULL; i++) {
+        g_assert_cmpstr(back[i], ==, argv->pdata[i]); /* byte for byte */
+    }
+}
+
+static void
+test_argv_smp(void)
+{
+    static const struct {
+        const char *smp;
+        guint cpus, maxcpus, sockets, cores, threads;
+    } cases[] = {
+        { "8", 8, 8, 1, 8, 1 },
+        { "cpus=4,maxcpus=8", 4, 8, 1, 8, 1 },
+        { "sockets=2,cores=4,threads=2", 16, 16, 2, 4, 2 },
+        { "2,sockets=2,dies=1,cores=1,threads=1", 2, 2, 2, 1, 1 },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const char *argv[] = { "qemu", "-smp", cases[i].smp, NULL };
+        g_autoptr(GError) e = NULL;
+        g_autoptr(QnQemuArgv) qa = qn_qemu_argv_parse(argv, &e);
+
+        g_assert_no_error(e);
+        g_assert_cmpuint(qa->smp.cpus, ==, cases[i].cpus);
+        g_assert_cmpuint(qa->smp.maxcpus, ==, cases[i].maxcpus);
+        g_assert_cmpuint(qa->smp.sockets, ==, cases[i].sockets);
+        g_assert_cmpuint(qa->smp.cores, ==, cases[i].cores);
+        g_assert_cmpuint(qa->smp.threads, ==, cases[i].threads);
+    }
+}
+
+static QnTopology *
+qn_fake(const char *name)
+{
+    g_autofree gchar *sysfs = g_build_filename(srcdir, "tests", "data", "sysfs", name, NULL);
+    g_autofree gchar *proc = g_build_filename(srcdir, "tests", "data", "proc", "fake", NULL);
+    g_autoptr(GError) e = NULL;
+    QnTopology *t = qn_topology_load(sysfs, proc, &e);
+
+    g_assert_no_error(e);
+    return t;
+}
+
+static void
+test_topology_trees(void)
+{
+    static const struct {
+        const char *name;
+        guint nodes;
+        guint cpus;
+    } trees[] = {
+        { "one-node", 1, 2 },    { "2x2", 4, 64 },           { "epyc-nps4", 8, 256 },
+        { "8-socket", 8, 384 },  { "xeon-max-snc4", 16, 224 }, { "gh200x4", 36, 288 },
+        { "sparse-ids", 4, 64 }, { "memless", 4, 36 },       { "no-1g", 2, 72 },
+        { "sixty-four", 64, 512 },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(trees); i++) {
+        g_autoptr(QnTopology) t = qn_fake(trees[i].name);
+
+        g_assert_cmpuint(t->nodes->len, ==, trees[i].nodes);
+        g_assert_cmpuint(t->cpus->len, ==, trees[i].cpus);
+        for (guint a = 0; a < t->nodes->len; a++) {
+            /* SLIT: 10 on the diagonal, symmetric */
+            g_assert_cmpuint(t->distance[a * t->nodes->len + a], ==, 10);
+            for (guint b = 0; b < t->nodes->len; b++) {
+                g_assert_cmpuint(t->distance[a * t->nodes->len + b], ==,
+                                 t->distance[b * t->nodes->len + a]);
+            }
+        }
+    }
+    {
+        g_autoptr(QnTopology) t = qn_fake("sparse-ids");
+
+        g_assert_nonnull(qn_topology_node(t, 5));
+        g_assert_null(qn_topology_node(t, 1));
+    }
+    {
+        g_autoptr(QnTopology) t = qn_fake("memless");
+
+        g_assert_cmpuint(qn_topology_node(t, 1)->mem_total, ==, 0);
+        g_assert_cmpuint(qn_bitmap_count(qn_topology_node(t, 3)->cpus), ==, 0);
+    }
+    {
+        g_autoptr(QnTopology) t = qn_fake("no-1g");
+
+        g_assert_cmpuint(qn_host_node_pool(qn_topology_node(t, 1), QN_GiB)->nr, ==, 0);
+        g_assert_cmpuint(qn_host_node_pool(qn_topology_node(t, 0), QN_GiB)->nr, >, 0);
+    }
+}
+
+static QnPlan *
+qn_plan_for(const char *tree, const char *const *env, const char *const *args, GError **error)
+{
+    g_autoptr(QnTopology) t = qn_fake(tree);
+    g_autoptr(QnConfig) c = qn_config_load(NULL, "t", env, NULL);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(QnQemuArgv) qa = NULL;
+
+    g_ptr_array_add(argv, (gpointer) "qemu");
+    for (guint i = 0; args[i] != NULL; i++) {
+        g_ptr_array_add(argv, (gpointer)args[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    qa = qn_qemu_argv_parse((const char *const *)argv->pdata, NULL);
+    g_assert_nonnull(qa);
+    return qn_plan_compute(t, NULL, qa, c, error);
+}
+
+static guint
+qn_host_of(const QnPlan *p, guint i)
+{
+    return (guint)qn_bitmap_next(((QnGuestNode *)p->guest_nodes->pdata[i])->host_nodes, 0);
+}
+
+static void
+test_plan_choices(void)
+{
+    /* 2x2 (seed 002): 10G fits no node; nodes 0+1 share a socket (11), so not 0+2 (20). */
+    {
+        const char *args[] = { "-m", "10G", "-smp", "8", NULL };
+        g_autoptr(QnPlan) p = qn_plan_for("2x2", NULL, args, NULL);
+        g_autoptr(QnTopology) t = qn_fake("2x2");
+
+        g_assert_cmpint(p->kind, ==, QN_PLAN_ALIGNED);
+        g_assert_cmpuint(p->guest_nodes->len, ==, 2);
+        g_assert_cmpuint(qn_topology_distance(t, qn_host_of(p, 0),
+                                              qn_host_of(p, 1)), ==, 11);
+        g_assert_cmpuint(p->distance[1], ==, 11); /* guest SLIT mirrors the host */
+    }
+    /* restricted refuses with QN_ERROR_NO_FIT; best-effort falls back and says why. */
+    {
+        const char *args[] = { "-m", "40G", NULL };
+        const char *restricted[] = { "QEMU_NUMA_POLICY=restricted",
+                                     "QEMU_NUMA_HUGEPAGE_SIZE=2M", NULL };
+        const char *best[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", "QEMU_NUMA_POLICY=best-effort",
+                               NULL };
+        g_autoptr(GError) e = NULL;
+        g_autoptr(QnPlan) p = qn_plan_for("2x2", restricted, args, &e);
+        g_autoptr(QnPlan) fb = NULL;
+
+        g_assert_null(p);
+        g_assert_error(e, QN_ERROR, QN_ERROR_NO_FIT);
+        fb = qn_plan_for("2x2", best, args, NULL);
+        g_assert_nonnull(fb);
+        g_assert_cmpint(fb->kind, !=, QN_PLAN_PASSTHROUGH);
+        g_assert_nonnull(fb->reason);
+    }
+    /* memless: a node without memory never backs a guest node. */
+    for (guint gb = 1; gb <= 6; gb++) {
+        g_autofree gchar *m = g_strdup_printf("%uG", gb);
+        const char *args[] = { "-m", m, "-smp", "4", NULL };
+        g_autoptr(QnPlan) p = qn_plan_for("memless", NULL, args, NULL);
+
+        for (guint i = 0; p && p->kind == QN_PLAN_ALIGNED && i < p->guest_nodes->len; i++) {
+            g_assert_false(qn_bitmap_test(((QnGuestNode *)p->guest_nodes->pdata[i])->host_nodes,
+                                          1));
+            g_assert_false(qn_bitmap_test(((QnGuestNode *)p->guest_nodes->pdata[i])->host_nodes,
+                                          3));
+        }
+    }
+    /* Deterministic: the same input, the same plan (JSON compared). */
+    {
+        const char *args[] = { "-m", "40G", "-smp", "16", NULL };
+        g_autoptr(QnPlan) a = qn_plan_for("sixty-four", NULL, args, NULL);
+        g_autoptr(QnPlan) b = qn_plan_for("sixty-four", NULL, args, NULL);
+        g_autoptr(JsonNode) ja = qn_plan_to_json(a);
+        g_autoptr(JsonNode) jb = qn_plan_to_json(b);
+
+        g_assert_true(json_node_equal(ja, jb));
+    }
+}
+
+static void
+test_plan_json_roundtrip(void)
+{
+    const char *args[] = { "-m", "10G", "-smp", "8", NULL };
+    g_autoptr(QnPlan) p = qn_plan_for("2x2", NULL, args, NULL);
+    g_autoptr(JsonNode) j = qn_plan_to_json(p);
+    g_autoptr(QnPlan) q = qn_plan_from_json(j, NULL);
+    g_autofree gchar *a = qn_plan_summary(p);
+    g_autofree gchar *b = qn_plan_summary(q);
+
+    g_assert_cmpstr(a, ==, b);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    srcdir = g_getenv("QN_TOP_SRCDIR") ? g_getenv("QN_TOP_SRCDIR") : ".";
+    g_test_add_func("/core/bitmap/list", test_bitmap_list);
+    g_test_add_func("/core/bitmap/mask", test_bitmap_mask);
+    g_test_add_func("/core/size", test_size);
+    g_test_add_func("/core/keyval", test_keyval);
+    g_test_add_func("/core/parsers", test_parsers);
+    g_test_add_func("/core/config", test_config);
+    g_test_add_func("/core/argv/libvirt", test_argv_libvirt);
+    g_test_add_func("/core/argv/smp", test_argv_smp);
+    g_test_add_func("/core/topology/trees", test_topology_trees);
+    g_test_add_func("/core/plan/choices", test_plan_choices);
+    g_test_add_func("/core/plan/json-roundtrip", test_plan_json_roundtrip);
+    return g_test_run();
+}
