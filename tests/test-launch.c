@@ -493,12 +493,11 @@ main(int argc, char **argv)
         umount(mnt1g);
     }
     {
-        g_autofree gchar *cmd = NULL;
-        /* best-effort cleanup of state dirs */
-        g_autoptr(GFile) f = g_file_new_for_path(tmpdir);
+        /* state directories, sockets and mount points of this run */
+        const char *rm[] = { "rm", "-rf", tmpdir, NULL };
 
-        (void)cmd;
-        (void)f;
+        g_spawn_sync(NULL, (gchar **)rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+                     NULL, NULL);
     }
     return rc;
 }

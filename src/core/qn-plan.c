@@ -383,6 +383,28 @@ qn_choose_distinct(const QnPlanner *p, GArray *cands, const guint64 *sizes, guin
     return TRUE;
 }
 
+/* Indexes 0..n-1 of @sizes, largest size first (stable: equal sizes keep their order). */
+static guint *
+qn_order_by_size_desc(const guint64 *sizes, guint n)
+{
+    guint *order = g_new0(guint, n);
+
+    for (guint i = 0; i < n; i++) {
+        order[i] = i;
+    }
+    for (guint i = 0; i < n; i++) {
+        for (guint j = i + 1; j < n; j++) {
+            if (sizes[order[j]] > sizes[order[i]]) {
+                guint t = order[i];
+
+                order[i] = order[j];
+                order[j] = t;
+            }
+        }
+    }
+    return order;
+}
+
 /* Map guest nodes to the chosen distinct set: in order (guest 0 on the lowest host id) when
  * that fits, else by sorted matching. */
 static void
@@ -400,22 +422,9 @@ qn_assign_set(const QnPlanner *p, const guint *set, const guint64 *sizes, guint 
     }
     {
         g_autofree gboolean *taken = g_new0(gboolean, n);
-        g_autofree guint *order = g_new0(guint, n);
-
-        for (guint i = 0; i < n; i++) {
-            order[i] = i;
-        }
         /* guest nodes by size, largest first; each takes the largest free host node */
-        for (guint i = 0; i < n; i++) {
-            for (guint j = i + 1; j < n; j++) {
-                if (sizes[order[j]] > sizes[order[i]]) {
-                    guint t = order[i];
+        g_autofree guint *order = qn_order_by_size_desc(sizes, n);
 
-                    order[i] = order[j];
-                    order[j] = t;
-                }
-            }
-        }
         for (guint i = 0; i < n; i++) {
             gint bestj = -1;
 
@@ -438,24 +447,11 @@ qn_choose_shared(const QnPlanner *p, GArray *cands, const guint64 *sizes, guint 
                  guint64 page_size, guint *ret_assign)
 {
     g_autofree guint64 *rem = g_new0(guint64, cands->len);
-    g_autofree guint *order = g_new0(guint, n);
+    g_autofree guint *order = qn_order_by_size_desc(sizes, n);
     g_autofree gboolean *used = g_new0(gboolean, cands->len);
 
     for (guint c = 0; c < cands->len; c++) {
         rem[c] = qn_capacity(p, g_array_index(cands, guint, c), page_size);
-    }
-    for (guint i = 0; i < n; i++) {
-        order[i] = i;
-    }
-    for (guint i = 0; i < n; i++) {
-        for (guint j = i + 1; j < n; j++) {
-            if (sizes[order[j]] > sizes[order[i]]) {
-                guint t = order[i];
-
-                order[i] = order[j];
-                order[j] = t;
-            }
-        }
     }
     for (guint k = 0; k < n; k++) {
         guint g = order[k];
@@ -674,6 +670,30 @@ qn_shape_from_argv(const QnPlanner *p, QnGuestTopology *ret_kind, GError **error
         return g_steal_pointer(&shape);
     }
     return NULL; /* no topology in the argv: ours to choose */
+}
+
+/* Does the argv give any guest node memory? (If not, -m is ours to split.) */
+static gboolean
+qn_shape_has_memory(const GPtrArray *shape)
+{
+    for (guint i = 0; shape != NULL && i < shape->len; i++) {
+        if (((const QnShapeNode *)g_ptr_array_index(shape, i))->bytes > 0) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/* Does any of the argv's backends name its host nodes (libvirt <numatune>)? */
+static gboolean
+qn_shape_has_user_hosts(const GPtrArray *shape)
+{
+    for (guint i = 0; shape != NULL && i < shape->len; i++) {
+        if (((const QnShapeNode *)g_ptr_array_index(shape, i))->user_hosts != NULL) {
+            return TRUE;
+        }
+    }
+    return FALSE;
 }
 
 /* Hugepage sizes to try, largest first; 0 (regular memory) is not in the list. */
@@ -992,14 +1012,8 @@ qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemu
     {
         g_autoptr(GArray) counts = g_array_new(FALSE, FALSE, sizeof(guint));
         guint maxn = MAX(usable->len, 1);
-        gboolean user_sizes = shape != NULL && ((QnShapeNode *)g_ptr_array_index(shape, 0)) &&
-                              ({
-                                  gboolean any = FALSE;
-                                  for (guint i = 0; i < shape->len; i++) {
-                                      any |= ((QnShapeNode *)g_ptr_array_index(shape, i))->bytes;
-                                  }
-                                  any;
-                              });
+        gboolean user_sizes = qn_shape_has_memory(shape);
+        gboolean user_hosts = qn_shape_has_user_hosts(shape);
 
         if (shape != NULL) {
             guint c = shape->len;
@@ -1064,14 +1078,7 @@ qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemu
                     for (guint i = 0; i < n; i++) {
                         g_ptr_array_add(hosts, qn_bitmap_new());
                     }
-                    if (user_fixed_ps || (shape != NULL && ({
-                            gboolean pinned = FALSE;
-                            for (guint i = 0; i < n; i++) {
-                                pinned |= ((QnShapeNode *)g_ptr_array_index(shape, i))
-                                              ->user_hosts != NULL;
-                            }
-                            pinned;
-                        }))) {
+                    if (user_fixed_ps || user_hosts) {
                         /* Per guest node: its own page size and, if given, its host nodes.
                          * The others are placed together, on distinct nodes if possible. */
                         g_autofree guint64 *free_sizes = g_new0(guint64, n);

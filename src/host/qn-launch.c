@@ -88,7 +88,6 @@ qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboolean dry_run
 {
     g_autoptr(QnLaunch) l = g_new0(QnLaunch, 1);
     g_autoptr(QnReservations) resv = NULL;
-    g_autofree gchar *self = g_build_filename(cfg->proc_root, "self", "exe", NULL);
 
     l->cfg = cfg;
     l->pid = getpid();
@@ -100,7 +99,6 @@ qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboolean dry_run
     if (l->qemu == NULL) {
         return NULL;
     }
-    (void)self;
     if (l->qa->probe || cfg->policy == QN_POLICY_NONE) {
         l->plan = qn_plan_compute(NULL, NULL, l->qa, cfg, error);
         return l->plan ? g_steal_pointer(&l) : NULL;

@@ -44,7 +44,6 @@ qn_reservation_free(QnReservation *r)
 
 typedef struct {
     const QnGuestNode *g;
-    const QnTopology *topo_unused;
     const char *dir;
     QnBitmap *cpus;          /* CPUs of the host nodes, for sched_setaffinity */
     QnNodeReservationResult *res;
@@ -259,15 +258,12 @@ qn_reservation_make(const QnPlan *plan, const char *sysfs_root, GError **error)
         g_autofree gchar *ps = g->page_size ? qn_size_format(g->page_size) : NULL;
 
         if (w->step != NULL) {
-            gint code = w->err == ENOSPC || w->err == ENOMEM ? QN_ERROR_HUGEPAGES
-                                                             : QN_ERROR_HUGEPAGES;
-
             if (g_strcmp0(w->step, "fallocate") == 0 && (w->err == ENOSPC || w->err == ENOMEM)) {
-                g_set_error(error, QN_ERROR, code,
+                g_set_error(error, QN_ERROR, QN_ERROR_HUGEPAGES,
                             "guest node %u: host node %s has fewer than %" G_GUINT64_FORMAT
                             " free %s hugepages", g->id, hosts, g->bytes / g->page_size, ps);
             } else {
-                g_set_error(error, QN_ERROR, code, "guest node %u: %s on '%s': %s", g->id,
+                g_set_error(error, QN_ERROR, QN_ERROR_HUGEPAGES, "guest node %u: %s on '%s': %s", g->id,
                             w->step, plan->hugetlbfs, g_strerror(w->err));
             }
             goto fail;
