@@ -9,6 +9,8 @@
 
 #include "qn-error.h"
 #include "qn-launch.h"
+#include "qn-monitor.h"
+#include "qn-qmp-client.h"
 #include "qn-ledger.h"
 #include "qn-plan-json.h"
 #include "qn-program.h"
@@ -333,12 +335,152 @@ qn_cmd_sweep(const QnConfig *cfg, GError **error)
     return 0;
 }
 
+/* The ledger entry of NAME, UUID or PID (a copy), after a sweep. */
+static JsonNode *
+qn_find_vm(const QnConfig *cfg, const char *which, GError **error)
+{
+    g_autoptr(QnLedger) ledger = NULL;
+    g_autoptr(GPtrArray) entries = NULL;
+
+    if (!g_file_test(cfg->state_dir, G_FILE_TEST_IS_DIR)) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "'%s': no such VM", which);
+        return NULL;
+    }
+    ledger = qn_ledger_open(cfg->state_dir, error);
+    if (ledger == NULL) {
+        return NULL;
+    }
+    qn_ledger_sweep(ledger, cfg->proc_root);
+    entries = qn_ledger_list(ledger, NULL);
+    for (guint i = 0; i < entries->len; i++) {
+        JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
+        g_autofree gchar *pid = g_strdup_printf(
+            "%" G_GINT64_FORMAT, json_object_get_int_member_with_default(o, "pid", 0));
+
+        if (g_strcmp0(json_object_get_string_member_with_default(o, "name", NULL), which) == 0 ||
+            g_strcmp0(json_object_get_string_member_with_default(o, "uuid", NULL), which) == 0 ||
+            strcmp(pid, which) == 0) {
+            return json_node_copy(g_ptr_array_index(entries, i));
+        }
+    }
+    g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "'%s': no such VM", which);
+    return NULL;
+}
+
+static int
+qn_cmd_status(const QnConfig *cfg, const char *which, GError **error)
+{
+    g_autoptr(JsonNode) entry = qn_find_vm(cfg, which, error);
+    JsonObject *o;
+    gint pid;
+    g_autofree gchar *sock = NULL;
+    g_autoptr(JsonNode) live = NULL;
+    g_autoptr(GError) qerr = NULL;
+    g_autofree gchar *maps_path = NULL;
+    g_autofree gchar *maps = NULL;
+    g_autoptr(GHashTable) per_node = NULL;
+    JsonObject *mem = json_object_new();
+
+    if (entry == NULL) {
+        json_object_unref(mem);
+        return 1;
+    }
+    o = json_node_get_object(entry);
+    pid = (gint)json_object_get_int_member_with_default(o, "pid", 0);
+    sock = qn_monitor_socket_path(cfg->state_dir, pid, "ctl");
+    live = qn_qmp_query(sock, "query-status", NULL, 3000, &qerr);
+    maps_path = g_strdup_printf("%s/%d/numa_maps", cfg->proc_root, pid);
+    if (g_file_get_contents(maps_path, &maps, NULL, NULL)) {
+        GHashTableIter it;
+        gpointer k, v;
+
+        per_node = qn_parse_numa_maps(maps);
+        g_hash_table_iter_init(&it, per_node);
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+            g_autofree gchar *key = g_strdup_printf("%u", GPOINTER_TO_UINT(k));
+
+            json_object_set_int_member(mem, key, (gint64)GPOINTER_TO_SIZE(v));
+        }
+    }
+    json_object_set_object_member(o, "measured_memory_per_node", mem);
+    if (live != NULL) {
+        json_object_set_member(o, "live_status", json_node_copy(live));
+    } else {
+        json_object_set_null_member(o, "live_status");
+    }
+    if (opt_json) {
+        qn_print_json(entry);
+        return 0;
+    }
+    {
+        g_autoptr(QnPlan) plan = qn_plan_from_json(json_object_get_member(o, "plan"), NULL);
+        g_autofree gchar *summary = plan ? qn_plan_summary(plan) : g_strdup("?");
+        GList *keys = json_object_get_members(mem);
+
+        printf("%-10s %s\n", "name:", json_object_get_string_member_with_default(o, "name",
+                                                                               NULL) ?: "-");
+        printf("%-10s %d\n", "pid:", pid);
+        printf("%-10s %s\n", "state:", json_object_get_string_member_with_default(o, "state",
+                                                                                "?"));
+        printf("%-10s %s\n", "live:", live ? json_object_get_string_member_with_default(
+                                                 json_node_get_object(live), "status", "?")
+                                           : qerr->message);
+        printf("%-10s %s\n", "plan:", summary);
+        printf("memory by host node (measured, /proc/%d/numa_maps):\n", pid);
+        for (GList *l = keys; l != NULL; l = l->next) {
+            g_autofree gchar *h = qn_size_format_human(
+                (guint64)json_object_get_int_member(mem, l->data));
+
+            printf("  node %-4s %s\n", (const char *)l->data, h);
+        }
+        g_list_free(keys);
+    }
+    return 0;
+}
+
+static int
+qn_cmd_events(const QnConfig *cfg, const char *which, GError **error)
+{
+    g_autoptr(JsonNode) entry = qn_find_vm(cfg, which, error);
+    JsonArray *events;
+
+    if (entry == NULL) {
+        return 1;
+    }
+    events = json_object_get_array_member(json_node_get_object(entry), "events");
+    if (opt_json) {
+        g_autoptr(JsonNode) n = json_node_new(JSON_NODE_ARRAY);
+
+        json_node_set_array(n, events);
+        qn_print_json(n);
+        return 0;
+    }
+    printf("%-32s %s\n", "TIME", "EVENT");
+    for (guint i = 0; i < json_array_get_length(events); i++) {
+        JsonObject *e = json_array_get_object_element(events, i);
+        g_autofree gchar *data = NULL;
+
+        if (json_object_has_member(e, "data")) {
+            g_autoptr(JsonGenerator) gen = json_generator_new();
+
+            json_generator_set_root(gen, json_object_get_member(e, "data"));
+            data = json_generator_to_data(gen, NULL);
+        }
+        printf("%-32s %s%s%s\n", json_object_get_string_member_with_default(e, "time", ""),
+               json_object_get_string_member_with_default(e, "event", "?"), data ? " " : "",
+               data ? data : "");
+    }
+    return 0;
+}
+
 static const char *qn_usage =
     "COMMAND\n\n"
     "Commands:\n"
     "  host                 host NUMA topology, hugepages per node, readiness checks\n"
     "  plan -- QEMU-ARGS    dry run: the placement plan and the argv QEMU would get\n"
     "  list                 VMs in the reservation ledger\n"
+    "  status NAME|UUID|PID the VM's plan, state, live QMP status, memory per host node\n"
+    "  events NAME|UUID|PID the VM's recorded QMP events\n"
     "  sweep                remove ledger entries whose QEMU is gone";
 
 int
@@ -365,9 +507,13 @@ main(int argc, char **argv)
         fprintf(stderr, "qemu-numa-ctl: %s\n", error->message);
         return 2;
     }
-    if (argc != 2) {
-        fprintf(stderr, "qemu-numa-ctl: %s\n",
-                argc < 2 ? "missing command (host, plan, list, sweep)" : "too many arguments");
+    if (argc < 2) {
+        fprintf(stderr, "qemu-numa-ctl: missing command (host, plan, list, status, events, "
+                        "sweep)\n");
+        return 2;
+    }
+    if (argc != ((strcmp(argv[1], "status") == 0 || strcmp(argv[1], "events") == 0) ? 3 : 2)) {
+        fprintf(stderr, "qemu-numa-ctl: %s: wrong number of arguments\n", argv[1]);
         return 2;
     }
     qn_program_setup_log("qemu-numa-ctl", G_LOG_LEVEL_WARNING);
@@ -386,6 +532,10 @@ main(int argc, char **argv)
         rc = qn_cmd_plan(cfg, qemu_argc, qemu_argv, &error);
     } else if (strcmp(argv[1], "list") == 0) {
         rc = qn_cmd_list(cfg, &error);
+    } else if (strcmp(argv[1], "status") == 0) {
+        rc = qn_cmd_status(cfg, argv[2], &error);
+    } else if (strcmp(argv[1], "events") == 0) {
+        rc = qn_cmd_events(cfg, argv[2], &error);
     } else if (strcmp(argv[1], "sweep") == 0) {
         rc = qn_cmd_sweep(cfg, &error);
     } else {

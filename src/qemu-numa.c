@@ -4,10 +4,12 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "qn-error.h"
 #include "qn-launch.h"
+#include "qn-monitor.h"
 #include "qn-program.h"
 
 int
@@ -17,7 +19,14 @@ main(int argc, char **argv)
     g_autoptr(QnConfig) cfg = NULL;
     g_autoptr(QnLaunch) l = NULL;
 
-    (void)argc;
+    {
+        /* The same binary is the per-VM monitor (qn_monitor_spawn execs /proc/self/exe). */
+        g_autofree gchar *base = g_path_get_basename(argv[0]);
+
+        if (strcmp(base, "qemu-numa-monitor") == 0) {
+            return qn_monitor_main(argc, argv);
+        }
+    }
     qn_program_setup_log("qemu-numa", G_LOG_LEVEL_WARNING);
     cfg = qn_program_load_config(&error);
     if (cfg == NULL) {

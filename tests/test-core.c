@@ -152,6 +152,18 @@ test_parsers(void)
     g_assert_false(qn_bitmap_test(mems, 0));
     g_assert_cmpuint(qn_parse_meminfo_hugepagesize("Hugepagesize:       2048 kB\n"), ==,
                      2 * QN_MiB);
+    {
+        /* two mappings: 4K pages on nodes 0 and 1, 2M hugepages on node 1 */
+        g_autoptr(GHashTable) m = qn_parse_numa_maps(
+            "7f00 bind:1 file=/proc/self/fd/5 huge dirty=64 N1=64 kernelpagesize_kB=2048\n"
+            "5600 default file=/usr/bin/qemu anon=3 N0=2 N1=1 kernelpagesize_kB=4\n"
+            "ffff default stack\n");
+
+        g_assert_cmpuint(GPOINTER_TO_SIZE(g_hash_table_lookup(m, GUINT_TO_POINTER(1))), ==,
+                         64 * 2 * QN_MiB + 4096);
+        g_assert_cmpuint(GPOINTER_TO_SIZE(g_hash_table_lookup(m, GUINT_TO_POINTER(0))), ==,
+                         2 * 4096);
+    }
 }
 
 static void

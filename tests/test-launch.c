@@ -38,6 +38,23 @@ qn_skip_unless(gboolean ok, const char *why)
 }
 
 static guint64
+qn_free_pages(guint64 kb);
+
+/* Hugepages come back when the kernel drops QEMU's last reference to the file, which can be a
+ * moment after its exit is reported: wait for @want, at most 2 s (the issue's bound). */
+static guint64
+qn_free_pages_settled(guint64 kb, guint64 want)
+{
+    gint64 deadline = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+    guint64 v;
+
+    while ((v = qn_free_pages(kb)) != want && g_get_monotonic_time() < deadline) {
+        g_usleep(20 * 1000);
+    }
+    return v;
+}
+
+static guint64
 qn_free_pages(guint64 kb)
 {
     g_autofree gchar *p = g_strdup_printf("/sys/devices/system/node/node0/hugepages/"
@@ -117,7 +134,7 @@ qn_vm_start(const char *const *env, const char *const *args)
 
     vm->state = qn_new_dir("state");
     vm->sock = g_strdup_printf("%s/qmp.sock", vm->state);
-    l = qn_launcher(vm->state, env);
+    l = qn_launcher(vm->state, env); /* env may name another (shared) state directory */
     g_ptr_array_add(argv, g_build_filename(builddir, "qemu-numa", NULL));
     for (guint i = 0; args[i] != NULL; i++) {
         g_ptr_array_add(argv, g_strdup(args[i]));
@@ -227,10 +244,13 @@ test_launch_2m(void)
     }
     entry = g_strdup_printf("%s/%s.json", vm->state, g_subprocess_get_identifier(vm->proc));
     g_assert_true(g_file_get_contents(entry, &state, NULL, NULL));
-    g_assert_nonnull(strstr(state, "\"state\" : \"reserved\""));
+    /* "reserved" by the launcher, then QEMU's own status once the monitor has connected */
+    g_assert_true(strstr(state, "\"state\" : \"reserved\"") != NULL ||
+                  strstr(state, "\"state\" : \"prelaunch\"") != NULL);
+    g_assert_nonnull(strstr(state, "\"pages_on\" : {\n        \"0\" : 32"));
     g_assert_nonnull(strstr(state, "\"name\" : \"t2m\""));
     qn_vm_quit(vm);
-    g_assert_cmpuint(qn_free_pages(2048), ==, before);
+    g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
 }
 
 static void
@@ -254,7 +274,7 @@ test_launch_1g(void)
     qn_assert_memdev(qn_memdev(md, "qn-ram0"), 1 << 30, "bind");
     g_assert_cmpuint(before - qn_free_pages(1048576), ==, 1);
     qn_vm_quit(vm);
-    g_assert_cmpuint(qn_free_pages(1048576), ==, before);
+    g_assert_cmpuint(qn_free_pages_settled(1048576, before), ==, before);
 }
 
 static void
@@ -279,7 +299,7 @@ test_launch_two_guest_nodes(void)
     qn_assert_memdev(qn_memdev(md, "qn-ram1"), 64 << 20, "bind");
     g_assert_cmpuint(before - qn_free_pages(2048), ==, 64);
     qn_vm_quit(vm);
-    g_assert_cmpuint(qn_free_pages(2048), ==, before);
+    g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
 }
 
 /* libvirt-style: JSON -object on a hugetlbfs directory, -numa node lines; share forced on. */
@@ -316,7 +336,7 @@ test_launch_libvirt_style(void)
     qn_assert_memdev(qn_memdev(md, "ram-node1"), 32 << 20, "bind");
     g_assert_cmpuint(before - qn_free_pages(2048), ==, 32);
     qn_vm_quit(vm);
-    g_assert_cmpuint(qn_free_pages(2048), ==, before);
+    g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
 }
 
 /* A capability probe reaches QEMU with the argv untouched (argv[0] aside: the real binary). */
@@ -421,7 +441,7 @@ test_bad_input(gconstpointer data)
     }
     g_assert_cmpuint(qn_state_entries(state), ==, 0);
     if (mnt2m != NULL) {
-        g_assert_cmpuint(qn_free_pages(2048), ==, before2);
+        g_assert_cmpuint(qn_free_pages_settled(2048, before2), ==, before2);
     }
 }
 
@@ -466,6 +486,203 @@ qn_setup_hugepages(void)
               mount("none", mnt1g, "hugetlbfs", 0, "pagesize=1G") == 0;
 }
 
+/* ---- the monitor: lifecycle accounting through the ledger ---- */
+
+static JsonNode *
+qn_ctl_json(const char *state, const char *const *args)
+{
+    g_autofree gchar *bin = g_build_filename(builddir, "qemu-numa-ctl", NULL);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *out = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+
+    g_subprocess_launcher_setenv(l, "QEMU_NUMA_STATE_DIR", state, TRUE);
+    g_subprocess_launcher_setenv(l, "QEMU_NUMA_CONFIG", "/dev/null", TRUE);
+    g_ptr_array_add(argv, bin);
+    g_ptr_array_add(argv, (gpointer) "--json");
+    for (guint i = 0; args[i] != NULL; i++) {
+        g_ptr_array_add(argv, (gpointer)args[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    p = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
+    g_assert_no_error(error);
+    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, &out, NULL, &error));
+    if (g_subprocess_get_exit_status(p) != 0) {
+        return NULL;
+    }
+    g_assert_true(json_parser_load_from_data(parser, out, -1, &error));
+    return json_node_ref(json_parser_get_root(parser));
+}
+
+/* Wait (bounded) until `ctl list` shows @want entries; the spec allows 2 s. */
+static guint
+qn_wait_entries(const char *state, guint want, gint64 limit_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + limit_ms * 1000;
+    const char *args[] = { "list", NULL };
+
+    for (;;) {
+        g_autoptr(JsonNode) list = qn_ctl_json(state, args);
+        guint n = list ? json_array_get_length(json_node_get_array(list)) : 0;
+
+        if (n == want || g_get_monotonic_time() > deadline) {
+            return n;
+        }
+        g_usleep(50 * 1000);
+    }
+}
+
+static GPid
+qn_monitor_pid_of(const char *qemu_pid)
+{
+    g_autoptr(GDir) d = g_dir_open("/proc", 0, NULL);
+    const char *n;
+
+    while ((n = g_dir_read_name(d)) != NULL) {
+        g_autofree gchar *path = g_strdup_printf("/proc/%s/cmdline", n);
+        g_autofree gchar *cmd = NULL;
+        gsize len;
+
+        if (g_file_get_contents(path, &cmd, &len, NULL) && len > 0 &&
+            strcmp(cmd, "qemu-numa-monitor") == 0 &&
+            strcmp(cmd + strlen(cmd) + 1, qemu_pid) == 0) {
+            return (GPid)g_ascii_strtoll(n, NULL, 10);
+        }
+    }
+    return 0;
+}
+
+static void
+qn_user_qmp(const char *sock, const char *cmd)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) r = qn_qmp_query(sock, cmd, NULL, 10000, &error);
+
+    g_assert_no_error(error);
+}
+
+static void
+test_monitor_lifecycle(void)
+{
+    g_autofree gchar *state = NULL;
+    g_autofree gchar *henv = NULL, *senv = NULL;
+    const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", NULL, NULL, NULL };
+    Vm *vms[3];
+    guint64 before;
+    g_autofree gchar *usock[3] = { NULL, NULL, NULL };
+
+    if (qn_skip_unless(mnt2m != NULL, "needs root and 2M hugepages")) {
+        return;
+    }
+    state = qn_new_dir("shared-state");
+    henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", mnt2m);
+    senv = g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", state);
+    env[1] = henv;
+    env[2] = senv;
+    before = qn_free_pages(2048);
+    /* three VMs started at once, each with the user's own QMP socket (vm->sock) */
+    for (guint i = 0; i < 3; i++) {
+        g_autofree gchar *name = g_strdup_printf("mon%u", i);
+        const char *args[] = { "-name", name, "-m", "32M", "-smp", "1", "-machine", "pc",
+                               "-nodefaults", "-display", "none", NULL };
+
+        vms[i] = qn_vm_start(env, args);
+        usock[i] = g_strdup(vms[i]->sock);
+    }
+    for (guint i = 0; i < 3; i++) {
+        g_autoptr(JsonNode) st = qn_vm_qmp(vms[i], "query-status");
+
+        (void)st;
+    }
+    g_assert_cmpuint(qn_wait_entries(state, 3, 5000), ==, 3);
+    g_assert_cmpuint(before - qn_free_pages(2048), ==, 3 * 16);
+    {
+        const char *args[] = { "list", NULL };
+        g_autoptr(JsonNode) list = qn_ctl_json(state, args);
+        JsonArray *a = json_node_get_array(list);
+
+        for (guint i = 0; i < 3; i++) {
+            JsonObject *e = json_array_get_object_element(a, i);
+            JsonObject *plan = json_object_get_object_member(e, "plan");
+
+            g_assert_cmpstr(json_object_get_string_member(plan, "kind"), ==, "aligned");
+            g_assert_true(g_str_has_prefix(json_object_get_string_member(e, "name"), "mon"));
+        }
+    }
+    /* pause/resume through the user's own socket: seen by status and events */
+    qn_user_qmp(usock[0], "cont");
+    qn_user_qmp(usock[0], "stop");
+    {
+        const char *args[] = { "status", "mon0", NULL };
+        gint64 deadline = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+        g_autoptr(JsonNode) st = NULL;
+
+        do {
+            g_clear_pointer(&st, json_node_unref);
+            st = qn_ctl_json(state, args);
+        } while (g_strcmp0(json_object_get_string_member(json_node_get_object(st), "state"),
+                           "paused") != 0 &&
+                 g_get_monotonic_time() < deadline && (g_usleep(50000), TRUE));
+        g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st), "state"), ==,
+                        "paused");
+        g_assert_cmpstr(json_object_get_string_member(
+                            json_object_get_object_member(json_node_get_object(st),
+                                                          "live_status"), "status"), ==,
+                        "paused");
+        /* measured from numa_maps: node 0 holds at least the guest's 32M */
+        g_assert_cmpint(json_object_get_int_member(
+                            json_object_get_object_member(json_node_get_object(st),
+                                                          "measured_memory_per_node"), "0"),
+                        >=, 32 << 20);
+    }
+    {
+        const char *args[] = { "events", "mon0", NULL };
+        g_autoptr(JsonNode) ev = qn_ctl_json(state, args);
+        JsonArray *a = json_node_get_array(ev);
+        guint n = json_array_get_length(a);
+
+        g_assert_cmpuint(n, >=, 2);
+        g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(a, n - 2),
+                                                      "event"), ==, "RESUME");
+        g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(a, n - 1),
+                                                      "event"), ==, "STOP");
+    }
+    /* 1: quit from the user's socket: entry gone and pages back within 2 s */
+    qn_vm_quit(vms[0]);
+    g_assert_cmpuint(qn_wait_entries(state, 2, 2000), ==, 2);
+    g_assert_cmpuint(before - qn_free_pages_settled(2048, before - 2 * 16), ==, 2 * 16);
+    /* 2: kill -9 QEMU: the same */
+    kill(atoi(g_subprocess_get_identifier(vms[1]->proc)), SIGKILL);
+    g_subprocess_wait(vms[1]->proc, NULL, NULL);
+    g_assert_cmpuint(qn_wait_entries(state, 1, 2000), ==, 1);
+    g_assert_cmpuint(before - qn_free_pages_settled(2048, before - 16), ==, 16);
+    /* 3: kill -9 the monitor, then QEMU ends: the entry waits for the next sweep */
+    {
+        GPid mon = qn_monitor_pid_of(g_subprocess_get_identifier(vms[2]->proc));
+        const char *sweep[] = { "sweep", NULL };
+        g_autoptr(JsonNode) r = NULL;
+
+        g_assert_cmpint(mon, >, 0);
+        kill(mon, SIGKILL);
+        qn_vm_quit(vms[2]);
+        g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before); /* the kernel freed the pages */
+        r = qn_ctl_json(state, sweep);
+        g_assert_nonnull(r);
+        g_assert_cmpuint(qn_state_entries(state), ==, 0);
+    }
+    for (guint i = 0; i < 3; i++) {
+        g_free(usock[i]);
+        usock[i] = NULL;
+    }
+    g_object_unref(vms[1]->proc);
+    g_free(vms[1]->sock);
+    g_free(vms[1]->state);
+    g_free(vms[1]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -480,6 +697,7 @@ main(int argc, char **argv)
     g_test_add_func("/launch/two-guest-nodes", test_launch_two_guest_nodes);
     g_test_add_func("/launch/libvirt-style", test_launch_libvirt_style);
     g_test_add_func("/launch/probe-untouched", test_probe_untouched);
+    g_test_add_func("/monitor/lifecycle", test_monitor_lifecycle);
     for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree gchar *path = g_strdup_printf("/launch/bad-input/%s", bad_cases[i].name);
 

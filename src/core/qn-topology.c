@@ -340,3 +340,46 @@ qn_parse_meminfo_hugepagesize(const char *text)
     kb = g_ascii_strtoull(p, NULL, 10);
     return kb << 10;
 }
+
+GHashTable *
+qn_parse_numa_maps(const char *text)
+{
+    GHashTable *per_node = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
+    for (guint i = 0; lines[i] != NULL; i++) {
+        g_auto(GStrv) f = g_strsplit(lines[i], " ", -1);
+        guint64 page_kb = 4;
+
+        for (guint k = 0; f[k] != NULL; k++) {
+            if (g_str_has_prefix(f[k], "kernelpagesize_kB=")) {
+                page_kb = g_ascii_strtoull(f[k] + strlen("kernelpagesize_kB="), NULL, 10);
+            }
+        }
+        for (guint k = 0; f[k] != NULL; k++) {
+            const char *eq = strchr(f[k], '=');
+            guint64 node, pages;
+
+            if (f[k][0] != 'N' || eq == NULL || !g_ascii_isdigit(f[k][1])) {
+                continue;
+            }
+            {
+                g_autofree gchar *id = g_strndup(f[k] + 1, (gsize)(eq - f[k] - 1));
+
+                if (!g_ascii_string_to_unsigned(id, 10, 0, 1023, &node, NULL) ||
+                    !g_ascii_string_to_unsigned(eq + 1, 10, 0, G_MAXUINT64 >> 32, &pages,
+                                                NULL)) {
+                    continue;
+                }
+            }
+            {
+                gpointer key = GUINT_TO_POINTER((guint)node);
+                gsize have = GPOINTER_TO_SIZE(g_hash_table_lookup(per_node, key));
+
+                g_hash_table_insert(per_node, key,
+                                    GSIZE_TO_POINTER(have + (gsize)(pages * page_kb * 1024)));
+            }
+        }
+    }
+    return per_node;
+}

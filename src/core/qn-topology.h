@@ -128,3 +128,16 @@ guint64 qn_parse_meminfo_hugepagesize(const char *text);
 void qn_hugetlbfs_mount_free(QnHugetlbfsMount *m);
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+
+/**
+ * qn_parse_numa_maps:
+ * @text: /proc/PID/numa_maps (Documentation/filesystems/proc.rst "numa_maps"): one mapping a
+ *   line with "N<node>=<pages>" counts and "kernelpagesize_kB=<size>"
+ * Returns: (transfer full): node id (GUINT_TO_POINTER) -> bytes (GSIZE_TO_POINTER) resident on
+ *   that node, summed over all mappings. Lines without counts are skipped; never fails.
+ */
+GHashTable *qn_parse_numa_maps(const char *text);
+
+G_END_DECLS

@@ -8,7 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <glib/gstdio.h>
+
 #include "qn-error.h"
+#include "qn-monitor.h"
 #include "qn-rewrite.h"
 #include "qn-sysfs.h"
 
@@ -269,6 +272,34 @@ qn_launch_exec(QnLaunch *l, GError **error)
     g_auto(GStrv) argv = qn_launch_argv(l, TRUE);
     int err;
 
+    if (l->ledger_entry) {
+        /* Our own QMP monitors beside the user's (QEMU keeps several): one the monitor
+         * process holds, one for qemu-numa-ctl status. */
+        g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+        g_autofree gchar *mon = qn_monitor_socket_path(l->cfg->state_dir, l->pid, "monitor");
+        g_autofree gchar *ctl = qn_monitor_socket_path(l->cfg->state_dir, l->pid, "ctl");
+        g_autofree gchar *c1 = g_strdup_printf("socket,id=qn-monitor,path=%s,server=on,wait=off",
+                                               mon);
+        g_autofree gchar *c2 = g_strdup_printf("socket,id=qn-ctl,path=%s,server=on,wait=off",
+                                               ctl);
+        const char *extra[] = { "-chardev", c1, "-mon", "chardev=qn-monitor,mode=control",
+                                "-chardev", c2, "-mon", "chardev=qn-ctl,mode=control", NULL };
+
+        g_unlink(mon);
+        g_unlink(ctl);
+        g_strv_builder_addv(b, (const char **)argv);
+        g_strv_builder_addv(b, extra);
+        g_strfreev(argv);
+        argv = g_strv_builder_end(b);
+        if (!qn_monitor_spawn(l->cfg->state_dir, l->cfg->proc_root, l->pid, error)) {
+            g_autoptr(QnLedger) ledger = qn_ledger_open(l->cfg->state_dir, NULL);
+
+            if (ledger != NULL) {
+                qn_ledger_remove(ledger, l->pid, NULL);
+            }
+            return FALSE;
+        }
+    }
     qn_test_crash_point("before-exec");
     /* The fds keep the pages; the entry keeps the books. Others may plan now. */
     g_clear_pointer(&l->ledger, qn_ledger_close);

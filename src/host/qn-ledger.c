@@ -76,8 +76,9 @@ qn_proc_start_time(const char *proc_root, gint pid)
         return 0;
     }
     fields = g_strsplit(p + 2, " ", -1);
-    /* after ')': field 3 is index 0, so starttime (22) is index 19 */
-    if (g_strv_length(fields) < 20) {
+    /* after ')': field 3 is index 0, so starttime (22) is index 19. A zombie (state Z, or X)
+     * has exited: its hugepages are already free, whoever reaps it later. */
+    if (g_strv_length(fields) < 20 || fields[0][0] == 'Z' || fields[0][0] == 'X') {
         return 0;
     }
     return g_ascii_strtoull(fields[19], NULL, 10);
@@ -220,6 +221,12 @@ qn_ledger_sweep(QnLedger *ledger, const char *proc_root)
         guint64 start = (guint64)json_object_get_int_member_with_default(o, "start_time", 0);
 
         if (qn_proc_start_time(proc_root, pid) != start || start == 0) {
+            /* the QMP sockets the launcher added for this VM go with it */
+            g_autofree gchar *s1 = g_strdup_printf("%s/%d.qmp", ledger->dir, pid);
+            g_autofree gchar *s2 = g_strdup_printf("%s/%d.ctl.qmp", ledger->dir, pid);
+
+            g_unlink(s1);
+            g_unlink(s2);
             removed += qn_ledger_remove(ledger, pid, NULL);
         }
     }

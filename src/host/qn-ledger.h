@@ -31,7 +31,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnLedger, qn_ledger_close)
  * @proc_root: "/proc"
  * @pid: process id
  * Returns: field 22 (starttime, clock ticks since boot) of /proc/PID/stat, or 0 when the
- *   process does not exist. Pid + start time names a process without pid-reuse mistakes.
+ *   process does not exist or is a zombie. Pid + start time names a process without pid-reuse mistakes.
  */
 guint64 qn_proc_start_time(const char *proc_root, gint pid);
 

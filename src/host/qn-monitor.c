@@ -1,0 +1,405 @@
+#include "config.h"
+
+#include "qn-monitor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "qn-error.h"
+#include "qn-ledger.h"
+#include "qn-qmp-client.h"
+#include "qn-topology.h"
+
+#define QN_MONITOR_MAX_EVENTS 1000
+
+gchar *
+qn_monitor_socket_path(const char *state_dir, gint pid, const char *which)
+{
+    g_autofree gchar *name = g_strdup_printf("%d%s.qmp", pid,
+                                             g_strcmp0(which, "ctl") == 0 ? ".ctl" : "");
+
+    return g_build_filename(state_dir, name, NULL);
+}
+
+gboolean
+qn_monitor_spawn(const char *state_dir, const char *proc_root, gint pid, GError **error)
+{
+    g_autofree gchar *pid_s = g_strdup_printf("%d", pid);
+    g_autofree gchar *log = g_strdup_printf("%s/%d.log", state_dir, pid);
+    char *const argv[] = { (char *)"qemu-numa-monitor", pid_s, (char *)state_dir,
+                           (char *)proc_root, NULL };
+    pid_t child = fork();
+
+    if (child < 0) {
+        g_set_error(error, QN_ERROR, QN_ERROR_FAILED, "fork: %s", g_strerror(errno));
+        return FALSE;
+    }
+    if (child == 0) {
+        /* Only async-signal-safe calls from here: the parent may have had threads. */
+        pid_t grandchild = fork();
+        int fd;
+
+        if (grandchild != 0) {
+            _exit(grandchild < 0 ? 1 : 0);
+        }
+        setsid();
+        fd = open("/dev/null", O_RDONLY);
+        if (fd >= 0) {
+            dup2(fd, 0);
+        }
+        fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        syscall(SYS_close_range, 3U, ~0U, 0U);
+        execv("/proc/self/exe", argv);
+        _exit(127);
+    }
+    while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {
+    }
+    return TRUE;
+}
+
+typedef struct {
+    gint pid;
+    gchar *state_dir;
+    gchar *proc_root;
+    GMainLoop *loop;
+    QnQmpClient *qmp;
+    GError *connect_error;
+    gchar *last_shutdown_reason;
+    gboolean qmp_closed;
+    gboolean qemu_gone;
+    guint64 start_time;
+} QnMonitor;
+
+static void
+qn_log(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
+static void
+qn_log(const char *fmt, ...)
+{
+    va_list ap;
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree gchar *ts = g_date_time_format_iso8601(now);
+    g_autofree gchar *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s qemu-numa-monitor: %s\n", ts, msg);
+    fflush(stderr);
+}
+
+/* Read-modify-write of this VM's ledger entry under the ledger lock. */
+typedef void (*QnEntryEdit)(JsonObject *entry, gpointer data);
+
+static gboolean
+qn_entry_update(QnMonitor *m, QnEntryEdit edit, gpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(QnLedger) ledger = qn_ledger_open(m->state_dir, &error);
+    g_autoptr(GPtrArray) entries = NULL;
+
+    if (ledger == NULL) {
+        qn_log("%s", error->message);
+        return FALSE;
+    }
+    entries = qn_ledger_list(ledger, NULL);
+    for (guint i = 0; i < entries->len; i++) {
+        JsonNode *n = g_ptr_array_index(entries, i);
+        JsonObject *o = json_node_get_object(n);
+
+        if (json_object_get_int_member_with_default(o, "pid", 0) == m->pid) {
+            edit(o, data);
+            if (!qn_ledger_write(ledger, m->pid, n, &error)) {
+                qn_log("%s", error->message);
+                return FALSE;
+            }
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static void
+qn_edit_state(JsonObject *o, gpointer data)
+{
+    json_object_set_string_member(o, "state", data);
+}
+
+typedef struct {
+    const char *event;
+    JsonObject *data;
+    gint64 ts_usec;
+    const char *state; /* nullable */
+} QnEventRecord;
+
+static void
+qn_edit_event(JsonObject *o, gpointer user)
+{
+    QnEventRecord *r = user;
+    JsonArray *events = json_object_get_array_member(o, "events");
+    JsonObject *e = json_object_new();
+    /* g_date_time_new_from_unix_utc_usec() is glib 2.80: build it from seconds + usec. */
+    g_autoptr(GDateTime) secs = g_date_time_new_from_unix_utc(r->ts_usec / G_USEC_PER_SEC);
+    g_autoptr(GDateTime) t = secs ? g_date_time_add(secs, r->ts_usec % G_USEC_PER_SEC) : NULL;
+    g_autofree gchar *ts = t ? g_date_time_format_iso8601(t) : NULL;
+
+    json_object_set_string_member(e, "event", r->event);
+    json_object_set_string_member(e, "time", ts ? ts : "");
+    if (r->data != NULL) {
+        json_object_set_object_member(e, "data", json_object_ref(r->data));
+    }
+    while (json_array_get_length(events) >= QN_MONITOR_MAX_EVENTS) {
+        json_array_remove_element(events, 0);
+    }
+    json_array_add_object_element(events, e);
+    if (r->state != NULL) {
+        json_object_set_string_member(o, "state", r->state);
+    }
+}
+
+static void
+qn_edit_memory(JsonObject *o, gpointer user)
+{
+    GHashTable *per_node = user;
+    JsonObject *mem = json_object_new();
+    GHashTableIter it;
+    gpointer k, v;
+
+    g_hash_table_iter_init(&it, per_node);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        g_autofree gchar *key = g_strdup_printf("%u", GPOINTER_TO_UINT(k));
+
+        json_object_set_int_member(mem, key, (gint64)GPOINTER_TO_SIZE(v));
+    }
+    json_object_set_object_member(o, "memory_per_node", mem);
+}
+
+static void
+qn_measure_memory(QnMonitor *m)
+{
+    g_autofree gchar *path = g_strdup_printf("%s/%d/numa_maps", m->proc_root, m->pid);
+    g_autofree gchar *text = NULL;
+    g_autoptr(GHashTable) per_node = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return;
+    }
+    per_node = qn_parse_numa_maps(text);
+    qn_entry_update(m, qn_edit_memory, per_node);
+}
+
+static const char *
+qn_state_after(const char *event, JsonObject *data)
+{
+    if (!strcmp(event, "STOP")) {
+        return "paused";
+    }
+    if (!strcmp(event, "RESUME")) {
+        return "running";
+    }
+    if (!strcmp(event, "SHUTDOWN")) {
+        return "shutdown";
+    }
+    if (!strcmp(event, "GUEST_PANICKED")) {
+        return "guest-panicked";
+    }
+    if (!strcmp(event, "MIGRATION") && data != NULL) {
+        const char *st = json_object_get_string_member_with_default(data, "status", "");
+
+        return !strcmp(st, "completed") ? "postmigrate" : NULL;
+    }
+    return NULL;
+}
+
+static void
+qn_on_event(QnQmpClient *client, const char *event, JsonObject *data, gint64 ts_usec,
+            gpointer user)
+{
+    QnMonitor *m = user;
+    QnEventRecord r = { event, data, ts_usec >= 0 ? ts_usec : g_get_real_time(),
+                        qn_state_after(event, data) };
+
+    if (!strcmp(event, "SHUTDOWN") && data != NULL) {
+        g_free(m->last_shutdown_reason);
+        m->last_shutdown_reason =
+            g_strdup(json_object_get_string_member_with_default(data, "reason", "unknown"));
+    }
+    qn_entry_update(m, qn_edit_event, &r);
+    if (!strcmp(event, "RESUME")) {
+        qn_measure_memory(m); /* pages touched so far, as they really landed */
+    }
+}
+
+static void
+qn_finish(QnMonitor *m)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(QnLedger) ledger = NULL;
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree gchar *ts = g_date_time_format_iso8601(now);
+    g_autofree gchar *exits = g_build_filename(m->state_dir, "exits.jsonl", NULL);
+    g_autofree gchar *line = NULL;
+    g_autofree gchar *name = NULL;
+    const char *reason = m->last_shutdown_reason ? m->last_shutdown_reason
+                                                 : "killed or crashed (no SHUTDOWN event)";
+
+    ledger = qn_ledger_open(m->state_dir, &error);
+    if (ledger == NULL) {
+        qn_log("%s", error->message);
+        return;
+    }
+    {
+        g_autoptr(GPtrArray) entries = qn_ledger_list(ledger, NULL);
+
+        for (guint i = 0; i < entries->len; i++) {
+            JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
+
+            if (json_object_get_int_member_with_default(o, "pid", 0) == m->pid) {
+                name = g_strdup(json_object_get_string_member_with_default(o, "name", NULL));
+            }
+        }
+    }
+    {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) root = NULL;
+        FILE *f;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "pid");
+        json_builder_add_int_value(b, m->pid);
+        json_builder_set_member_name(b, "name");
+        name ? json_builder_add_string_value(b, name) : json_builder_add_null_value(b);
+        json_builder_set_member_name(b, "time");
+        json_builder_add_string_value(b, ts);
+        json_builder_set_member_name(b, "reason");
+        json_builder_add_string_value(b, reason);
+        json_builder_end_object(b);
+        root = json_builder_get_root(b);
+        json_generator_set_root(gen, root);
+        line = json_generator_to_data(gen, NULL);
+        f = fopen(exits, "a");
+        if (f != NULL) {
+            fprintf(f, "%s\n", line);
+            fclose(f);
+        }
+    }
+    qn_ledger_remove(ledger, m->pid, NULL);
+    {
+        g_autofree gchar *s1 = qn_monitor_socket_path(m->state_dir, m->pid, "monitor");
+        g_autofree gchar *s2 = qn_monitor_socket_path(m->state_dir, m->pid, "ctl");
+
+        g_unlink(s1);
+        g_unlink(s2);
+    }
+    qn_log("QEMU pid %d exited (%s): ledger entry removed", m->pid, reason);
+}
+
+static gboolean
+qn_on_pidfd(gint fd, GIOCondition cond, gpointer user)
+{
+    QnMonitor *m = user;
+
+    m->qemu_gone = TRUE;
+    g_main_loop_quit(m->loop);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+qn_on_closed(QnQmpClient *client, const GError *reason, gpointer user)
+{
+    QnMonitor *m = user;
+
+    /* QMP closes a moment before the process is gone: the pidfd says when. */
+    m->qmp_closed = TRUE;
+}
+
+static void
+qn_on_connected(GObject *source, GAsyncResult *res, gpointer user)
+{
+    QnMonitor *m = user;
+
+    m->qmp = qn_qmp_client_connect_finish(res, &m->connect_error);
+    g_main_loop_quit(m->loop);
+}
+
+int
+qn_monitor_main(int argc, char **argv)
+{
+    QnMonitor m = { 0 };
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *sock = NULL;
+    int pidfd;
+    gint64 pid64;
+
+    if (argc != 4 || !g_ascii_string_to_signed(argv[1], 10, 1, G_MAXINT, &pid64, NULL)) {
+        fprintf(stderr, "usage: qemu-numa-monitor PID STATE_DIR PROC_ROOT\n");
+        return 2;
+    }
+    m.pid = (gint)pid64;
+    m.state_dir = argv[2];
+    m.proc_root = argv[3];
+    m.loop = g_main_loop_new(NULL, FALSE);
+    pidfd = (int)syscall(SYS_pidfd_open, m.pid, 0);
+    if (pidfd < 0) {
+        qn_log("pidfd_open(%d): %s", m.pid, g_strerror(errno));
+        return 1;
+    }
+    g_unix_fd_add(pidfd, G_IO_IN, qn_on_pidfd, &m);
+    sock = qn_monitor_socket_path(m.state_dir, m.pid, "monitor");
+    /* Connect asynchronously, so that QEMU dying before its monitor is up (the pidfd fires)
+     * ends the wait at once instead of at the connect timeout. */
+    qn_qmp_client_connect_async(sock, NULL, 60000, NULL, qn_on_connected, &m);
+    g_main_loop_run(m.loop);
+    if (m.qmp == NULL && !m.qemu_gone && m.connect_error != NULL) {
+        qn_log("QMP %s: %s", sock, m.connect_error->message);
+    }
+    g_clear_error(&m.connect_error);
+    if (m.qmp == NULL) {
+        /* QEMU died before its monitor came up: nothing to watch, release the entry. */
+        qn_log("QMP %s: %s", sock, error->message);
+    } else {
+        g_autoptr(JsonNode) st = NULL;
+
+        qn_qmp_client_set_event_handler(m.qmp, qn_on_event, &m, NULL);
+        qn_qmp_client_set_closed_handler(m.qmp, qn_on_closed, &m, NULL);
+        st = qn_qmp_client_execute_sync(m.qmp, "query-status", NULL, 10000, &error);
+        if (st != NULL && JSON_NODE_HOLDS_OBJECT(st)) {
+            const char *status = json_object_get_string_member_with_default(
+                json_node_get_object(st), "status", "unknown");
+
+            qn_entry_update(&m, qn_edit_state, (gpointer)status);
+        }
+        qn_measure_memory(&m);
+        qn_log("watching QEMU pid %d", m.pid);
+        if (!m.qemu_gone) {
+            g_main_loop_run(m.loop);
+        }
+    }
+    if (!m.qemu_gone) {
+        /* wait for the process itself to be gone */
+        while (!m.qemu_gone) {
+            g_main_context_iteration(NULL, TRUE);
+        }
+    }
+    qn_finish(&m);
+    g_clear_object(&m.qmp);
+    g_free(m.last_shutdown_reason);
+    g_main_loop_unref(m.loop);
+    close(pidfd);
+    return 0;
+}

@@ -1,0 +1,43 @@
+/* The per-VM monitor: a detached process that keeps the ledger right while QEMU lives. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/**
+ * qn_monitor_socket_path:
+ * Returns: (transfer full): `<state_dir>/<pid>.qmp` (@which "monitor", ours) or
+ *   `<state_dir>/<pid>.ctl.qmp` (@which "ctl", for qemu-numa-ctl status): the QMP monitors the
+ *   launcher adds to QEMU's command line beside the user's (QEMU keeps several monitors, each
+ *   chardev socket serves one client at a time, hence two).
+ */
+gchar *qn_monitor_socket_path(const char *state_dir, gint pid, const char *which);
+
+/**
+ * qn_monitor_spawn:
+ * @state_dir, @proc_root: passed on to the monitor
+ * @pid: QEMU's pid-to-be (this process)
+ * @keep_fd_max: unused fds above 2 are closed in the monitor; nothing of the launcher's
+ *   (hugetlbfs fds, libvirt's monitor socket and pidfile lock) stays open in it
+ * @error: %QN_ERROR_FAILED when fork() fails
+ *
+ * Forks twice (the monitor is nobody's child but init's: QEMU never reaps it), and the
+ * grandchild starts a new session, sends its output to `<state_dir>/<pid>.log`, and execs
+ * /proc/self/exe as "qemu-numa-monitor". Returns in the caller once the intermediate child has
+ * exited, i.e. before QEMU is exec'd.
+ */
+gboolean qn_monitor_spawn(const char *state_dir, const char *proc_root, gint pid,
+                          GError **error);
+
+/**
+ * qn_monitor_main:
+ * The monitor process (argv: qemu-numa-monitor PID STATE_DIR PROC_ROOT): connects to QEMU's
+ * QMP socket, records state, events (with timestamps) and measured memory per host node
+ * (/proc/PID/numa_maps) in the VM's ledger entry, and when QEMU exits (QMP EOF, then its pidfd
+ * becomes readable: no polling) appends the exit to `<state_dir>/exits.jsonl` and removes the
+ * entry. Returns the process exit status.
+ */
+int qn_monitor_main(int argc, char **argv);
+
+G_END_DECLS
