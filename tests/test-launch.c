@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,11 +100,21 @@ typedef struct {
     gchar *state;
 } Vm;
 
+/* A test that fails part-way must not leave QEMU holding hugepages: each child (and the
+ * QEMU it execs: the setting survives exec) is killed when the test process dies. */
+static void
+qn_child_setup(gpointer data)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 static GSubprocessLauncher *
 qn_launcher(const char *state, const char *const *env)
 {
     GSubprocessLauncher *l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_PIPE |
                                                        G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+
+    g_subprocess_launcher_set_child_setup(l, qn_child_setup, NULL, NULL);
 
     g_subprocess_launcher_setenv(l, "QEMU_NUMA_STATE_DIR", state, TRUE);
     g_subprocess_launcher_setenv(l, "QEMU_NUMA_CONFIG", "/dev/null", TRUE);
