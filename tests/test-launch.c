@@ -694,6 +694,81 @@ test_monitor_lifecycle(void)
     g_free(vms[1]);
 }
 
+/* 16 launches at once racing for fewer hugepages than they ask for together: the ledger lock
+ * serialises plan + reservation, so no node is promised more than it has; each launch either
+ * runs with its plan or exits 1 with a clear error. */
+static void
+test_parallel_race(void)
+{
+    g_autofree gchar *state = NULL, *henv = NULL, *senv = NULL;
+    const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", "QEMU_NUMA_POLICY=restricted", NULL,
+                          NULL, NULL };
+    guint64 before, per_vm;
+    g_autofree gchar *mem = NULL;
+    Vm *vms[16];
+    guint ran = 0, refused = 0;
+
+    if (qn_skip_unless(mnt2m != NULL, "needs root and 2M hugepages")) {
+        return;
+    }
+    state = qn_new_dir("race-state");
+    henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", mnt2m);
+    senv = g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", state);
+    env[2] = henv;
+    env[3] = senv;
+    before = qn_free_pages(2048);
+    per_vm = before / 10; /* room for 10 of the 16 */
+    mem = g_strdup_printf("%" G_GUINT64_FORMAT "M", per_vm * 2);
+    for (guint i = 0; i < 16; i++) {
+        g_autofree gchar *name = g_strdup_printf("race%u", i);
+        const char *args[] = { "-name", name, "-m", mem, "-smp", "1", "-machine", "pc",
+                               "-nodefaults", "-display", "none", NULL };
+
+        vms[i] = qn_vm_start(env, args);
+    }
+    for (guint i = 0; i < 16; i++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) md = qn_qmp_query(vms[i]->sock, "query-memdev", NULL, 30000, &error);
+
+        if (md != NULL) {
+            qn_assert_memdev(qn_memdev(md, "qn-ram0"), (gint64)(per_vm * 2) << 20, "bind");
+            ran++;
+            continue;
+        }
+        /* no QMP: the launch must have failed cleanly */
+        {
+            g_autofree gchar *err = NULL;
+
+            g_assert_true(g_subprocess_communicate_utf8(vms[i]->proc, NULL, NULL, NULL, &err,
+                                                        NULL));
+            g_assert_cmpint(g_subprocess_get_exit_status(vms[i]->proc), ==, 1);
+            if (!g_str_has_prefix(err, "qemu-numa: policy restricted: no aligned plan")) {
+                g_error("launch %u: unexpected error: %s", i, err);
+            }
+            g_assert_null(strchr(err, '\n') == err + strlen(err) - 1 ? NULL : strchr(err, '\n'));
+            refused++;
+        }
+    }
+    g_test_message("%u ran, %u refused, %" G_GUINT64_FORMAT " pages each of %" G_GUINT64_FORMAT,
+                   ran, refused, per_vm, before);
+    g_assert_cmpuint(ran, ==, before / per_vm); /* every page that could be used, was */
+    g_assert_cmpuint(ran + refused, ==, 16);
+    g_assert_cmpuint(before - qn_free_pages(2048), ==, ran * per_vm);
+    g_assert_cmpuint(qn_wait_entries(state, ran, 5000), ==, ran);
+    for (guint i = 0; i < 16; i++) {
+        if (g_subprocess_get_identifier(vms[i]->proc) != NULL) {
+            qn_vm_quit(vms[i]);
+        } else {
+            g_object_unref(vms[i]->proc);
+            g_free(vms[i]->sock);
+            g_free(vms[i]->state);
+            g_free(vms[i]);
+        }
+    }
+    g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
+    g_assert_cmpuint(qn_wait_entries(state, 0, 2000), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -709,6 +784,7 @@ main(int argc, char **argv)
     g_test_add_func("/launch/libvirt-style", test_launch_libvirt_style);
     g_test_add_func("/launch/probe-untouched", test_probe_untouched);
     g_test_add_func("/monitor/lifecycle", test_monitor_lifecycle);
+    g_test_add_func("/launch/parallel-race", test_parallel_race);
     for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree gchar *path = g_strdup_printf("/launch/bad-input/%s", bad_cases[i].name);
 

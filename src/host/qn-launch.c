@@ -106,11 +106,9 @@ qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboolean dry_run
         l->plan = qn_plan_compute(NULL, NULL, l->qa, cfg, error);
         return l->plan ? g_steal_pointer(&l) : NULL;
     }
-    l->topo = qn_topology_load(cfg->sysfs_root, cfg->proc_root, error);
-    if (l->topo == NULL) {
-        return NULL;
-    }
     if (!dry_run) {
+        /* Lock first, read the counters second: counters read before the lock may already
+         * be spent by the launch that holds it (the 16-way race test found this). */
         l->ledger = qn_ledger_open(cfg->state_dir, error);
         if (l->ledger == NULL) {
             return NULL;
@@ -124,6 +122,10 @@ qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboolean dry_run
                                          : NULL;
 
         resv = ledger ? qn_ledger_reservations(ledger) : qn_reservations_new();
+    }
+    l->topo = qn_topology_load(cfg->sysfs_root, cfg->proc_root, error);
+    if (l->topo == NULL) {
+        return NULL;
     }
     qn_test_crash_point("before-plan");
     l->plan = qn_plan_compute(l->topo, resv, l->qa, cfg, error);
