@@ -4,7 +4,8 @@
  * QN_TEST_REGENERATE=1 rewrites the expected files: review every diff.
  *
  * .in lines:  topology NAME | env NAME=VALUE | cpuset CPUS MEMS | reserve NODE PAGESIZE BYTES
- *             | argv SHELL-WORDS (several argv lines concatenate) | # comment */
+ *             | pinned CPULIST (pCPUs other VMs hold) | argv SHELL-WORDS (several argv
+ *             lines concatenate) | # comment */
 #include "config.h"
 
 #include <stdio.h>
@@ -65,6 +66,11 @@ qn_run_case(const char *in_path, gboolean *ret_is_error)
             g_assert_cmpint(sscanf(l + 8, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
                                    " %" G_GUINT64_FORMAT, &node, &ps, &bytes), ==, 3);
             qn_reservations_add(resv, (guint)node, ps, bytes);
+        } else if (g_str_has_prefix(l, "pinned ")) {
+            g_autoptr(QnBitmap) b = qn_bitmap_parse_list(l + 7, NULL);
+
+            g_assert_nonnull(b);
+            qn_bitmap_or(resv->pinned_cpus, b);
         } else if (g_str_has_prefix(l, "argv ")) {
             g_auto(GStrv) words = NULL;
             g_autoptr(GError) perr = NULL;

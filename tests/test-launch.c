@@ -134,9 +134,9 @@ qn_new_dir(const char *what)
     return g_strdup(g_mkdtemp(t));
 }
 
-/* Start qemu-numa with @args + a QMP socket, paused (-S). */
+/* Start qemu-numa with @args + a QMP socket, paused (-S) if @paused. */
 static Vm *
-qn_vm_start(const char *const *env, const char *const *args)
+qn_vm_start_full(const char *const *env, const char *const *args, gboolean paused)
 {
     Vm *vm = g_new0(Vm, 1);
     g_autoptr(GSubprocessLauncher) l = NULL;
@@ -150,13 +150,21 @@ qn_vm_start(const char *const *env, const char *const *args)
     for (guint i = 0; args[i] != NULL; i++) {
         g_ptr_array_add(argv, g_strdup(args[i]));
     }
-    g_ptr_array_add(argv, g_strdup("-S"));
+    if (paused) {
+        g_ptr_array_add(argv, g_strdup("-S"));
+    }
     g_ptr_array_add(argv, g_strdup("-qmp"));
     g_ptr_array_add(argv, g_strdup_printf("unix:%s,server=on,wait=off", vm->sock));
     g_ptr_array_add(argv, NULL);
     vm->proc = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
     g_assert_no_error(error);
     return vm;
+}
+
+static Vm *
+qn_vm_start(const char *const *env, const char *const *args)
+{
+    return qn_vm_start_full(env, args, TRUE);
 }
 
 static JsonNode *
@@ -769,6 +777,122 @@ test_parallel_race(void)
     g_assert_cmpuint(qn_wait_entries(state, 0, 2000), ==, 0);
 }
 
+static gchar *
+qn_task_cpus(const char *pid, gint64 tid)
+{
+    g_autofree gchar *path = g_strdup_printf("/proc/%s/task/%" G_GINT64_FORMAT "/status", pid,
+                                             tid);
+    g_autofree gchar *text = NULL;
+    const char *p;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    p = strstr(text, "Cpus_allowed_list:");
+    g_assert_nonnull(p);
+    p += strlen("Cpus_allowed_list:");
+    while (*p == '\t' || *p == ' ') {
+        p++;
+    }
+    return g_strndup(p, strcspn(p, "\n"));
+}
+
+/* Dedicated vCPUs: each vCPU thread's affinity is its planned pCPU, every other thread's the
+ * emulator pCPU; the launcher added -S and the monitor resumed the guest after pinning. A
+ * second VM asking for dedicated pCPUs does not get the ones the first holds. */
+static void
+test_monitor_pinning(void)
+{
+    g_autofree gchar *state = NULL, *henv = NULL, *senv = NULL;
+    const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", "QEMU_NUMA_DEDICATED_CPUS=on",
+                          "QEMU_NUMA_EMULATOR_THREADS=isolate", "QEMU_NUMA_POLICY=restricted",
+                          NULL, NULL, NULL };
+    const char *args[] = { "-name", "pin0", "-m", "32M", "-smp", "1", "-machine", "pc",
+                           "-nodefaults", "-display", "none", NULL };
+    Vm *vm;
+    g_autoptr(JsonNode) st = NULL;
+    g_autoptr(JsonNode) cpus = NULL;
+    const char *status_args[] = { "status", "pin0", NULL };
+    JsonObject *plan;
+    gint64 vcpu_pcpu;
+    const char *emu;
+    const char *pid;
+
+    if (qn_skip_unless(mnt2m != NULL && g_get_num_processors() >= 2,
+                       "needs root, 2M hugepages and 2 CPUs")) {
+        return;
+    }
+    state = qn_new_dir("pin-state");
+    henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", mnt2m);
+    senv = g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", state);
+    env[4] = henv;
+    env[5] = senv;
+    vm = qn_vm_start_full(env, args, FALSE);
+    pid = g_subprocess_get_identifier(vm->proc);
+    {
+        /* running once pinned: wait (bounded) for the monitor's cont */
+        gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+        for (;;) {
+            g_autoptr(JsonNode) q = qn_vm_qmp(vm, "query-status");
+
+            if (json_object_get_boolean_member(json_node_get_object(q), "running") ||
+                g_get_monotonic_time() > deadline) {
+                g_assert_true(json_object_get_boolean_member(json_node_get_object(q),
+                                                             "running"));
+                break;
+            }
+            g_usleep(50 * 1000);
+        }
+    }
+    st = qn_ctl_json(state, status_args);
+    plan = json_object_get_object_member(json_node_get_object(st), "plan");
+    g_assert_true(json_object_get_boolean_member(plan, "dedicated"));
+    vcpu_pcpu = json_array_get_int_element(
+        json_object_get_array_member(
+            json_array_get_object_element(json_object_get_array_member(plan, "guest_nodes"), 0),
+            "pcpus"),
+        0);
+    emu = json_object_get_string_member(plan, "emulator_pcpus");
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st), "pinned_cpus"), !=,
+                    "");
+    cpus = qn_vm_qmp(vm, "query-cpus-fast");
+    {
+        JsonArray *a = json_node_get_array(cpus);
+        gint64 vtid = json_object_get_int_member(json_array_get_object_element(a, 0),
+                                                 "thread-id");
+        g_autofree gchar *vaff = qn_task_cpus(pid, vtid);
+        g_autofree gchar *want = g_strdup_printf("%" G_GINT64_FORMAT, vcpu_pcpu);
+        g_autofree gchar *task_dir = g_strdup_printf("/proc/%s/task", pid);
+        g_autoptr(GDir) d = g_dir_open(task_dir, 0, NULL);
+        const char *n;
+
+        g_assert_cmpstr(vaff, ==, want);
+        while ((n = g_dir_read_name(d)) != NULL) {
+            gint64 tid = g_ascii_strtoll(n, NULL, 10);
+            g_autofree gchar *aff = NULL;
+
+            if (tid == vtid) {
+                continue;
+            }
+            aff = qn_task_cpus(pid, tid);
+            g_assert_cmpstr(aff, ==, emu);
+        }
+    }
+    /* a second dedicated VM: both pCPUs are held by the first: refused (restricted) */
+    {
+        g_autofree gchar *bin = g_build_filename(builddir, "qemu-numa", NULL);
+        const char *argv2[] = { bin, "-m", "32M", "-smp", "1", "-machine", "pc", "-nodefaults",
+                                "-display", "none", NULL };
+        g_autoptr(GSubprocessLauncher) l = qn_launcher(state, env);
+        g_autoptr(GSubprocess) p = g_subprocess_launcher_spawnv(l, argv2, NULL);
+        g_autofree gchar *err = NULL;
+
+        g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL, &err, NULL));
+        g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 1);
+        g_assert_nonnull(strstr(err, "policy restricted: no aligned plan"));
+    }
+    qn_vm_quit(vm);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -785,6 +909,7 @@ main(int argc, char **argv)
     g_test_add_func("/launch/probe-untouched", test_probe_untouched);
     g_test_add_func("/monitor/lifecycle", test_monitor_lifecycle);
     g_test_add_func("/launch/parallel-race", test_parallel_race);
+    g_test_add_func("/monitor/pinning", test_monitor_pinning);
     for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree gchar *path = g_strdup_printf("/launch/bad-input/%s", bad_cases[i].name);
 

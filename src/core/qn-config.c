@@ -69,6 +69,14 @@ qn_memory_mode_from_qemu(const char *policy, QnMemoryMode *ret_mode)
     return FALSE;
 }
 
+const char *
+qn_cpu_thread_policy_to_string(QnCpuThreadPolicy policy)
+{
+    static const char *const names[] = { "prefer", "isolate", "require" };
+
+    return names[policy];
+}
+
 typedef gboolean (*QnSettingSetter)(QnConfig *cfg, const char *value);
 
 static gboolean
@@ -195,6 +203,50 @@ set_packing(QnConfig *c, const char *v)
 }
 
 static gboolean
+set_onoff(gboolean *field, const char *v)
+{
+    if (strcmp(v, "on") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0) {
+        *field = TRUE;
+    } else if (strcmp(v, "off") == 0 || strcmp(v, "no") == 0 || strcmp(v, "false") == 0) {
+        *field = FALSE;
+    } else {
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+set_dedicated(QnConfig *c, const char *v)
+{
+    return set_onoff(&c->dedicated_cpus, v);
+}
+
+static gboolean
+set_emulator(QnConfig *c, const char *v)
+{
+    if (strcmp(v, "isolate") == 0) {
+        c->isolate_emulator = TRUE;
+    } else if (strcmp(v, "shared") == 0) {
+        c->isolate_emulator = FALSE;
+    } else {
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+set_thread_policy(QnConfig *c, const char *v)
+{
+    for (guint i = 0; i <= QN_CPU_THREADS_REQUIRE; i++) {
+        if (strcmp(v, qn_cpu_thread_policy_to_string(i)) == 0) {
+            c->cpu_thread_policy = i;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static gboolean
 set_log_level(QnConfig *c, const char *v)
 {
     static const struct {
@@ -234,6 +286,10 @@ static const struct {
     { "proc-root", "QEMU_NUMA_PROC_ROOT", set_proc_root, "an absolute directory path" },
     { "cpuless-nodes", "QEMU_NUMA_CPULESS_NODES", set_cpuless, "avoid or allow" },
     { "packing", "QEMU_NUMA_PACKING", set_packing, "best-fit or worst-fit" },
+    { "dedicated-cpus", "QEMU_NUMA_DEDICATED_CPUS", set_dedicated, "on or off" },
+    { "cpu-thread-policy", "QEMU_NUMA_CPU_THREAD_POLICY", set_thread_policy,
+      "prefer, isolate or require" },
+    { "emulator-threads", "QEMU_NUMA_EMULATOR_THREADS", set_emulator, "shared or isolate" },
     { "log-level", "QEMU_NUMA_LOG_LEVEL", set_log_level, "error, warning, info or debug" },
 };
 

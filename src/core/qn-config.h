@@ -31,6 +31,13 @@ typedef enum {
     QN_PACKING_WORST_FIT, /* the fitting node(s) with the most free pages left after */
 } QnPacking;
 
+/** QnCpuThreadPolicy: Nova's hw:cpu_thread_policy for dedicated vCPUs. */
+typedef enum {
+    QN_CPU_THREADS_PREFER,  /* fill whole cores first, siblings of one core together */
+    QN_CPU_THREADS_ISOLATE, /* one vCPU per core; its SMT siblings stay idle (held) */
+    QN_CPU_THREADS_REQUIRE, /* vCPUs on SMT sibling pairs only */
+} QnCpuThreadPolicy;
+
 typedef struct {
     gchar *qemu;                 /* "" = search PATH for qemu-system-x86_64, skipping ourselves */
     QnPolicy policy;
@@ -44,6 +51,9 @@ typedef struct {
     gchar *proc_root;
     gboolean allow_cpuless_nodes; /* back vCPU-carrying guest nodes by CPU-less host nodes */
     QnPacking packing;
+    gboolean dedicated_cpus;     /* pin each vCPU 1:1 to a pCPU (seed 004 dedicatedCpuPlacement) */
+    QnCpuThreadPolicy cpu_thread_policy;
+    gboolean isolate_emulator;   /* emulator threads on a pCPU of their own (isolateEmulatorThread) */
     GLogLevelFlags log_level;    /* messages at or above this level reach stderr */
 } QnConfig;
 
@@ -71,6 +81,7 @@ QnConfig *qn_config_load(const char *keyfile_data, const char *keyfile_name,
 
 const char *qn_policy_to_string(QnPolicy policy);
 const char *qn_memory_mode_to_string(QnMemoryMode mode);
+const char *qn_cpu_thread_policy_to_string(QnCpuThreadPolicy policy);
 /** qn_memory_mode_from_qemu: QEMU backend policy name -> mode; FALSE for "default"/unknown. */
 gboolean qn_memory_mode_from_qemu(const char *policy, QnMemoryMode *ret_mode);
 

@@ -68,9 +68,28 @@ qn_plan_to_json(const QnPlan *plan)
         json_builder_add_boolean_value(b, g->host_nodes_from_user);
         json_builder_set_member_name(b, "user_node");
         json_builder_add_int_value(b, g->user_node);
+        json_builder_set_member_name(b, "pcpus");
+        json_builder_begin_array(b);
+        for (guint k = 0; g->pcpus != NULL && k < g->pcpus->len; k++) {
+            json_builder_add_int_value(b, g_array_index(g->pcpus, guint, k));
+        }
+        json_builder_end_array(b);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
+    json_builder_set_member_name(b, "dedicated");
+    json_builder_add_boolean_value(b, plan->dedicated);
+    if (plan->dedicated) {
+        g_autofree gchar *emu = qn_bitmap_format_list(plan->emulator_pcpus, ",");
+        g_autofree gchar *held = qn_bitmap_format_list(plan->held_pcpus, ",");
+
+        json_builder_set_member_name(b, "cpu_thread_policy");
+        json_builder_add_string_value(b, qn_cpu_thread_policy_to_string(plan->thread_policy));
+        json_builder_set_member_name(b, "emulator_pcpus");
+        json_builder_add_string_value(b, emu);
+        json_builder_set_member_name(b, "held_pcpus");
+        json_builder_add_string_value(b, held);
+    }
     json_builder_set_member_name(b, "distance");
     if (plan->distance != NULL) {
         json_builder_begin_array(b);
@@ -172,6 +191,16 @@ qn_plan_from_json(JsonNode *node, GError **error)
     if (m == NULL || !JSON_NODE_HOLDS_ARRAY(m)) {
         QN_BAD("guest_nodes");
     }
+    plan->dedicated = json_object_get_boolean_member_with_default(o, "dedicated", FALSE);
+    if (plan->dedicated) {
+        plan->emulator_pcpus = qn_bitmap_parse_list(
+            json_object_get_string_member_with_default(o, "emulator_pcpus", ""), NULL);
+        plan->held_pcpus = qn_bitmap_parse_list(
+            json_object_get_string_member_with_default(o, "held_pcpus", ""), NULL);
+        if (plan->emulator_pcpus == NULL || plan->held_pcpus == NULL) {
+            QN_BAD("emulator_pcpus/held_pcpus");
+        }
+    }
     nodes = json_node_get_array(m);
     for (guint i = 0; i < json_array_get_length(nodes); i++) {
         JsonNode *e = json_array_get_element(nodes, i);
@@ -204,6 +233,21 @@ qn_plan_from_json(JsonNode *node, GError **error)
         g->host_nodes_from_user =
             json_object_get_boolean_member_with_default(go, "host_nodes_from_user", FALSE);
         g->host_nodes = qn_bitmap_new();
+        g->pcpus = g_array_new(FALSE, FALSE, sizeof(guint));
+        if (json_object_has_member(go, "pcpus") &&
+            JSON_NODE_HOLDS_ARRAY(json_object_get_member(go, "pcpus"))) {
+            JsonArray *pa = json_object_get_array_member(go, "pcpus");
+
+            for (guint k = 0; k < json_array_get_length(pa); k++) {
+                gint64 c = json_array_get_int_element(pa, k);
+
+                if (c >= 0 && c < QN_BITMAP_MAX_ID) {
+                    guint cu = (guint)c;
+
+                    g_array_append_val(g->pcpus, cu);
+                }
+            }
+        }
         for (guint k = 0; k < json_array_get_length(json_node_get_array(hn)); k++) {
             gint64 id = json_array_get_int_element(json_node_get_array(hn), k);
 

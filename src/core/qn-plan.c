@@ -50,6 +50,9 @@ qn_guest_node_free(QnGuestNode *g)
     qn_bitmap_free(g->vcpus);
     qn_bitmap_free(g->host_nodes);
     g_free(g->memdev);
+    if (g->pcpus != NULL) {
+        g_array_unref(g->pcpus);
+    }
     g_free(g);
 }
 
@@ -63,6 +66,8 @@ qn_plan_free(QnPlan *plan)
     g_free(plan->distance);
     g_free(plan->hugetlbfs);
     g_free(plan->reason);
+    qn_bitmap_free(plan->emulator_pcpus);
+    qn_bitmap_free(plan->held_pcpus);
     g_free(plan);
 }
 
@@ -115,6 +120,9 @@ typedef struct {
     const QnQemuArgv *qa;
     GArray *usable;          /* guint node ids the planner may use */
     QnBitmap *pci_nodes;     /* nodes of the argv's vfio-pci devices */
+    GPtrArray *cpu_by_id;    /* QnHostCpu* indexed by CPU id (NULL holes) */
+    QnBitmap *taken;         /* pCPUs pinned by other VMs (ledger) */
+    guint need_pcpus;        /* dedicated: vCPUs per guest node of the try under way, else 0 */
 } QnPlanner;
 
 /* Bytes of @page_size memory still available on @node to a new guest. */
@@ -224,6 +232,192 @@ qn_score_set(const QnPlanner *p, const guint *set, guint n, gint64 leftover_mib,
     ret->pack = p->cfg->packing == QN_PACKING_BEST_FIT ? leftover_mib : -leftover_mib;
 }
 
+/* ---- dedicated pCPUs (seed 004 dedicatedCpuPlacement; Nova cpu_thread_policy) ---- */
+
+/* Free pCPUs of @node grouped by core: each entry a QnBitmap of the core's free threads, the
+ * cores in ascending first-thread order. @busy are pCPUs not to hand out. A core counts as
+ * whole when none of its threads is busy or disallowed. */
+static GPtrArray *
+qn_free_cores(const QnPlanner *p, guint node_id, const QnBitmap *busy, GArray **ret_whole)
+{
+    const QnHostNode *node = qn_topology_node(p->topo, node_id);
+    GPtrArray *cores = g_ptr_array_new_with_free_func((GDestroyNotify)qn_bitmap_free);
+    g_autoptr(QnBitmap) seen = qn_bitmap_new();
+
+    *ret_whole = g_array_new(FALSE, FALSE, sizeof(gboolean));
+    if (node == NULL) {
+        return cores;
+    }
+    QN_BITMAP_FOREACH(node->cpus, c) {
+        const QnHostCpu *hc = (guint)c < p->cpu_by_id->len ? p->cpu_by_id->pdata[c] : NULL;
+        QnBitmap *core;
+        gboolean whole = TRUE;
+
+        if (hc == NULL || qn_bitmap_test(seen, (guint)c)) {
+            continue;
+        }
+        core = qn_bitmap_new();
+        QN_BITMAP_FOREACH(hc->siblings, t) {
+            const QnHostCpu *ht = (guint)t < p->cpu_by_id->len ? p->cpu_by_id->pdata[t] : NULL;
+
+            qn_bitmap_set(seen, (guint)t);
+            if (ht != NULL && ht->allowed && !qn_bitmap_test(busy, (guint)t)) {
+                qn_bitmap_set(core, (guint)t);
+            } else {
+                whole = FALSE;
+            }
+        }
+        if (qn_bitmap_count(core) == 0) {
+            qn_bitmap_free(core);
+            continue;
+        }
+        g_ptr_array_add(cores, core);
+        g_array_append_val(*ret_whole, whole);
+    }
+    return cores;
+}
+
+/* How many vCPUs the thread policy lets @node take. */
+static guint
+qn_pcpu_slots(const QnPlanner *p, guint node_id, const QnBitmap *busy)
+{
+    g_autoptr(GArray) whole = NULL;
+    g_autoptr(GPtrArray) cores = qn_free_cores(p, node_id, busy, &whole);
+    guint slots = 0;
+
+    for (guint i = 0; i < cores->len; i++) {
+        guint n = qn_bitmap_count(cores->pdata[i]);
+
+        switch (p->cfg->cpu_thread_policy) {
+        case QN_CPU_THREADS_ISOLATE: slots += g_array_index(whole, gboolean, i) ? 1 : 0; break;
+        case QN_CPU_THREADS_REQUIRE: slots += n >= 2 ? n : 0; break;
+        default: slots += n; break;
+        }
+    }
+    return slots;
+}
+
+static gint
+qn_cmp_core_fill(gconstpointer a, gconstpointer b)
+{
+    guint na = qn_bitmap_count(*(QnBitmap *const *)a), nb = qn_bitmap_count(*(QnBitmap *const *)b);
+
+    /* whole (fuller) cores first; then lower ids (g_ptr_array_sort is stable since 2.?:
+     * compare first thread to be sure) */
+    if (na != nb) {
+        return na > nb ? -1 : 1;
+    }
+    return qn_bitmap_next(*(QnBitmap *const *)a, 0) - qn_bitmap_next(*(QnBitmap *const *)b, 0);
+}
+
+/* Pick @count pCPUs of @node for vCPUs, whole cores first. Adds what it picks, and under
+ * `isolate` the idle siblings, to @busy. Returns FALSE when the node cannot. */
+static gboolean
+qn_pick_pcpus(const QnPlanner *p, guint node_id, guint count, QnBitmap *busy, GArray *out)
+{
+    g_autoptr(GArray) whole = NULL;
+    g_autoptr(GPtrArray) cores = qn_free_cores(p, node_id, busy, &whole);
+    guint got = 0;
+
+    if (qn_pcpu_slots(p, node_id, busy) < count) {
+        return FALSE;
+    }
+    if (p->cfg->cpu_thread_policy == QN_CPU_THREADS_ISOLATE) {
+        for (guint i = 0; i < cores->len && got < count; i++) {
+            gint first;
+
+            if (!g_array_index(whole, gboolean, i)) {
+                continue;
+            }
+            first = qn_bitmap_next(cores->pdata[i], 0);
+            g_array_append_val(out, first);
+            qn_bitmap_or(busy, cores->pdata[i]); /* the siblings stay idle */
+            got++;
+        }
+        return got == count;
+    }
+    g_ptr_array_sort(cores, qn_cmp_core_fill);
+    for (guint i = 0; i < cores->len && got < count; i++) {
+        if (p->cfg->cpu_thread_policy == QN_CPU_THREADS_REQUIRE &&
+            qn_bitmap_count(cores->pdata[i]) < 2) {
+            continue;
+        }
+        QN_BITMAP_FOREACH((QnBitmap *)cores->pdata[i], t) {
+            if (got < count) {
+                guint id = (guint)t;
+
+                g_array_append_val(out, id);
+                qn_bitmap_set(busy, id);
+                got++;
+            }
+        }
+    }
+    return got == count;
+}
+
+/* Give each guest node's present vCPUs pCPUs of its host node, and the emulator its pCPU(s). */
+static gboolean
+qn_plan_assign_pcpus(const QnPlanner *p, QnPlan *plan, gchar **ret_why)
+{
+    g_autoptr(QnBitmap) busy = qn_bitmap_copy(p->taken);
+    g_autoptr(QnBitmap) mine = qn_bitmap_new();
+
+    for (guint i = 0; i < plan->guest_nodes->len; i++) {
+        QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+        guint count = 0;
+        gint host = qn_bitmap_next(g->host_nodes, 0);
+
+        QN_BITMAP_FOREACH(g->vcpus, v) {
+            count += (guint)v < p->qa->smp.cpus;
+        }
+        if (count == 0) {
+            continue;
+        }
+        if (host < 0 || !qn_pick_pcpus(p, (guint)host, count, busy, g->pcpus)) {
+            *ret_why = g_strdup_printf("host node %d has fewer than %u free pCPUs for guest node "
+                                       "%u (cpu-thread-policy %s)", host, count, g->id,
+                                       qn_cpu_thread_policy_to_string(
+                                           p->cfg->cpu_thread_policy));
+            return FALSE;
+        }
+        for (guint k = 0; k < g->pcpus->len; k++) {
+            qn_bitmap_set(mine, g_array_index(g->pcpus, guint, k));
+        }
+    }
+    plan->emulator_pcpus = qn_bitmap_new();
+    if (p->cfg->isolate_emulator) {
+        gboolean found = FALSE;
+
+        /* nearest first: the host node of guest node 0, then the others of the plan */
+        for (guint i = 0; i < plan->guest_nodes->len && !found; i++) {
+            QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+            g_autoptr(GArray) one = g_array_new(FALSE, FALSE, sizeof(guint));
+            gint host = qn_bitmap_next(g->host_nodes, 0);
+            QnPlanner tmp = *p;
+            QnConfig cfg = *p->cfg;
+
+            /* any free thread will do for the emulator */
+            cfg.cpu_thread_policy = QN_CPU_THREADS_PREFER;
+            tmp.cfg = &cfg;
+            if (host >= 0 && qn_pick_pcpus(&tmp, (guint)host, 1, busy, one)) {
+                qn_bitmap_set(plan->emulator_pcpus, g_array_index(one, guint, 0));
+                found = TRUE;
+            }
+        }
+        if (!found) {
+            *ret_why = g_strdup("no free pCPU left for the isolated emulator threads");
+            return FALSE;
+        }
+    } else {
+        qn_bitmap_or(plan->emulator_pcpus, mine);
+    }
+    plan->held_pcpus = qn_bitmap_copy(busy);
+    qn_bitmap_and_not(plan->held_pcpus, p->taken);
+    plan->dedicated = TRUE;
+    plan->thread_policy = p->cfg->cpu_thread_policy;
+    return TRUE;
+}
+
 /**
  * Choose @n distinct host nodes for guest nodes of @sizes bytes (@page_size pages), among
  * @cands. Writes the chosen nodes, ascending, to @ret_set. Lowest score wins: PCI nodes
@@ -249,6 +443,9 @@ qn_choose_distinct(const QnPlanner *p, GArray *cands, const guint64 *sizes, guin
         guint id = g_array_index(cands, guint, i);
         guint64 c = qn_capacity(p, id, page_size);
 
+        if (p->need_pcpus > 0 && qn_pcpu_slots(p, id, p->taken) < p->need_pcpus) {
+            continue; /* dedicated vCPUs need the node's free pCPUs too */
+        }
         if (c >= sizes_desc[n - 1]) {
             g_array_append_val(fit, id);
             g_array_append_val(cap, c);
@@ -755,6 +952,7 @@ qn_guest_node_new(guint id, const QnShapeNode *s, guint64 bytes, guint64 page_si
     g->mode = mode;
     g->memdev = s && s->memdev ? g_strdup(s->memdev) : g_strdup_printf("qn-ram%u", id);
     g->user_node = s ? s->user_node : -1;
+    g->pcpus = g_array_new(FALSE, FALSE, sizeof(guint));
     return g;
 }
 
@@ -936,7 +1134,16 @@ qn_describe_need(const QnPlanner *p, const guint64 *sizes, guint n)
 
             g_string_append_printf(per, "%s%s of %s pages", per->len ? ", " : "", a, b);
         }
+        if (p->need_pcpus > 0) {
+            g_string_append_printf(per, "%s%u pCPUs free for dedicated vCPUs", per->len ? ", " : "",
+                                   qn_pcpu_slots(p, id, p->taken));
+        }
         g_string_append_printf(s, " %u (%s)", id, per->len ? per->str : "no hugepages");
+    }
+    if (p->need_pcpus > 0) {
+        g_string_append_printf(s, "; %u dedicated vCPUs per guest node (cpu-thread-policy %s)",
+                               p->need_pcpus,
+                               qn_cpu_thread_policy_to_string(p->cfg->cpu_thread_policy));
     }
     if (p->usable->len == 0) {
         g_string_append(s, " none usable");
@@ -948,7 +1155,9 @@ QnPlan *
 qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemuArgv *qa,
                 const QnConfig *cfg, GError **error)
 {
-    QnPlanner p = { topo, resv, cfg, qa, NULL, NULL };
+    QnPlanner p = { topo, resv, cfg, qa, NULL, NULL, NULL, NULL, 0 };
+    g_autoptr(GPtrArray) cpu_by_id = g_ptr_array_new();
+    g_autoptr(QnBitmap) taken = NULL;
     g_autoptr(GArray) usable = NULL;
     g_autoptr(QnBitmap) pci_nodes = qn_bitmap_new();
     g_autoptr(GPtrArray) shape = NULL;
@@ -966,6 +1175,17 @@ qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemu
         plan->reason = g_strdup(qa->probe ? qa->probe_reason : "policy none");
         return g_steal_pointer(&plan);
     }
+    for (guint i = 0; i < topo->cpus->len; i++) {
+        QnHostCpu *hc = g_ptr_array_index(topo->cpus, i);
+
+        if (hc->id >= cpu_by_id->len) {
+            g_ptr_array_set_size(cpu_by_id, hc->id + 1);
+        }
+        cpu_by_id->pdata[hc->id] = hc;
+    }
+    p.cpu_by_id = cpu_by_id;
+    taken = resv != NULL ? qn_bitmap_copy(resv->pinned_cpus) : qn_bitmap_new();
+    p.taken = taken;
     usable = qn_usable_nodes(&p);
     p.usable = usable;
     for (guint i = 0; i < qa->vfio_hosts->len; i++) {
@@ -1042,6 +1262,18 @@ qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemu
             for (guint ci = 0; ci < counts->len && plan == NULL; ci++) {
                 guint n = g_array_index(counts, guint, ci);
                 g_autofree guint64 *sizes = g_new0(guint64, n);
+
+                if (cfg->dedicated_cpus) {
+                    p.need_pcpus = single ? qa->smp.cpus : (qa->smp.cpus + n - 1) / n;
+                    for (guint i = 0; shape != NULL && i < shape->len; i++) {
+                        guint present = 0;
+
+                        QN_BITMAP_FOREACH(((QnShapeNode *)shape->pdata[i])->vcpus, v) {
+                            present += (guint)v < qa->smp.cpus;
+                        }
+                        p.need_pcpus = i == 0 ? present : MAX(p.need_pcpus, present);
+                    }
+                }
                 g_autoptr(GPtrArray) hosts = g_ptr_array_new_with_free_func(
                     (GDestroyNotify)qn_bitmap_free);
                 guint nps = pass == 0 ? page_sizes->len : 1;
@@ -1245,6 +1477,23 @@ qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemu
             }
         }
     }
+    if (cfg->dedicated_cpus) {
+        g_autofree gchar *cpu_why = NULL;
+
+        if (!qn_plan_assign_pcpus(&p, plan, &cpu_why)) {
+            if (cfg->policy != QN_POLICY_BEST_EFFORT) {
+                g_set_error(error, QN_ERROR, QN_ERROR_NO_FIT, "policy %s: dedicated CPUs: %s",
+                            qn_policy_to_string(cfg->policy), cpu_why);
+                return NULL;
+            }
+            g_clear_pointer(&plan, qn_plan_free);
+            plan = qn_plan_new(cfg, QN_PLAN_FALLBACK);
+            plan->guest_topology = kind;
+            plan->reason = g_strdup_printf("dedicated CPUs: %s: memory and CPUs left to the OS",
+                                           cpu_why);
+            return g_steal_pointer(&plan);
+        }
+    }
     qn_plan_fill_distances(&p, plan);
     return g_steal_pointer(&plan);
 }
@@ -1270,9 +1519,21 @@ qn_plan_summary(const QnPlan *plan)
         g_autofree gchar *bytes = qn_size_format(g->bytes);
         g_autofree gchar *ps = g->page_size ? qn_size_format(g->page_size) : g_strdup("4K");
 
-        g_string_append_printf(s, "%s guest %u -> host %s (%s in %s pages, %s, vCPUs %s)",
+        g_string_append_printf(s, "%s guest %u -> host %s (%s in %s pages, %s, vCPUs %s",
                                i ? ";" : "", g->id, hosts[0] ? hosts : "-", bytes, ps,
                                qn_memory_mode_to_string(g->mode), vcpus[0] ? vcpus : "-");
+        if (g->pcpus != NULL && g->pcpus->len > 0) {
+            g_string_append(s, " on pCPUs ");
+            for (guint k = 0; k < g->pcpus->len; k++) {
+                g_string_append_printf(s, "%s%u", k ? "," : "", g_array_index(g->pcpus, guint, k));
+            }
+        }
+        g_string_append_c(s, ')');
+    }
+    if (plan->dedicated && plan->emulator_pcpus != NULL) {
+        g_autofree gchar *emu = qn_bitmap_format_list(plan->emulator_pcpus, ",");
+
+        g_string_append_printf(s, "; emulator on pCPUs %s", emu);
     }
     if (plan->reason != NULL) {
         g_string_append_printf(s, "; note: %s", plan->reason);

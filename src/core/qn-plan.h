@@ -57,6 +57,8 @@ typedef struct {
     gchar *memdev;         /* backend id: "qn-ram<id>" for ours, or the user's id */
     gint user_node;        /* index into QnQemuArgv.numa_nodes, -1 if we made the node */
     gboolean host_nodes_from_user; /* the user's backend named host-nodes: kept as given */
+    GArray *pcpus;         /* guint: with dedicated CPUs, the pCPU of each present vCPU of
+                            * this node, in ascending vCPU order; empty otherwise */
 } QnGuestNode;
 
 typedef struct {
@@ -69,6 +71,11 @@ typedef struct {
     gdouble mean_distance;   /* mean pairwise host distance of the host nodes used (0 if 1) */
     gchar *hugetlbfs;        /* mount used for hugepage guest nodes, %NULL if none */
     gchar *reason;           /* fallback reason, or notes on the choice; nullable */
+    gboolean dedicated;      /* vCPUs pinned 1:1 (guest_nodes[].pcpus) */
+    QnCpuThreadPolicy thread_policy;
+    QnBitmap *emulator_pcpus; /* dedicated: where QEMU's other threads run; else %NULL */
+    QnBitmap *held_pcpus;    /* dedicated: every pCPU this VM keeps from others (vCPUs,
+                              * emulator, and SMT siblings left idle by `isolate`) */
 } QnPlan;
 
 void qn_guest_node_free(QnGuestNode *g);

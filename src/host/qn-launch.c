@@ -285,7 +285,15 @@ qn_launch_exec(QnLaunch *l, GError **error)
         g_autofree gchar *c2 = g_strdup_printf("socket,id=qn-ctl,path=%s,server=on,wait=off",
                                                ctl);
         const char *extra[] = { "-chardev", c1, "-mon", "chardev=qn-monitor,mode=control",
-                                "-chardev", c2, "-mon", "chardev=qn-ctl,mode=control", NULL };
+                                "-chardev", c2, "-mon", "chardev=qn-ctl,mode=control", NULL,
+                                NULL };
+        /* Pin before the guest runs: start paused and let the monitor resume, unless the
+         * user (or libvirt, or a migration target) keeps it paused anyway. */
+        gboolean add_s = l->plan->dedicated && !l->qa->start_paused && l->qa->incoming == NULL;
+
+        if (add_s) {
+            extra[8] = "-S";
+        }
 
         g_unlink(mon);
         g_unlink(ctl);
@@ -293,7 +301,7 @@ qn_launch_exec(QnLaunch *l, GError **error)
         g_strv_builder_addv(b, extra);
         g_strfreev(argv);
         argv = g_strv_builder_end(b);
-        if (!qn_monitor_spawn(l->cfg->state_dir, l->cfg->proc_root, l->pid, error)) {
+        if (!qn_monitor_spawn(l->cfg->state_dir, l->cfg->proc_root, l->pid, add_s, error)) {
             g_autoptr(QnLedger) ledger = qn_ledger_open(l->cfg->state_dir, NULL);
 
             if (ledger != NULL) {

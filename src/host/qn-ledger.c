@@ -113,7 +113,12 @@ qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guint64 start_
     json_builder_begin_array(b);
     json_builder_end_array(b);
     json_builder_set_member_name(b, "pinned_cpus");
-    json_builder_add_string_value(b, "");
+    {
+        g_autofree gchar *held = plan->held_pcpus ? qn_bitmap_format_list(plan->held_pcpus, ",")
+                                                  : g_strdup("");
+
+        json_builder_add_string_value(b, held);
+    }
     json_builder_set_member_name(b, "events");
     json_builder_begin_array(b);
     json_builder_end_array(b);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -17,6 +18,7 @@
 
 #include "qn-error.h"
 #include "qn-ledger.h"
+#include "qn-plan-json.h"
 #include "qn-qmp-client.h"
 #include "qn-topology.h"
 
@@ -32,12 +34,13 @@ qn_monitor_socket_path(const char *state_dir, gint pid, const char *which)
 }
 
 gboolean
-qn_monitor_spawn(const char *state_dir, const char *proc_root, gint pid, GError **error)
+qn_monitor_spawn(const char *state_dir, const char *proc_root, gint pid, gboolean resume,
+                 GError **error)
 {
     g_autofree gchar *pid_s = g_strdup_printf("%d", pid);
     g_autofree gchar *log = g_strdup_printf("%s/%d.log", state_dir, pid);
     char *const argv[] = { (char *)"qemu-numa-monitor", pid_s, (char *)state_dir,
-                           (char *)proc_root, NULL };
+                           (char *)proc_root, (char *)(resume ? "cont" : "nocont"), NULL };
     pid_t child = fork();
 
     if (child < 0) {
@@ -328,6 +331,120 @@ qn_on_closed(QnQmpClient *client, const GError *reason, gpointer user)
     m->qmp_closed = TRUE;
 }
 
+/* The plan recorded in this VM's ledger entry. */
+static QnPlan *
+qn_monitor_plan(QnMonitor *m)
+{
+    g_autoptr(QnLedger) ledger = qn_ledger_open(m->state_dir, NULL);
+    g_autoptr(GPtrArray) entries = ledger ? qn_ledger_list(ledger, NULL) : NULL;
+
+    for (guint i = 0; entries != NULL && i < entries->len; i++) {
+        JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
+
+        if (json_object_get_int_member_with_default(o, "pid", 0) == m->pid) {
+            return qn_plan_from_json(json_object_get_member(o, "plan"), NULL);
+        }
+    }
+    return NULL;
+}
+
+static gboolean
+qn_set_affinity(gint tid, const QnBitmap *cpus)
+{
+    cpu_set_t set;
+
+    CPU_ZERO(&set);
+    QN_BITMAP_FOREACH(cpus, c) {
+        if (c < CPU_SETSIZE) {
+            CPU_SET(c, &set);
+        }
+    }
+    return sched_setaffinity(tid, sizeof(set), &set) == 0;
+}
+
+static void
+qn_edit_pinning(JsonObject *o, gpointer data)
+{
+    json_object_set_object_member(o, "pinning", json_object_ref(data));
+}
+
+/* vCPU threads 1:1 on their pCPUs, every other thread on the emulator pCPUs (seed 004
+ * dedicatedCpuPlacement, isolateEmulatorThread). */
+static gboolean
+qn_pin(QnMonitor *m, const QnPlan *plan)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) cpus = qn_qmp_client_execute_sync(m->qmp, "query-cpus-fast", NULL,
+                                                          10000, &error);
+    g_autoptr(GHashTable) vcpu_tids = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_autoptr(JsonObject) record = json_object_new();
+    JsonObject *threads = json_object_new();
+    g_autofree gchar *task_dir = g_strdup_printf("%s/%d/task", m->proc_root, m->pid);
+    g_autoptr(GDir) d = NULL;
+    const char *name;
+    gboolean ok = TRUE;
+
+    json_object_set_object_member(record, "vcpu_threads", threads);
+    if (cpus == NULL || !JSON_NODE_HOLDS_ARRAY(cpus)) {
+        qn_log("query-cpus-fast: %s", error ? error->message : "not an array");
+        return FALSE;
+    }
+    for (guint i = 0; i < json_array_get_length(json_node_get_array(cpus)); i++) {
+        JsonObject *c = json_array_get_object_element(json_node_get_array(cpus), i);
+        gint64 index = json_object_get_int_member_with_default(c, "cpu-index", -1);
+        gint64 tid = json_object_get_int_member_with_default(c, "thread-id", 0);
+        gint pcpu = -1;
+
+        for (guint g = 0; g < plan->guest_nodes->len && pcpu < 0; g++) {
+            const QnGuestNode *gn = g_ptr_array_index(plan->guest_nodes, g);
+            guint pos = 0;
+
+            QN_BITMAP_FOREACH(gn->vcpus, v) {
+                if (v == index && pos < gn->pcpus->len) {
+                    pcpu = (gint)g_array_index(gn->pcpus, guint, pos);
+                }
+                pos++;
+            }
+        }
+        if (pcpu < 0 || tid <= 0) {
+            continue;
+        }
+        {
+            g_autoptr(QnBitmap) one = qn_bitmap_new();
+            g_autofree gchar *key = g_strdup_printf("%" G_GINT64_FORMAT, index);
+            JsonObject *t = json_object_new();
+
+            qn_bitmap_set(one, (guint)pcpu);
+            if (!qn_set_affinity((gint)tid, one)) {
+                qn_log("vCPU %" G_GINT64_FORMAT " thread %" G_GINT64_FORMAT ": "
+                       "sched_setaffinity(%d): %s", index, tid, pcpu, g_strerror(errno));
+                ok = FALSE;
+            }
+            g_hash_table_add(vcpu_tids, GINT_TO_POINTER((gint)tid));
+            json_object_set_int_member(t, "thread_id", tid);
+            json_object_set_int_member(t, "pcpu", pcpu);
+            json_object_set_object_member(threads, key, t);
+        }
+    }
+    d = g_dir_open(task_dir, 0, NULL);
+    while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+        gint tid = (gint)g_ascii_strtoll(name, NULL, 10);
+
+        if (tid > 0 && !g_hash_table_contains(vcpu_tids, GINT_TO_POINTER(tid)) &&
+            !qn_set_affinity(tid, plan->emulator_pcpus)) {
+            qn_log("emulator thread %d: sched_setaffinity: %s", tid, g_strerror(errno));
+            ok = FALSE;
+        }
+    }
+    {
+        g_autofree gchar *emu = qn_bitmap_format_list(plan->emulator_pcpus, ",");
+
+        json_object_set_string_member(record, "emulator_pcpus", emu);
+    }
+    qn_entry_update(m, qn_edit_pinning, record);
+    return ok;
+}
+
 static void
 qn_on_connected(GObject *source, GAsyncResult *res, gpointer user)
 {
@@ -346,8 +463,8 @@ qn_monitor_main(int argc, char **argv)
     int pidfd;
     gint64 pid64;
 
-    if (argc != 4 || !g_ascii_string_to_signed(argv[1], 10, 1, G_MAXINT, &pid64, NULL)) {
-        fprintf(stderr, "usage: qemu-numa-monitor PID STATE_DIR PROC_ROOT\n");
+    if (argc != 5 || !g_ascii_string_to_signed(argv[1], 10, 1, G_MAXINT, &pid64, NULL)) {
+        fprintf(stderr, "usage: qemu-numa-monitor PID STATE_DIR PROC_ROOT cont|nocont\n");
         return 2;
     }
     m.pid = (gint)pid64;
@@ -375,8 +492,24 @@ qn_monitor_main(int argc, char **argv)
     } else {
         g_autoptr(JsonNode) st = NULL;
 
+        g_autoptr(QnPlan) plan = qn_monitor_plan(&m);
+
         qn_qmp_client_set_event_handler(m.qmp, qn_on_event, &m, NULL);
         qn_qmp_client_set_closed_handler(m.qmp, qn_on_closed, &m, NULL);
+        if (plan != NULL && plan->dedicated) {
+            gboolean pinned = qn_pin(&m, plan);
+
+            qn_log("vCPU and emulator threads %s", pinned ? "pinned" : "NOT all pinned");
+        }
+        if (strcmp(argv[4], "cont") == 0) {
+            g_autoptr(JsonNode) r = qn_qmp_client_execute_sync(m.qmp, "cont", NULL, 10000,
+                                                               &error);
+
+            if (r == NULL) {
+                qn_log("cont: %s", error->message);
+                g_clear_error(&error);
+            }
+        }
         st = qn_qmp_client_execute_sync(m.qmp, "query-status", NULL, 10000, &error);
         if (st != NULL && JSON_NODE_HOLDS_OBJECT(st)) {
             const char *status = json_object_get_string_member_with_default(

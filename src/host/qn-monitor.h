@@ -18,8 +18,11 @@ gchar *qn_monitor_socket_path(const char *state_dir, gint pid, const char *which
  * qn_monitor_spawn:
  * @state_dir, @proc_root: passed on to the monitor
  * @pid: QEMU's pid-to-be (this process)
- * @keep_fd_max: unused fds above 2 are closed in the monitor; nothing of the launcher's
- *   (hugetlbfs fds, libvirt's monitor socket and pidfile lock) stays open in it
+ * @resume: the launcher added -S only so that vCPUs are pinned before the guest runs: the
+ *   monitor sends `cont` after pinning (never when the user passed -S or -incoming)
+ *
+ * Every fd above 2 is closed in the monitor: nothing of the launcher's (hugetlbfs fds,
+ * libvirt's monitor socket and pidfile lock) stays open in it.
  * @error: %QN_ERROR_FAILED when fork() fails
  *
  * Forks twice (the monitor is nobody's child but init's: QEMU never reaps it), and the
@@ -28,12 +31,15 @@ gchar *qn_monitor_socket_path(const char *state_dir, gint pid, const char *which
  * exited, i.e. before QEMU is exec'd.
  */
 gboolean qn_monitor_spawn(const char *state_dir, const char *proc_root, gint pid,
-                          GError **error);
+                          gboolean resume, GError **error);
 
 /**
  * qn_monitor_main:
- * The monitor process (argv: qemu-numa-monitor PID STATE_DIR PROC_ROOT): connects to QEMU's
- * QMP socket, records state, events (with timestamps) and measured memory per host node
+ * The monitor process (argv: qemu-numa-monitor PID STATE_DIR PROC_ROOT cont|nocont): connects
+ * to QEMU's
+ * QMP socket; with dedicated CPUs in the plan pins each vCPU thread (`query-cpus-fast`
+ * thread-id) to its pCPU and every other thread to the emulator pCPUs, then `cont` if asked;
+ * records state, events (with timestamps) and measured memory per host node
  * (/proc/PID/numa_maps) in the VM's ledger entry, and when QEMU exits (QMP EOF, then its pidfd
  * becomes readable: no polling) appends the exit to `<state_dir>/exits.jsonl` and removes the
  * entry. Returns the process exit status.
