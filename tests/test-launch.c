@@ -893,6 +893,31 @@ test_monitor_pinning(void)
     qn_vm_quit(vm);
 }
 
+/* Invoked as qemu-system-x86_64 through a link first in PATH (make install's libexec link),
+ * qemu-numa finds the real QEMU further down PATH and never execs itself. */
+static void
+test_path_link(void)
+{
+    g_autofree gchar *dir = qn_new_dir("path");
+    g_autofree gchar *link = g_build_filename(dir, "qemu-system-x86_64", NULL);
+    g_autofree gchar *target = g_build_filename(builddir, "qemu-numa", NULL);
+    g_autofree gchar *path = g_strdup_printf("%s:%s", dir, g_getenv("PATH"));
+    g_autoptr(GSubprocessLauncher) l = qn_launcher(dir, NULL);
+    const char *argv[] = { "qemu-system-x86_64", "-version", NULL };
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *out = NULL;
+
+    g_assert_cmpint(symlink(target, link), ==, 0);
+    g_subprocess_launcher_set_flags(l, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+    g_subprocess_launcher_setenv(l, "PATH", path, TRUE);
+    p = g_subprocess_launcher_spawnv(l, argv, &error);
+    g_assert_no_error(error);
+    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, &out, NULL, &error));
+    g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 0);
+    g_assert_true(g_str_has_prefix(out, "QEMU emulator version"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -907,6 +932,7 @@ main(int argc, char **argv)
     g_test_add_func("/launch/two-guest-nodes", test_launch_two_guest_nodes);
     g_test_add_func("/launch/libvirt-style", test_launch_libvirt_style);
     g_test_add_func("/launch/probe-untouched", test_probe_untouched);
+    g_test_add_func("/launch/path-link", test_path_link);
     g_test_add_func("/monitor/lifecycle", test_monitor_lifecycle);
     g_test_add_func("/launch/parallel-race", test_parallel_race);
     g_test_add_func("/monitor/pinning", test_monitor_pinning);
