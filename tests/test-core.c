@@ -420,6 +420,25 @@ test_plan_choices(void)
                                           3));
         }
     }
+    /* No even split of 13G fits 2x2 (2M free 8G/5.9G/2G/0, 1G free 4/2/4/1): guest nodes sized
+     * to the nearest nodes with room, 0 and 1 (same socket), unevenly, before any fallback. */
+    {
+        const char *args[] = { "-m", "13G", "-smp", "8", NULL };
+        g_autoptr(QnPlan) p = qn_plan_for("2x2", NULL, args, NULL);
+        const QnGuestNode *g0, *g1;
+
+        g_assert_cmpint(p->kind, ==, QN_PLAN_ALIGNED);
+        g_assert_cmpuint(p->guest_nodes->len, ==, 2);
+        g0 = p->guest_nodes->pdata[0];
+        g1 = p->guest_nodes->pdata[1];
+        g_assert_cmpuint(qn_host_of(p, 0), ==, 0);
+        g_assert_cmpuint(qn_host_of(p, 1), ==, 1);
+        g_assert_cmpuint(g0->bytes + g1->bytes, ==, 13 * QN_GiB);
+        g_assert_cmpuint(g0->bytes, >, g1->bytes);
+        g_assert_cmpuint(g0->bytes % (2 * QN_MiB), ==, 0);
+        g_assert_cmpuint(qn_bitmap_count(g0->vcpus) + qn_bitmap_count(g1->vcpus), ==, 8);
+        g_assert_nonnull(strstr(p->reason, "no even split"));
+    }
     /* Deterministic: the same input, the same plan (JSON compared). */
     {
         const char *args[] = { "-m", "40G", "-smp", "16", NULL };
