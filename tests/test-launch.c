@@ -944,6 +944,83 @@ test_path_link(void)
     g_assert_true(g_str_has_prefix(out, "QEMU emulator version"));
 }
 
+/* SIGKILL at every step of a launch (test-only crash points), two guest nodes so that the
+ * reservation can die between them: afterwards no hugepage is held, `sweep` leaves no entry,
+ * and a normal launch works. */
+static void
+test_crash_points(void)
+{
+    static const char *const points[] = { "before-plan", "after-plan", "reserving",
+                                          "reserving-node-0", "reserving-node-1",
+                                          "after-reserve", "before-exec" };
+    g_autofree gchar *state = NULL, *henv = NULL, *senv = NULL;
+    g_autofree gchar *bin = g_build_filename(builddir, "qemu-numa", NULL);
+    guint64 before;
+
+    if (qn_skip_unless(mnt2m != NULL, "needs root and 2M hugepages")) {
+        return;
+    }
+    state = qn_new_dir("crash-state");
+    henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", mnt2m);
+    senv = g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", state);
+    before = qn_free_pages(2048);
+    for (guint i = 0; i < G_N_ELEMENTS(points); i++) {
+        g_autofree gchar *crash = g_strdup_printf("QEMU_NUMA_TEST_CRASH=%s", points[i]);
+        const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", "QEMU_NUMA_GUEST_NODES=2", henv,
+                              senv, crash, NULL };
+        const char *argv[] = { bin, "-m", "128M", "-smp", "2", "-machine", "pc", "-nodefaults",
+                               "-display", "none", "-S", NULL };
+        g_autoptr(GSubprocessLauncher) l = qn_launcher(state, env);
+        g_autoptr(GSubprocess) p = g_subprocess_launcher_spawnv(l, argv, NULL);
+        const char *sweep[] = { "sweep", NULL };
+        g_autoptr(JsonNode) r = NULL;
+
+        g_assert_nonnull(p);
+        g_assert_true(g_subprocess_wait(p, NULL, NULL));
+        if (!g_subprocess_get_if_signaled(p) || g_subprocess_get_term_sig(p) != SIGKILL) {
+            g_test_fail_printf("crash point %s: the launcher was not killed there", points[i]);
+        }
+        g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
+        r = qn_ctl_json(state, sweep);
+        g_assert_nonnull(r);
+        g_assert_cmpuint(qn_wait_entries(state, 0, 2000), ==, 0);
+    }
+    {
+        const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", henv, senv, NULL };
+        const char *args[] = { "-m", "64M", "-machine", "pc", "-nodefaults", "-display", "none",
+                               NULL };
+        Vm *vm = qn_vm_start(env, args);
+        g_autoptr(JsonNode) md = qn_vm_qmp(vm, "query-memdev");
+
+        qn_assert_memdev(qn_memdev(md, "qn-ram0"), 64 << 20, "bind");
+        qn_vm_quit(vm);
+    }
+    g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
+}
+
+/* A symlink planted where we create files never redirects a write. */
+static void
+test_planted_symlinks(void)
+{
+    g_autofree gchar *state = qn_new_dir("planted");
+    g_autofree gchar *victim = g_build_filename(tmpdir, "victim", NULL);
+    g_autofree gchar *lock = g_build_filename(state, ".lock", NULL);
+    g_autofree gchar *bin = g_build_filename(builddir, "qemu-numa-ctl", NULL);
+    const char *argv[] = { bin, "sweep", NULL };
+    g_autoptr(GSubprocessLauncher) l = qn_launcher(state, NULL);
+    g_autoptr(GSubprocess) p = NULL;
+    g_autofree gchar *err = NULL;
+    struct stat st;
+
+    g_assert_cmpint(symlink(victim, lock), ==, 0);
+    p = g_subprocess_launcher_spawnv(l, argv, NULL);
+    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL, &err, NULL));
+    g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 1);
+    g_assert_nonnull(strstr(err, "state directory"));
+    g_assert_cmpint(stat(victim, &st), !=, 0); /* not created through the link */
+    g_assert_cmpint(stat(state, &st), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -971,6 +1048,8 @@ main(int argc, char **argv)
     g_test_add_func("/monitor/lifecycle", test_monitor_lifecycle);
     g_test_add_func("/launch/parallel-race", test_parallel_race);
     g_test_add_func("/monitor/pinning", test_monitor_pinning);
+    g_test_add_func("/faults/crash-points", test_crash_points);
+    g_test_add_func("/faults/planted-symlinks", test_planted_symlinks);
     for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree gchar *path = g_strdup_printf("/launch/bad-input/%s", bad_cases[i].name);
 

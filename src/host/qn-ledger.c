@@ -26,7 +26,8 @@ qn_ledger_open(const char *state_dir, GError **error)
                     g_strerror(errno));
         return NULL;
     }
-    fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* O_NOFOLLOW: a symlink planted as .lock must not make us create or lock its target */
+    fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': %s", state_dir,
                     g_strerror(errno));

@@ -60,7 +60,7 @@ qn_monitor_spawn(const char *state_dir, const char *proc_root, gint pid, gboolea
         if (fd >= 0) {
             dup2(fd, 0);
         }
-        fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
@@ -295,10 +295,17 @@ qn_finish(QnMonitor *m)
         root = json_builder_get_root(b);
         json_generator_set_root(gen, root);
         line = json_generator_to_data(gen, NULL);
-        f = fopen(exits, "a");
-        if (f != NULL) {
-            fprintf(f, "%s\n", line);
-            fclose(f);
+        {
+            /* append only to a regular file of ours: never through a planted symlink */
+            int efd = open(exits, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+            f = efd >= 0 ? fdopen(efd, "a") : NULL;
+            if (f != NULL) {
+                fprintf(f, "%s\n", line);
+                fclose(f);
+            } else if (efd >= 0) {
+                close(efd);
+            }
         }
     }
     qn_ledger_remove(ledger, m->pid, NULL);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "qn-error.h"
+#include "qn-launch.h"
 #include "qn-size.h"
 #include "qn-sysfs.h"
 
@@ -122,6 +123,12 @@ qn_reserve_worker(gpointer data)
         w->err = errno;
         w->step = "fallocate";
         return NULL;
+    }
+    {
+        /* test-only: die with this guest node's pages allocated, the next perhaps not */
+        g_autofree gchar *point = g_strdup_printf("reserving-node-%u", g->id);
+
+        qn_test_crash_point(point);
     }
     /* Where did the pages land? Map them (no new allocation: they exist) and ask. */
     npages = g->bytes / g->page_size;
