@@ -21,7 +21,7 @@ static gboolean opt_json;
 
 static const GOptionEntry qn_ctl_options[] = {
     { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON (schema in README)", NULL },
-    { NULL }
+    G_OPTION_ENTRY_NULL
 };
 
 static void

@@ -177,7 +177,6 @@ qn_vm_qmp(Vm *vm, const char *cmd)
     JsonNode *r = qn_qmp_query(vm->sock, cmd, NULL, 20000, &error);
 
     if (r == NULL) {
-        g_autofree gchar *err = NULL;
         GInputStream *s = g_subprocess_get_stderr_pipe(vm->proc);
         char buf[4096];
         gssize n = g_input_stream_read(s, buf, sizeof(buf) - 1, NULL, NULL);
@@ -476,8 +475,6 @@ test_bad_input(gconstpointer data)
 static void
 qn_setup_hugepages(void)
 {
-    g_autofree gchar *nr = NULL;
-
     if (geteuid() != 0) {
         return;
     }
@@ -595,6 +592,7 @@ qn_user_qmp(const char *sock, const char *cmd)
     g_autoptr(JsonNode) r = qn_qmp_query(sock, cmd, NULL, 10000, &error);
 
     g_assert_no_error(error);
+    g_assert_nonnull(r);
 }
 
 static void
