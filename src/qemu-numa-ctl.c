@@ -289,8 +289,15 @@ qn_cmd_list(const QnConfig *cfg, GError **error)
         if (ledger == NULL) {
             return 1;
         }
+        g_autoptr(GPtrArray) bad = NULL;
+
         qn_ledger_sweep(ledger, cfg->proc_root);
-        entries = qn_ledger_list(ledger, NULL);
+        entries = qn_ledger_list(ledger, &bad);
+        /* A file that does not parse is reported, never deleted: it may be evidence. */
+        for (guint i = 0; i < bad->len; i++) {
+            g_warning("ledger file '%s/%s' is not a valid entry: skipped", cfg->state_dir,
+                      (const char *)bad->pdata[i]);
+        }
     }
     if (opt_json) {
         g_autoptr(JsonNode) root = json_node_new(JSON_NODE_ARRAY);

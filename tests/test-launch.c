@@ -1019,6 +1019,61 @@ test_planted_symlinks(void)
     g_assert_cmpint(stat(state, &st), ==, 0);
 }
 
+/* Truncated, garbage and hand-edited ledger files: a launch still plans and runs, `list`
+ * reports them and lists the live VM, and nothing deletes them. */
+static void
+test_garbage_ledger(void)
+{
+    g_autofree gchar *state = NULL, *henv = NULL, *senv = NULL;
+    static const struct {
+        const char *file, *content;
+    } junk[] = {
+        { "99001.json", "{\"version\": 1, \"pid\": 99001, \"plan\": {\"kind\": \"ali" },
+        { "99002.json", "\x7f" "ELF garbage \xff\xfe" },
+        { "99003.json", "[1, 2, 3]" },
+        { "99004.json", "{\"pid\": \"not a number\", \"state\": \"reserved\"}" },
+    };
+    const char *list[] = { "list", NULL };
+
+    if (qn_skip_unless(mnt2m != NULL, "needs root and 2M hugepages")) {
+        return;
+    }
+    state = qn_new_dir("junk-state");
+    henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", mnt2m);
+    senv = g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", state);
+    for (guint i = 0; i < G_N_ELEMENTS(junk); i++) {
+        g_autofree gchar *path = g_build_filename(state, junk[i].file, NULL);
+
+        g_assert_true(g_file_set_contents(path, junk[i].content, -1, NULL));
+    }
+    {
+        const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", henv, senv, NULL };
+        const char *args[] = { "-name", "survivor", "-m", "32M", "-machine", "pc",
+                               "-nodefaults", "-display", "none", NULL };
+        Vm *vm = qn_vm_start(env, args);
+        g_autoptr(JsonNode) md = qn_vm_qmp(vm, "query-memdev");
+        g_autoptr(JsonNode) entries = NULL;
+        gboolean found = FALSE;
+
+        qn_assert_memdev(qn_memdev(md, "qn-ram0"), 32 << 20, "bind");
+        entries = qn_ctl_json(state, list);
+        g_assert_nonnull(entries);
+        for (guint i = 0; i < json_array_get_length(json_node_get_array(entries)); i++) {
+            JsonObject *e = json_array_get_object_element(json_node_get_array(entries), i);
+
+            found |= g_strcmp0(json_object_get_string_member_with_default(e, "name", ""),
+                               "survivor") == 0;
+        }
+        g_assert_true(found);
+        qn_vm_quit(vm);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(junk); i++) {
+        g_autofree gchar *path = g_build_filename(state, junk[i].file, NULL);
+
+        g_assert_true(g_file_test(path, G_FILE_TEST_EXISTS)); /* reported, never deleted */
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1048,6 +1103,7 @@ main(int argc, char **argv)
     g_test_add_func("/monitor/pinning", test_monitor_pinning);
     g_test_add_func("/faults/crash-points", test_crash_points);
     g_test_add_func("/faults/planted-symlinks", test_planted_symlinks);
+    g_test_add_func("/faults/garbage-ledger", test_garbage_ledger);
     for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree gchar *path = g_strdup_printf("/launch/bad-input/%s", bad_cases[i].name);
 
