@@ -464,6 +464,134 @@ test_plan_json_roundtrip(void)
     g_assert_cmpstr(a, ==, b);
 }
 
+/* The hostile-input catalogue (issue 6): each bad value gives its error code and a message
+ * naming it. The launch tests check that such inputs also allocate nothing. */
+typedef struct {
+    const char *kind;    /* "conf", "env", "argv", "sysfs-distance", "sysfs-meminfo",
+                          * "sysfs-counter", "sysfs-list", "sysfs-mask" */
+    const char *input;   /* conf: key file; env: one VAR=value; argv: shell words */
+    gint code;
+    const char *needle;  /* a substring of the message */
+} Hostile;
+
+static const Hostile hostile[] = {
+    { "conf", "[qemu-numa]\npolicy=bogus\n", QN_ERROR_BAD_CONFIG, "policy 'bogus'" },
+    { "conf", "no group at all\n", QN_ERROR_BAD_CONFIG, "f.conf" },
+    { "conf", "[qemu-numa]\nunknown=1\n", QN_ERROR_BAD_CONFIG, "unknown setting 'unknown'" },
+    { "conf", "[other]\nx=1\n", QN_ERROR_BAD_CONFIG, "unknown group '[other]'" },
+    { "conf", "[qemu-numa]\nguest-nodes=0\n", QN_ERROR_BAD_CONFIG, "guest-nodes '0'" },
+    { "conf", "[qemu-numa]\nguest-nodes=65\n", QN_ERROR_BAD_CONFIG, "guest-nodes '65'" },
+    { "conf", "[qemu-numa]\nhugepage-size=3M\n", QN_ERROR_BAD_CONFIG, "hugepage-size '3M'" },
+    { "conf", "[qemu-numa]\nhugepage-size=-2M\n", QN_ERROR_BAD_CONFIG, "hugepage-size '-2M'" },
+    { "conf", "[qemu-numa]\nstate-dir=relative/dir\n", QN_ERROR_BAD_CONFIG, "'relative/dir'" },
+    { "conf", "[qemu-numa]\nhugetlbfs=hp\n", QN_ERROR_BAD_CONFIG, "hugetlbfs 'hp'" },
+    { "conf", "[qemu-numa]\nlog-level=loud\n", QN_ERROR_BAD_CONFIG, "log-level 'loud'" },
+    { "conf", "[qemu-numa]\ndedicated-cpus=maybe\n", QN_ERROR_BAD_CONFIG, "'maybe'" },
+    { "conf", "[qemu-numa]\ncpu-thread-policy=mixed\n", QN_ERROR_BAD_CONFIG, "'mixed'" },
+    { "conf", "[qemu-numa]\nemulator-threads=everywhere\n", QN_ERROR_BAD_CONFIG, "'everywhere'" },
+    { "conf", "[qemu-numa]\npacking=random\n", QN_ERROR_BAD_CONFIG, "packing 'random'" },
+    { "conf", "[qemu-numa]\ncpuless-nodes=sometimes\n", QN_ERROR_BAD_CONFIG, "'sometimes'" },
+    { "env", "QEMU_NUMA_MEMORY_MODE=strict", QN_ERROR_BAD_CONFIG, "'strict'" },
+    { "env", "QEMU_NUMA_GUEST_NODES=abc", QN_ERROR_BAD_CONFIG, "'abc'" },
+    { "env", "QEMU_NUMA_TYPO=1", QN_ERROR_BAD_CONFIG, "'QEMU_NUMA_TYPO'" },
+    { "env", "QEMU_NUMA_SYSFS_ROOT=", QN_ERROR_BAD_CONFIG, "QEMU_NUMA_SYSFS_ROOT ''" },
+    { "argv", "-m ''", QN_ERROR_BAD_ARGV, "''" },
+    { "argv", "-m 1.5.5G", QN_ERROR_BAD_ARGV, "'1.5.5G'" },
+    { "argv", "-m 0x", QN_ERROR_BAD_ARGV, "'0x'" },
+    { "argv", "-m size=", QN_ERROR_BAD_ARGV, "-m" },
+    { "argv", "-m 1G,slots=abc", QN_ERROR_BAD_ARGV, "'abc'" },
+    { "argv", "-m 1G,foo=1", QN_ERROR_BAD_ARGV, "'foo'" },
+    { "argv", "-m 99999999999999999999G", QN_ERROR_BAD_ARGV, "invalid size" },
+    { "argv", "-smp cpus=-1", QN_ERROR_BAD_ARGV, "'-1'" },
+    { "argv", "-smp 4,bogus=1", QN_ERROR_BAD_ARGV, "'bogus'" },
+    { "argv", "-smp 99999", QN_ERROR_BAD_ARGV, "'99999'" },
+    { "argv", "-numa node,cpus=3-1", QN_ERROR_BAD_ARGV, "'3-1'" },
+    { "argv", "-numa dist,src=0,dst=1", QN_ERROR_BAD_ARGV, "-numa dist val" },
+    { "argv", "-numa dist,src=0,dst=1,val=300", QN_ERROR_BAD_ARGV, "'300'" },
+    { "argv", "-numa bogus", QN_ERROR_BAD_ARGV, "'bogus'" },
+    { "argv", "-numa node,mem=1G,memdev=m0", QN_ERROR_BAD_ARGV, "mutually exclusive" },
+    { "argv", "-numa node,color=red", QN_ERROR_BAD_ARGV, "'color'" },
+    { "argv", "-object memory-backend-ram,size=1G", QN_ERROR_BAD_ARGV, "missing id" },
+    { "argv", "-object memory-backend-ram,id=m0", QN_ERROR_BAD_ARGV, "missing size" },
+    { "argv", "-object memory-backend-ram,id=m0,size=0", QN_ERROR_BAD_ARGV, "size '0'" },
+    { "argv", "-object memory-backend-ram,id=m0,size=1G,policy=weird", QN_ERROR_BAD_ARGV,
+      "'weird'" },
+    { "argv", "-object memory-backend-ram,id=m0,size=1G,host-nodes=a", QN_ERROR_BAD_ARGV, "'a'" },
+    { "argv", "-object '{\"qom-type\":\"memory-backend-ram\",\"id\":\"m0\",\"size\":1,"
+              "\"host-nodes\":\"0\"}'", QN_ERROR_BAD_ARGV, "host-nodes" },
+    { "argv", "-object '{\"qom-type\":\"memory-backend-ram\",\"id\":\"m0\",\"size\":\"1Q\"}'",
+      QN_ERROR_BAD_ARGV, "'1Q'" },
+    { "argv", "-object '{}'", QN_ERROR_BAD_ARGV, "missing qom-type" },
+    { "argv", "-object memory-backend-ram,id=m,size=1G -object memory-backend-ram,id=m,size=1G",
+      QN_ERROR_BAD_ARGV, "duplicate id 'm'" },
+    { "argv", "-m", QN_ERROR_BAD_ARGV, "'-m': option requires an argument" },
+    { "argv", "-m=1G", QN_ERROR_BAD_ARGV, "'-m=1G'" },
+    { "argv", "-object", QN_ERROR_BAD_ARGV, "'-object'" },
+    { "sysfs-distance", "10 abc\n", QN_ERROR_TOPOLOGY, "'10 abc'" },
+    { "sysfs-distance", "10 300\n", QN_ERROR_TOPOLOGY, "'10 300'" },
+    { "sysfs-meminfo", "Node 0 MemTotal: 100 kB\n", QN_ERROR_TOPOLOGY, "MemFree" },
+    { "sysfs-counter", "x\n", QN_ERROR_TOPOLOGY, "'x'" },
+    { "sysfs-counter", "-1\n", QN_ERROR_TOPOLOGY, "'-1'" },
+    { "sysfs-list", "0-\n", QN_ERROR_TOPOLOGY, "'0-'" },
+    { "sysfs-list", "9999\n", QN_ERROR_TOPOLOGY, "'9999'" },
+    { "sysfs-mask", "zz,00000001\n", QN_ERROR_TOPOLOGY, "'zz,00000001'" },
+};
+
+static void
+test_hostile(void)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(hostile); i++) {
+        const Hostile *h = &hostile[i];
+        g_autoptr(GError) e = NULL;
+        gboolean failed = FALSE;
+
+        if (!strcmp(h->kind, "conf")) {
+            g_autoptr(QnConfig) c = qn_config_load(h->input, "f.conf", NULL, &e);
+
+            failed = c == NULL;
+        } else if (!strcmp(h->kind, "env")) {
+            const char *env[] = { h->input, NULL };
+            g_autoptr(QnConfig) c = qn_config_load(NULL, "f.conf", env, &e);
+
+            failed = c == NULL;
+        } else if (!strcmp(h->kind, "argv")) {
+            g_autofree gchar *line = g_strdup_printf("qemu %s", h->input);
+            g_auto(GStrv) words = NULL;
+            g_autoptr(QnQemuArgv) qa = NULL;
+
+            g_assert_true(g_shell_parse_argv(line, NULL, &words, NULL));
+            qa = qn_qemu_argv_parse((const char *const *)words, &e);
+            failed = qa == NULL;
+        } else if (!strcmp(h->kind, "sysfs-distance")) {
+            g_autoptr(GArray) row = qn_parse_distance_row(h->input, &e);
+
+            failed = row == NULL;
+        } else if (!strcmp(h->kind, "sysfs-meminfo")) {
+            guint64 t, f;
+
+            failed = !qn_parse_node_meminfo(h->input, &t, &f, &e);
+        } else if (!strcmp(h->kind, "sysfs-counter")) {
+            guint64 v;
+
+            failed = !qn_parse_counter(h->input, &v, &e);
+        } else if (!strcmp(h->kind, "sysfs-list")) {
+            g_autoptr(QnBitmap) b = qn_bitmap_parse_list(h->input, &e);
+
+            failed = b == NULL;
+        } else if (!strcmp(h->kind, "sysfs-mask")) {
+            g_autoptr(QnBitmap) b = qn_bitmap_parse_mask(h->input, &e);
+
+            failed = b == NULL;
+        }
+        if (!failed || e == NULL || e->domain != QN_ERROR || e->code != h->code ||
+            strstr(e->message, h->needle) == NULL || strchr(e->message, '\n') != NULL) {
+            g_test_fail_printf("hostile %u (%s '%s'): got %s", i, h->kind, h->input,
+                               e ? e->message : "no error");
+        }
+    }
+    g_test_message("%u hostile inputs", (guint)G_N_ELEMENTS(hostile));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -480,5 +608,6 @@ main(int argc, char **argv)
     g_test_add_func("/core/topology/trees", test_topology_trees);
     g_test_add_func("/core/plan/choices", test_plan_choices);
     g_test_add_func("/core/plan/json-roundtrip", test_plan_json_roundtrip);
+    g_test_add_func("/core/hostile", test_hostile);
     return g_test_run();
 }
