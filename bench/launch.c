@@ -188,7 +188,7 @@ ours_reserve(const char *dir, guint64 bytes, double *ret_plan_us)
         return 0;
     }
     t0 = now_s();
-    r = qn_reservation_make(plan, "/sys", NULL);
+    r = qn_reservation_make(plan, topo, "/sys", NULL);
     return r ? gib_per_s(bytes, now_s() - t0) : 0;
 }
 

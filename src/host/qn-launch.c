@@ -8,8 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <glib/gstdio.h>
-
 #include "qn-error.h"
 #include "qn-monitor.h"
 #include "qn-rewrite.h"
@@ -200,7 +198,7 @@ qn_launch_reserve(QnLaunch *l, GError **error)
         }
         l->ledger_entry = TRUE;
         qn_test_crash_point("reserving");
-        l->reservation = qn_reservation_make(l->plan, l->cfg->sysfs_root, &local);
+        l->reservation = qn_reservation_make(l->plan, l->topo, l->cfg->sysfs_root, &local);
         if (l->reservation == NULL) {
             if (l->cfg->policy != QN_POLICY_BEST_EFFORT) {
                 qn_ledger_remove(l->ledger, l->pid, NULL);
@@ -295,8 +293,7 @@ qn_launch_exec(QnLaunch *l, GError **error)
             extra[8] = "-S";
         }
 
-        g_unlink(mon);
-        g_unlink(ctl);
+        qn_monitor_remove_sockets(l->cfg->state_dir, l->pid);
         g_strv_builder_addv(b, (const char **)argv);
         g_strv_builder_addv(b, extra);
         g_strfreev(argv);

@@ -12,6 +12,7 @@
 #include <glib/gstdio.h>
 
 #include "qn-error.h"
+#include "qn-monitor.h"
 #include "qn-plan-json.h"
 
 QnLedger *
@@ -156,6 +157,26 @@ qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error)
     return TRUE;
 }
 
+JsonNode *
+qn_ledger_read(QnLedger *ledger, gint pid, GError **error)
+{
+    g_autofree gchar *path = qn_entry_path(ledger, pid);
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) local = NULL;
+    JsonNode *root;
+
+    if (!json_parser_load_from_file(parser, path, &local)) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "ledger '%s': %s", path, local->message);
+        return NULL;
+    }
+    root = json_parser_get_root(parser);
+    if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "ledger '%s': not a JSON object", path);
+        return NULL;
+    }
+    return json_node_ref(root);
+}
+
 gboolean
 qn_ledger_remove(QnLedger *ledger, gint pid, GError **error)
 {
@@ -228,11 +249,7 @@ qn_ledger_sweep(QnLedger *ledger, const char *proc_root)
 
         if (qn_proc_start_time(proc_root, pid) != start || start == 0) {
             /* the QMP sockets the launcher added for this VM go with it */
-            g_autofree gchar *s1 = g_strdup_printf("%s/%d.qmp", ledger->dir, pid);
-            g_autofree gchar *s2 = g_strdup_printf("%s/%d.ctl.qmp", ledger->dir, pid);
-
-            g_unlink(s1);
-            g_unlink(s2);
+            qn_monitor_remove_sockets(ledger->dir, pid);
             removed += qn_ledger_remove(ledger, pid, NULL);
         }
     }

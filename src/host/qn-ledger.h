@@ -54,6 +54,14 @@ JsonNode *qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guin
  */
 gboolean qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error);
 
+/**
+ * qn_ledger_read:
+ * The entry of @pid (`<dir>/<pid>.json`), or %NULL with %QN_ERROR_LEDGER when it is missing or
+ * is not a JSON object. One file is read, not the whole ledger.
+ * Returns: (transfer full)
+ */
+JsonNode *qn_ledger_read(QnLedger *ledger, gint pid, GError **error);
+
 /** qn_ledger_remove: unlinks `<dir>/<pid>.json`; a missing file is not an error. */
 gboolean qn_ledger_remove(QnLedger *ledger, gint pid, GError **error);
 

@@ -33,6 +33,16 @@ qn_monitor_socket_path(const char *state_dir, gint pid, const char *which)
     return g_build_filename(state_dir, name, NULL);
 }
 
+void
+qn_monitor_remove_sockets(const char *state_dir, gint pid)
+{
+    g_autofree gchar *mon = qn_monitor_socket_path(state_dir, pid, "monitor");
+    g_autofree gchar *ctl = qn_monitor_socket_path(state_dir, pid, "ctl");
+
+    g_unlink(mon);
+    g_unlink(ctl);
+}
+
 gboolean
 qn_monitor_spawn(const char *state_dir, const char *proc_root, gint pid, gboolean resume,
                  GError **error)
@@ -113,27 +123,23 @@ qn_entry_update(QnMonitor *m, QnEntryEdit edit, gpointer data)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(QnLedger) ledger = qn_ledger_open(m->state_dir, &error);
-    g_autoptr(GPtrArray) entries = NULL;
+    g_autoptr(JsonNode) entry = NULL;
 
     if (ledger == NULL) {
         qn_log("%s", error->message);
         return FALSE;
     }
-    entries = qn_ledger_list(ledger, NULL);
-    for (guint i = 0; i < entries->len; i++) {
-        JsonNode *n = g_ptr_array_index(entries, i);
-        JsonObject *o = json_node_get_object(n);
-
-        if (json_object_get_int_member_with_default(o, "pid", 0) == m->pid) {
-            edit(o, data);
-            if (!qn_ledger_write(ledger, m->pid, n, &error)) {
-                qn_log("%s", error->message);
-                return FALSE;
-            }
-            return TRUE;
-        }
+    /* Only this VM's file: an event costs one read, however many VMs the host runs. */
+    entry = qn_ledger_read(ledger, m->pid, NULL);
+    if (entry == NULL) {
+        return FALSE;
     }
-    return FALSE;
+    edit(json_node_get_object(entry), data);
+    if (!qn_ledger_write(ledger, m->pid, entry, &error)) {
+        qn_log("%s", error->message);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 static void
@@ -266,14 +272,11 @@ qn_finish(QnMonitor *m)
         return;
     }
     {
-        g_autoptr(GPtrArray) entries = qn_ledger_list(ledger, NULL);
+        g_autoptr(JsonNode) entry = qn_ledger_read(ledger, m->pid, NULL);
 
-        for (guint i = 0; i < entries->len; i++) {
-            JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
-
-            if (json_object_get_int_member_with_default(o, "pid", 0) == m->pid) {
-                name = g_strdup(json_object_get_string_member_with_default(o, "name", NULL));
-            }
+        if (entry != NULL) {
+            name = g_strdup(json_object_get_string_member_with_default(
+                json_node_get_object(entry), "name", NULL));
         }
     }
     {
@@ -309,13 +312,7 @@ qn_finish(QnMonitor *m)
         }
     }
     qn_ledger_remove(ledger, m->pid, NULL);
-    {
-        g_autofree gchar *s1 = qn_monitor_socket_path(m->state_dir, m->pid, "monitor");
-        g_autofree gchar *s2 = qn_monitor_socket_path(m->state_dir, m->pid, "ctl");
-
-        g_unlink(s1);
-        g_unlink(s2);
-    }
+    qn_monitor_remove_sockets(m->state_dir, m->pid);
     qn_log("QEMU pid %d exited (%s): ledger entry removed", m->pid, reason);
 }
 
@@ -343,16 +340,11 @@ static QnPlan *
 qn_monitor_plan(QnMonitor *m)
 {
     g_autoptr(QnLedger) ledger = qn_ledger_open(m->state_dir, NULL);
-    g_autoptr(GPtrArray) entries = ledger ? qn_ledger_list(ledger, NULL) : NULL;
+    g_autoptr(JsonNode) entry = ledger ? qn_ledger_read(ledger, m->pid, NULL) : NULL;
 
-    for (guint i = 0; entries != NULL && i < entries->len; i++) {
-        JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
-
-        if (json_object_get_int_member_with_default(o, "pid", 0) == m->pid) {
-            return qn_plan_from_json(json_object_get_member(o, "plan"), NULL);
-        }
-    }
-    return NULL;
+    return entry ? qn_plan_from_json(json_object_get_member(json_node_get_object(entry), "plan"),
+                                     NULL)
+                 : NULL;
 }
 
 static gboolean

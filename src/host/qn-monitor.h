@@ -14,6 +14,9 @@ G_BEGIN_DECLS
  */
 gchar *qn_monitor_socket_path(const char *state_dir, gint pid, const char *which);
 
+/** qn_monitor_remove_sockets: unlinks both QMP sockets of @pid; missing ones are fine. */
+void qn_monitor_remove_sockets(const char *state_dir, gint pid);
+
 /**
  * qn_monitor_spawn:
  * @state_dir, @proc_root: passed on to the monitor

@@ -206,20 +206,18 @@ numa_warn(int num, char *fmt, ...)
 }
 
 QnReservation *
-qn_reservation_make(const QnPlan *plan, const char *sysfs_root, GError **error)
+qn_reservation_make(const QnPlan *plan, const QnTopology *topo, const char *sysfs_root,
+                    GError **error)
 {
     g_autoptr(QnReservation) r = g_new0(QnReservation, 1);
     g_autofree QnWorker *workers = NULL;
     g_autoptr(GPtrArray) threads = g_ptr_array_new();
     guint n = plan->guest_nodes->len;
-    g_autoptr(QnTopology) topo = NULL;
 
     r->nodes = g_ptr_array_new_with_free_func(qn_node_result_free);
     r->free_before = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     r->free_after = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     workers = g_new0(QnWorker, n);
-    /* CPUs per host node, for binding the allocating threads. */
-    topo = qn_topology_load(sysfs_root, "/nonexistent", NULL);
     qn_read_pools(plan, sysfs_root, r->free_before);
 
     for (guint i = 0; i < n; i++) {
@@ -237,7 +235,8 @@ qn_reservation_make(const QnPlan *plan, const char *sysfs_root, GError **error)
         workers[i].res = res;
         workers[i].cpus = qn_bitmap_new();
         QN_BITMAP_FOREACH(g->host_nodes, h) {
-            const QnHostNode *hn = topo ? qn_topology_node(topo, (guint)h) : NULL;
+            /* CPUs per host node, for binding the allocating threads */
+            const QnHostNode *hn = qn_topology_node(topo, (guint)h);
 
             if (hn != NULL) {
                 qn_bitmap_or(workers[i].cpus, hn->cpus);

@@ -28,6 +28,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnReservation, qn_reservation_free)
 /**
  * qn_reservation_make:
  * @plan: an aligned plan; guest nodes with page_size 0 (regular memory) get fd -1
+ * @topo: the topology the plan was made from (each host node's CPUs, for the threads)
  * @sysfs_root: for the per-node free_hugepages counters
  * @error: %QN_ERROR_HUGEPAGES when a file cannot be created or fallocate() fails (the pool is
  *   smaller than the plan thought: another process took pages); %QN_ERROR_PLACEMENT when pages
@@ -42,7 +43,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnReservation, qn_reservation_free)
  *
  * Returns: (transfer full): the reservation, or %NULL on error with nothing left allocated.
  */
-QnReservation *qn_reservation_make(const QnPlan *plan, const char *sysfs_root, GError **error);
+QnReservation *qn_reservation_make(const QnPlan *plan, const QnTopology *topo,
+                                   const char *sysfs_root, GError **error);
 
 /**
  * qn_reservation_release_for_exec:
