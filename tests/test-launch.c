@@ -1083,8 +1083,9 @@ main(int argc, char **argv)
     builddir = g_strdup(g_getenv("QN_TOP_BUILDDIR") ? g_getenv("QN_TOP_BUILDDIR") : ".");
     tmpdir = g_dir_make_tmp("qn-launch-XXXXXX", NULL);
     {
-        /* bench/smoke reserves hugepages too: the same lock keeps it out while we count */
-        g_autofree gchar *lock = g_build_filename(builddir, ".hugepage-tests.lock", NULL);
+        /* Node 0's hugepage pool is the machine's: every test program and bench/smoke of every
+         * build tree on this machine takes the same lock while it counts pages. */
+        const char *lock = "/run/lock/qemu-numa-hugepage-tests.lock";
         int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
         if (fd >= 0) {
