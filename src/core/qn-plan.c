@@ -767,10 +767,7 @@ qn_page_size_of_backend(const QnPlanner *p, const QnMemoryBackend *b)
             const QnHugetlbfsMount *m = g_ptr_array_index(p->topo->mounts, i);
             gsize len = strlen(m->path);
 
-            if (g_str_has_prefix(b->mem_path, m->path) &&
-                (b->mem_path[len] == '\0' || b->mem_path[len] == '/' ||
-                 (len > 0 && m->path[len - 1] == '/')) &&
-                len >= best_len) {
+            if (qn_path_is_under(b->mem_path, m->path) && len >= best_len) {
                 best = m->page_size;
                 best_len = len;
             }

@@ -126,6 +126,15 @@ qn_topology_mount_for(const QnTopology *topo, guint64 page_size)
     return NULL;
 }
 
+gboolean
+qn_path_is_under(const char *path, const char *dir)
+{
+    gsize len = strlen(dir);
+
+    return g_str_has_prefix(path, dir) &&
+           (path[len] == '\0' || path[len] == '/' || (len > 0 && dir[len - 1] == '/'));
+}
+
 GArray *
 qn_parse_distance_row(const char *text, GError **error)
 {

@@ -69,6 +69,15 @@ guint qn_topology_distance(const QnTopology *topo, guint a, guint b);
 QnHugepagePool *qn_host_node_pool(const QnHostNode *node, guint64 page_size);
 /** qn_topology_mount_for: (transfer none) the first mount of @page_size, or %NULL. */
 const QnHugetlbfsMount *qn_topology_mount_for(const QnTopology *topo, guint64 page_size);
+/**
+ * qn_path_is_under:
+ * @path: an absolute path (not resolved: no symlinks are followed, no I/O)
+ * @dir: an absolute directory path, with or without a trailing '/'
+ *
+ * Returns: %TRUE when @path is @dir itself or lies below it by whole path components
+ * ("/dev/hugepages/x" is under "/dev/hugepages", "/dev/hugepages1G" is not).
+ */
+gboolean qn_path_is_under(const char *path, const char *dir);
 
 /* Parsers: buffers in, values out (STYLE.md: parsers take buffers, not paths). All report
  * %QN_ERROR_TOPOLOGY naming the bad text. */

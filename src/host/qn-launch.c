@@ -3,6 +3,7 @@
 #include "qn-launch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,6 +26,9 @@ qn_launch_free(QnLaunch *l)
     qn_ledger_close(l->ledger);
     qn_plan_free(l->plan);
     qn_reservation_free(l->reservation);
+    for (guint i = 0; i < G_N_ELEMENTS(l->qmp_sockets); i++) {
+        g_clear_object(&l->qmp_sockets[i]);
+    }
     g_free(l);
 }
 
@@ -179,6 +183,45 @@ qn_entry_set_reservation(JsonNode *entry, const QnReservation *r, const QnPlan *
     json_object_set_object_member(o, "free_hugepages_after", after);
 }
 
+/*
+ * The directory our hugepage files are created in: the user's own mem-path directory when a
+ * memory backend or -mem-path names one on the plan's mount, else the mount itself. libvirt
+ * gives each domain a directory /dev/hugepages/libvirt/qemu/<id>-<name>, owned by the domain's
+ * user and present in the domain's private /dev; the mount's root is writable by root only
+ * (measured: EACCES for libvirt-qemu). A mem-path naming a file means its directory.
+ */
+static gchar *
+qn_hugepage_dir(const QnQemuArgv *qa, const char *mount)
+{
+    g_autoptr(GPtrArray) paths = g_ptr_array_new();
+
+    for (guint i = 0; i < qa->backends->len; i++) {
+        const QnMemoryBackend *b = g_ptr_array_index(qa->backends, i);
+
+        if (b->mem_path != NULL) {
+            g_ptr_array_add(paths, b->mem_path);
+        }
+    }
+    if (qa->mem_path != NULL) {
+        g_ptr_array_add(paths, qa->mem_path);
+    }
+    for (guint i = 0; i < paths->len; i++) {
+        const char *p = g_ptr_array_index(paths, i);
+        g_autofree gchar *parent = g_path_get_dirname(p);
+
+        if (!g_path_is_absolute(p) || !qn_path_is_under(p, mount)) {
+            continue;
+        }
+        if (g_file_test(p, G_FILE_TEST_IS_DIR)) {
+            return g_strdup(p);
+        }
+        if (qn_path_is_under(parent, mount) && g_file_test(parent, G_FILE_TEST_IS_DIR)) {
+            return g_steal_pointer(&parent);
+        }
+    }
+    return g_strdup(mount);
+}
+
 gboolean
 qn_launch_reserve(QnLaunch *l, GError **error)
 {
@@ -191,6 +234,12 @@ qn_launch_reserve(QnLaunch *l, GError **error)
         return TRUE;
     }
     if (l->plan->kind == QN_PLAN_ALIGNED) {
+        if (l->plan->hugetlbfs != NULL) {
+            gchar *dir = qn_hugepage_dir(l->qa, l->plan->hugetlbfs);
+
+            g_free(l->plan->hugetlbfs);
+            l->plan->hugetlbfs = dir;
+        }
         entry = qn_ledger_entry_new(l->qa->name, l->qa->uuid, l->pid, start, "reserving",
                                     l->plan);
         if (!qn_ledger_write(l->ledger, l->pid, entry, error)) {
@@ -237,6 +286,23 @@ qn_launch_reserve(QnLaunch *l, GError **error)
     return TRUE;
 }
 
+/* Removes our ledger entry, through the ledger we hold if we still hold it (a second flock of
+ * the same lock file from this process would wait for ourselves). */
+static void
+qn_launch_forget(QnLaunch *l)
+{
+    if (l->ledger != NULL) {
+        qn_ledger_remove(l->ledger, l->pid, NULL);
+    } else {
+        g_autoptr(QnLedger) ledger = qn_ledger_open(l->cfg->state_dir, NULL);
+
+        if (ledger != NULL) {
+            qn_ledger_remove(ledger, l->pid, NULL);
+        }
+    }
+    l->ledger_entry = FALSE;
+}
+
 GStrv
 qn_launch_argv(QnLaunch *l, gboolean for_exec)
 {
@@ -276,35 +342,53 @@ qn_launch_exec(QnLaunch *l, GError **error)
         /* Our own QMP monitors beside the user's (QEMU keeps several): one the monitor
          * process holds, one for qemu-numa-ctl status. */
         g_autoptr(GStrvBuilder) b = g_strv_builder_new();
-        g_autofree gchar *mon = qn_monitor_socket_path(l->cfg->state_dir, l->pid, "monitor");
-        g_autofree gchar *ctl = qn_monitor_socket_path(l->cfg->state_dir, l->pid, "ctl");
-        g_autofree gchar *c1 = g_strdup_printf("socket,id=qn-monitor,path=%s,server=on,wait=off",
-                                               mon);
-        g_autofree gchar *c2 = g_strdup_printf("socket,id=qn-ctl,path=%s,server=on,wait=off",
-                                               ctl);
-        const char *extra[] = { "-chardev", c1, "-mon", "chardev=qn-monitor,mode=control",
-                                "-chardev", c2, "-mon", "chardev=qn-ctl,mode=control", NULL,
+        g_autofree gchar *c1 = NULL;
+        g_autofree gchar *c2 = NULL;
+        const char *extra[] = { "-chardev", NULL, "-mon", "chardev=qn-monitor,mode=control",
+                                "-chardev", NULL, "-mon", "chardev=qn-ctl,mode=control", NULL,
                                 NULL };
         /* Pin before the guest runs: start paused and let the monitor resume, unless the
          * user (or libvirt, or a migration target) keeps it paused anyway. */
         gboolean add_s = l->plan->dedicated && !l->qa->start_paused && l->qa->incoming == NULL;
 
+        qn_monitor_remove_sockets(l->cfg->state_dir, l->pid);
+        l->qmp_sockets[0] = qn_monitor_listen(l->cfg->state_dir, l->pid, "monitor", error);
+        l->qmp_sockets[1] = l->qmp_sockets[0] == NULL
+                                ? NULL
+                                : qn_monitor_listen(l->cfg->state_dir, l->pid, "ctl", error);
+        if (l->qmp_sockets[1] == NULL) {
+            qn_monitor_remove_sockets(l->cfg->state_dir, l->pid);
+            qn_launch_forget(l);
+            return FALSE;
+        }
+        for (guint i = 0; i < G_N_ELEMENTS(l->qmp_sockets); i++) {
+            g_autofree gchar *path = qn_monitor_socket_path(l->cfg->state_dir, l->pid,
+                                                            i == 0 ? "monitor" : "ctl");
+
+            qn_ledger_give(l->ledger, path);
+        }
+        c1 = g_strdup_printf("socket,id=qn-monitor,fd=%d,server=on,wait=off",
+                             g_socket_get_fd(l->qmp_sockets[0]));
+        c2 = g_strdup_printf("socket,id=qn-ctl,fd=%d,server=on,wait=off",
+                             g_socket_get_fd(l->qmp_sockets[1]));
+        extra[1] = c1;
+        extra[5] = c2;
         if (add_s) {
             extra[8] = "-S";
         }
-
-        qn_monitor_remove_sockets(l->cfg->state_dir, l->pid);
         g_strv_builder_addv(b, (const char **)argv);
         g_strv_builder_addv(b, extra);
         g_strfreev(argv);
         argv = g_strv_builder_end(b);
         if (!qn_monitor_spawn(l->cfg->state_dir, l->cfg->proc_root, l->pid, add_s, error)) {
-            g_autoptr(QnLedger) ledger = qn_ledger_open(l->cfg->state_dir, NULL);
-
-            if (ledger != NULL) {
-                qn_ledger_remove(ledger, l->pid, NULL);
-            }
+            qn_monitor_remove_sockets(l->cfg->state_dir, l->pid);
+            qn_launch_forget(l);
             return FALSE;
+        }
+        for (guint i = 0; i < G_N_ELEMENTS(l->qmp_sockets); i++) {
+            int fd = g_socket_get_fd(l->qmp_sockets[i]);
+
+            fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) & ~FD_CLOEXEC);
         }
     }
     qn_test_crash_point("before-exec");
@@ -313,11 +397,9 @@ qn_launch_exec(QnLaunch *l, GError **error)
     execv(l->qemu, argv);
     err = errno;
     if (l->ledger_entry) {
-        g_autoptr(QnLedger) ledger = qn_ledger_open(l->cfg->state_dir, NULL);
-
-        if (ledger != NULL) {
-            qn_ledger_remove(ledger, l->pid, NULL);
-        }
+        /* The monitor sees no QEMU and leaves; the entry must not wait for the next sweep. */
+        qn_monitor_remove_sockets(l->cfg->state_dir, l->pid);
+        qn_launch_forget(l);
     }
     g_set_error(error, QN_ERROR, QN_ERROR_EXEC, "exec '%s': %s", l->qemu, g_strerror(err));
     return FALSE;

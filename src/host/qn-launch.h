@@ -22,6 +22,7 @@ typedef struct {
     QnReservation *reservation;
     gint pid;
     gboolean ledger_entry;  /* an entry for pid exists */
+    GSocket *qmp_sockets[2]; /* listening: our monitor's and qemu-numa-ctl's, passed by fd */
 } QnLaunch;
 
 void qn_launch_free(QnLaunch *l);

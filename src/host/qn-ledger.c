@@ -45,7 +45,25 @@ qn_ledger_open(const char *state_dir, GError **error)
     l = g_new0(QnLedger, 1);
     l->dir = g_strdup(state_dir);
     l->lock_fd = fd;
+    {
+        struct stat st;
+
+        if (fstatat(AT_FDCWD, state_dir, &st, 0) == 0) {
+            l->owner_uid = st.st_uid;
+            l->owner_gid = st.st_gid;
+        }
+    }
+    qn_ledger_give(l, lock);
     return l;
+}
+
+void
+qn_ledger_give(const QnLedger *ledger, const char *path)
+{
+    if (geteuid() == 0 && ledger->owner_uid != 0) {
+        /* best effort: a failure leaves the file root's, which root's own runs still read */
+        (void)!lchown(path, ledger->owner_uid, ledger->owner_gid);
+    }
 }
 
 void
@@ -154,6 +172,7 @@ qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error)
         g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "ledger '%s': %s", path, local->message);
         return FALSE;
     }
+    qn_ledger_give(ledger, path);
     return TRUE;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <sys/types.h>
 #include <json-glib/json-glib.h>
 
 #include "qn-plan.h"
@@ -11,7 +12,22 @@ G_BEGIN_DECLS
 typedef struct {
     gchar *dir;
     gint lock_fd; /* holds LOCK_EX on <dir>/.lock while open */
+    uid_t owner_uid; /* the state directory's owner: files root writes there are given to it */
+    gid_t owner_gid;
 } QnLedger;
+
+/**
+ * qn_ledger_give:
+ * @ledger: an open ledger
+ * @path: a file or socket in the ledger's directory, just created by us (not followed:
+ *   lchown)
+ *
+ * When we run as root and the state directory belongs to another user (libvirt's
+ * `libvirt-qemu`, which runs its VMs' launchers), hands @path to that user, so that its
+ * launchers can read, lock and replace what root's launchers and `qemu-numa-ctl` wrote. One
+ * state directory is shared by every VM of the host, whoever starts it. Otherwise does nothing.
+ */
+void qn_ledger_give(const QnLedger *ledger, const char *path);
 
 /**
  * qn_ledger_open:

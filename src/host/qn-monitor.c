@@ -10,8 +10,10 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <gio/gunixsocketaddress.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -31,6 +33,34 @@ qn_monitor_socket_path(const char *state_dir, gint pid, const char *which)
                                              g_strcmp0(which, "ctl") == 0 ? ".ctl" : "");
 
     return g_build_filename(state_dir, name, NULL);
+}
+
+GSocket *
+qn_monitor_listen(const char *state_dir, gint pid, const char *which, GError **error)
+{
+    g_autofree gchar *path = qn_monitor_socket_path(state_dir, pid, which);
+    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
+    g_autoptr(GSocket) sock = NULL;
+    g_autoptr(GError) local = NULL;
+    mode_t old;
+    gboolean bound;
+
+    sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
+                        &local);
+    if (sock == NULL) {
+        g_set_error(error, QN_ERROR, QN_ERROR_FAILED, "QMP socket '%s': %s", path,
+                    local->message);
+        return NULL;
+    }
+    old = umask(0177);
+    bound = g_socket_bind(sock, addr, FALSE, &local);
+    umask(old);
+    if (!bound || !g_socket_listen(sock, &local)) {
+        g_set_error(error, QN_ERROR, QN_ERROR_FAILED, "QMP socket '%s': %s", path,
+                    local->message);
+        return NULL;
+    }
+    return g_steal_pointer(&sock);
 }
 
 void
@@ -95,10 +125,13 @@ typedef struct {
     gboolean qmp_closed;
     gboolean qemu_gone;
     guint64 start_time;
+    QnPlan *pin_plan;          /* pinning waits for the caller's first `cont` (RESUME) */
+    GHashTable *vcpu_affinity; /* thread id -> cpulist when we connected (gchar*) */
 } QnMonitor;
 
 static void
 qn_log(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static gboolean qn_pin_deferred(gpointer user);
 
 static void
 qn_log(const char *fmt, ...)
@@ -250,6 +283,9 @@ qn_on_event(QnQmpClient *client, const char *event, JsonObject *data, gint64 ts_
     qn_entry_update(m, qn_edit_event, &r);
     if (!strcmp(event, "RESUME")) {
         qn_measure_memory(m); /* pages touched so far, as they really landed */
+        if (m->pin_plan != NULL) {
+            g_idle_add(qn_pin_deferred, m); /* QMP commands cannot wait inside this callback */
+        }
     }
 }
 
@@ -302,6 +338,9 @@ qn_finish(QnMonitor *m)
             /* append only to a regular file of ours: never through a planted symlink */
             int efd = open(exits, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
 
+            if (efd >= 0) {
+                qn_ledger_give(ledger, exits);
+            }
             f = efd >= 0 ? fdopen(efd, "a") : NULL;
             if (f != NULL) {
                 fprintf(f, "%s\n", line);
@@ -359,6 +398,49 @@ qn_set_affinity(gint tid, const QnBitmap *cpus)
         }
     }
     return sched_setaffinity(tid, sizeof(set), &set) == 0;
+}
+
+/* The cpulist thread @tid may run on ("0-3"), or %NULL when it cannot be read. */
+static gchar *
+qn_get_affinity(gint tid)
+{
+    cpu_set_t set;
+    g_autoptr(QnBitmap) b = qn_bitmap_new();
+
+    if (sched_getaffinity(tid, sizeof(set), &set) != 0) {
+        return NULL;
+    }
+    for (guint c = 0; c < CPU_SETSIZE; c++) {
+        if (CPU_ISSET(c, &set)) {
+            qn_bitmap_set(b, c);
+        }
+    }
+    return qn_bitmap_format_list(b, ",");
+}
+
+/* thread id -> current cpulist of every vCPU thread QEMU reports (query-cpus-fast), or %NULL
+ * when QMP does not answer. */
+static GHashTable *
+qn_vcpu_affinity(QnMonitor *m)
+{
+    g_autoptr(JsonNode) cpus = qn_qmp_client_execute_sync(m->qmp, "query-cpus-fast", NULL,
+                                                          10000, NULL);
+    GHashTable *h;
+
+    if (cpus == NULL || !JSON_NODE_HOLDS_ARRAY(cpus)) {
+        return NULL;
+    }
+    h = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+    for (guint i = 0; i < json_array_get_length(json_node_get_array(cpus)); i++) {
+        JsonObject *c = json_array_get_object_element(json_node_get_array(cpus), i);
+        gint64 tid = json_object_get_int_member_with_default(c, "thread-id", 0);
+        gchar *aff = tid > 0 ? qn_get_affinity((gint)tid) : NULL;
+
+        if (aff != NULL) {
+            g_hash_table_insert(h, GINT_TO_POINTER((gint)tid), aff);
+        }
+    }
+    return h;
 }
 
 static void
@@ -444,6 +526,50 @@ qn_pin(QnMonitor *m, const QnPlan *plan)
     return ok;
 }
 
+/*
+ * The caller started QEMU with -S (libvirt always does) and resumed it: its set-up is over.
+ * libvirt moves vCPU threads into cgroups before `cont`, and with cgroup v1 a move into a
+ * cpuset resets the thread's affinity, so pinning earlier would be undone. When the caller
+ * pinned the vCPUs itself (libvirt <vcpupin>, <cputune>: a vCPU thread's affinity changed
+ * since we connected), its choice is kept and recorded, and ours is not applied.
+ */
+static gboolean
+qn_pin_deferred(gpointer user)
+{
+    QnMonitor *m = user;
+    g_autoptr(GHashTable) now = qn_vcpu_affinity(m);
+    g_autoptr(QnPlan) plan = g_steal_pointer(&m->pin_plan);
+    g_autoptr(JsonObject) record = json_object_new();
+    JsonObject *threads = json_object_new();
+    GHashTableIter it;
+    gpointer k, v;
+    gboolean changed = FALSE;
+
+    if (now == NULL) {
+        qn_log("query-cpus-fast failed: vCPUs NOT pinned");
+        json_object_unref(threads);
+        return G_SOURCE_REMOVE;
+    }
+    g_hash_table_iter_init(&it, now);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        const char *before = m->vcpu_affinity ? g_hash_table_lookup(m->vcpu_affinity, k) : NULL;
+        g_autofree gchar *key = g_strdup_printf("%d", GPOINTER_TO_INT(k));
+
+        changed |= g_strcmp0(before, v) != 0;
+        json_object_set_string_member(threads, key, v);
+    }
+    if (changed) {
+        json_object_set_string_member(record, "by", "caller");
+        json_object_set_object_member(record, "thread_cpus", threads);
+        qn_entry_update(m, qn_edit_pinning, record);
+        qn_log("the caller pinned the vCPU threads itself: its pinning is kept");
+    } else {
+        json_object_unref(threads);
+        qn_log("vCPU and emulator threads %s", qn_pin(m, plan) ? "pinned" : "NOT all pinned");
+    }
+    return G_SOURCE_REMOVE;
+}
+
 static void
 qn_on_connected(GObject *source, GAsyncResult *res, gpointer user)
 {
@@ -487,7 +613,7 @@ qn_monitor_main(int argc, char **argv)
     g_clear_error(&m.connect_error);
     if (m.qmp == NULL) {
         /* QEMU died before its monitor came up: nothing to watch, release the entry. */
-        qn_log("QMP %s: %s", sock, error->message);
+        qn_log("QEMU pid %d gone before its QMP monitor answered", m.pid);
     } else {
         g_autoptr(JsonNode) st = NULL;
 
@@ -496,9 +622,22 @@ qn_monitor_main(int argc, char **argv)
         qn_qmp_client_set_event_handler(m.qmp, qn_on_event, &m, NULL);
         qn_qmp_client_set_closed_handler(m.qmp, qn_on_closed, &m, NULL);
         if (plan != NULL && plan->dedicated) {
-            gboolean pinned = qn_pin(&m, plan);
+            g_autoptr(JsonNode) st0 = qn_qmp_client_execute_sync(m.qmp, "query-status", NULL,
+                                                                 10000, NULL);
+            gboolean running = st0 != NULL && JSON_NODE_HOLDS_OBJECT(st0) &&
+                               json_object_get_boolean_member_with_default(
+                                   json_node_get_object(st0), "running", FALSE);
 
-            qn_log("vCPU and emulator threads %s", pinned ? "pinned" : "NOT all pinned");
+            if (strcmp(argv[4], "cont") != 0 && !running) {
+                /* the caller's -S: pin when the caller resumes the guest */
+                m.vcpu_affinity = qn_vcpu_affinity(&m);
+                m.pin_plan = g_steal_pointer(&plan);
+                qn_log("pinning waits until the caller resumes the guest");
+            } else {
+                gboolean pinned = qn_pin(&m, plan);
+
+                qn_log("vCPU and emulator threads %s", pinned ? "pinned" : "NOT all pinned");
+            }
         }
         if (strcmp(argv[4], "cont") == 0) {
             g_autoptr(JsonNode) r = qn_qmp_client_execute_sync(m.qmp, "cont", NULL, 10000,
@@ -531,6 +670,8 @@ qn_monitor_main(int argc, char **argv)
     qn_finish(&m);
     g_clear_object(&m.qmp);
     g_free(m.last_shutdown_reason);
+    qn_plan_free(m.pin_plan);
+    g_clear_pointer(&m.vcpu_affinity, g_hash_table_unref);
     g_main_loop_unref(m.loop);
     close(pidfd);
     return 0;

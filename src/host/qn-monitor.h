@@ -1,6 +1,7 @@
 /* The per-VM monitor: a detached process that keeps the ledger right while QEMU lives. */
 #pragma once
 
+#include <gio/gio.h>
 #include <glib.h>
 
 G_BEGIN_DECLS
@@ -13,6 +14,24 @@ G_BEGIN_DECLS
  *   chardev socket serves one client at a time, hence two).
  */
 gchar *qn_monitor_socket_path(const char *state_dir, gint pid, const char *which);
+
+/**
+ * qn_monitor_listen:
+ * @state_dir: the state directory (mode 0700, ours)
+ * @pid: QEMU's pid-to-be
+ * @which: "monitor" or "ctl", as for qn_monitor_socket_path()
+ * @error: %QN_ERROR_FAILED naming the path when the socket cannot be created, bound (a file,
+ *   socket or symlink already at the path: bind(2) never follows or replaces one) or listened on
+ *
+ * Creates the listening unix socket QEMU serves QMP on, mode 0600 (bound under umask 0177, so
+ * it is never open to others, whatever umask our caller gave us: libvirt gives 0002), and
+ * QEMU gets it as `-chardev socket,fd=N,server=on` the way libvirt passes its own monitor. The
+ * socket exists before QEMU does, so the monitor's connect cannot race QEMU's start.
+ *
+ * Returns: (transfer full): the listening socket (close-on-exec set; the launcher clears it
+ *   just before exec), or %NULL.
+ */
+GSocket *qn_monitor_listen(const char *state_dir, gint pid, const char *which, GError **error);
 
 /** qn_monitor_remove_sockets: unlinks both QMP sockets of @pid; missing ones are fine. */
 void qn_monitor_remove_sockets(const char *state_dir, gint pid);
