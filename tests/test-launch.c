@@ -1074,6 +1074,176 @@ test_garbage_ledger(void)
     }
 }
 
+/* ---- issue 6, the remaining faults ---- */
+
+/* Ledger entry files (*.json) in @state, counted directly: `ctl list` would sweep, and these
+ * tests must see what the monitor itself removed. Waits (bounded) until there are @want. */
+static guint
+qn_wait_files(const char *state, guint want, gint64 limit_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + limit_ms * 1000;
+    guint n;
+
+    while ((n = qn_state_entries(state)) != want && g_get_monotonic_time() < deadline) {
+        g_usleep(20 * 1000);
+    }
+    return n;
+}
+
+/* Runs qemu-numa @args to its end with @env (VAR=value strings) and @state; returns its exit
+ * status (128 + signal if killed), its stderr in @ret_err. */
+static gint
+qn_run_launcher(const char *state, const char *const *env, const char *const *args,
+                gchar **ret_err)
+{
+    g_autofree gchar *bin = g_build_filename(builddir, "qemu-numa", NULL);
+    g_autoptr(GSubprocessLauncher) l = qn_launcher(state, env);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) err = NULL;
+
+    g_ptr_array_add(argv, bin);
+    for (guint i = 0; args[i] != NULL; i++) {
+        g_ptr_array_add(argv, (gpointer)args[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    p = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
+    g_assert_no_error(error);
+    /* bytes, not utf8: stderr may quote a non-UTF-8 value */
+    g_assert_true(g_subprocess_communicate(p, NULL, NULL, NULL, &err, &error));
+    g_assert_no_error(error);
+    if (ret_err != NULL) {
+        *ret_err = g_strndup(g_bytes_get_data(err, NULL), g_bytes_get_size(err));
+    }
+    return g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p)
+                                         : 128 + g_subprocess_get_term_sig(p);
+}
+
+static void
+qn_vm_free(Vm *vm)
+{
+    g_object_unref(vm->proc);
+    g_free(vm->sock);
+    g_free(vm->state);
+    g_free(vm);
+}
+
+/* kill -9 of QEMU and of its monitor together: the kernel frees the pages; the entry, whose
+ * monitor is gone, waits for the next sweep (a launch or `ctl sweep`), which removes it and
+ * QEMU's sockets, and a launch in the same state directory then works. */
+static void
+test_monitor_kill_both(void)
+{
+    g_autofree gchar *state = NULL, *henv = NULL, *senv = NULL;
+    const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", NULL, NULL, NULL };
+    const char *args[] = { "-name", "both", "-m", "32M", "-machine", "pc", "-nodefaults",
+                           "-display", "none", NULL };
+    const char *sweep[] = { "sweep", NULL };
+    guint64 before;
+    Vm *vm;
+    GPid mon, qemu;
+
+    if (qn_skip_unless(mnt2m != NULL, "needs root and 2M hugepages")) {
+        return;
+    }
+    state = qn_new_dir("both-state");
+    henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", mnt2m);
+    senv = g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", state);
+    env[1] = henv;
+    env[2] = senv;
+    before = qn_free_pages(2048);
+    vm = qn_vm_start(env, args);
+    {
+        g_autoptr(JsonNode) st = qn_vm_qmp(vm, "query-status");
+
+        (void)st;
+    }
+    qemu = (GPid)atoi(g_subprocess_get_identifier(vm->proc));
+    {
+        gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+        while ((mon = qn_monitor_pid_of(g_subprocess_get_identifier(vm->proc))) == 0 &&
+               g_get_monotonic_time() < deadline) {
+            g_usleep(20 * 1000);
+        }
+    }
+    g_assert_cmpint(mon, >, 0);
+    g_assert_cmpuint(before - qn_free_pages(2048), ==, 16);
+    kill(mon, SIGKILL);
+    kill(qemu, SIGKILL);
+    g_subprocess_wait(vm->proc, NULL, NULL);
+    g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
+    g_assert_cmpuint(qn_state_entries(state), ==, 1); /* nobody left to remove it */
+    {
+        g_autoptr(JsonNode) r = qn_ctl_json(state, sweep);
+
+        g_assert_nonnull(r);
+        g_assert_cmpint(json_object_get_int_member(json_node_get_object(r), "removed"), ==, 1);
+    }
+    g_assert_cmpuint(qn_state_entries(state), ==, 0);
+    {
+        g_autofree gchar *sock = g_strdup_printf("%s/%d.qmp", state, qemu);
+
+        g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
+    }
+    qn_vm_free(vm);
+    vm = qn_vm_start(env, args);
+    {
+        g_autoptr(JsonNode) md = qn_vm_qmp(vm, "query-memdev");
+
+        qn_assert_memdev(qn_memdev(md, "qn-ram0"), 32 << 20, "bind");
+    }
+    qn_vm_quit(vm);
+    g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
+    g_assert_cmpuint(qn_wait_files(state, 0, 2000), ==, 0);
+}
+
+/* QEMU exits before the monitor connects: (a) a "QEMU" that exits at once (/bin/true: no QMP
+ * socket ever), (b) real QEMU refusing a bad machine property before it creates its monitors.
+ * The monitor itself (no sweep) removes the entry within 2 s and records the exit; no page is
+ * held. */
+static void
+test_monitor_qemu_exits_early(void)
+{
+    g_autofree gchar *henv = NULL;
+    guint64 before;
+
+    if (qn_skip_unless(mnt2m != NULL, "needs root and 2M hugepages")) {
+        return;
+    }
+    henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", mnt2m);
+    before = qn_free_pages(2048);
+    for (guint k = 0; k < 2; k++) {
+        g_autofree gchar *state = qn_new_dir("early-state");
+        g_autofree gchar *exits = g_build_filename(state, "exits.jsonl", NULL);
+        g_autofree gchar *text = NULL;
+        g_autofree gchar *err = NULL;
+        const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", henv,
+                              k == 0 ? "QEMU_NUMA_QEMU=/bin/true" : NULL, NULL };
+        const char *args[] = { "-name", "early", "-m", "32M", "-machine",
+                               k == 0 ? "pc" : "pc,qn-no-such-property=on", "-nodefaults",
+                               "-display", "none", NULL };
+        gint rc = qn_run_launcher(state, env, args, &err);
+
+        g_test_message("early exit %u: rc %d, stderr: %s", k, rc, err);
+        g_assert_cmpint(rc, ==, k == 0 ? 0 : 1); /* /bin/true's status, QEMU's */
+        g_assert_cmpuint(qn_wait_files(state, 0, 2000), ==, 0);
+        g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
+        {
+            /* the exit is recorded once the entry is gone: wait for the line (bounded) */
+            gint64 deadline = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+
+            while (!g_file_get_contents(exits, &text, NULL, NULL) &&
+                   g_get_monotonic_time() < deadline) {
+                g_usleep(20 * 1000);
+            }
+        }
+        g_assert_nonnull(text);
+        g_assert_nonnull(strstr(text, "\"name\":\"early\""));
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1105,6 +1275,8 @@ main(int argc, char **argv)
     g_test_add_func("/faults/crash-points", test_crash_points);
     g_test_add_func("/faults/planted-symlinks", test_planted_symlinks);
     g_test_add_func("/faults/garbage-ledger", test_garbage_ledger);
+    g_test_add_func("/monitor/kill-both", test_monitor_kill_both);
+    g_test_add_func("/monitor/qemu-exits-early", test_monitor_qemu_exits_early);
     for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree gchar *path = g_strdup_printf("/launch/bad-input/%s", bad_cases[i].name);
 
