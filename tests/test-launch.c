@@ -1090,6 +1090,67 @@ qn_wait_files(const char *state, guint want, gint64 limit_ms)
     return n;
 }
 
+/* The state letter of /proc/@pid/stat (R, S, T, Z, ...), or 0 when the process is gone. */
+static char
+qn_proc_state(const char *pid)
+{
+    g_autofree gchar *path = g_strdup_printf("/proc/%s/stat", pid);
+    g_autofree gchar *stat = NULL;
+    const char *p;
+
+    if (pid == NULL || !g_file_get_contents(path, &stat, NULL, NULL) ||
+        (p = strrchr(stat, ')')) == NULL || p[1] == '\0') {
+        return 0;
+    }
+    return p[2];
+}
+
+/* Waits (bounded, 20 s) until @pid has stopped itself at a QEMU_NUMA_TEST_PAUSE point. */
+static void
+qn_wait_stopped(const char *pid)
+{
+    gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+
+    while (qn_proc_state(pid) != 'T' && g_get_monotonic_time() < deadline) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpint(qn_proc_state(pid), ==, 'T');
+}
+
+/* Hugetlb memory mapped by @pid, kB (smaps_rollup: its own, whatever the machine's pool does). */
+static guint64
+qn_hugetlb_kb(const char *pid)
+{
+    g_autofree gchar *path = g_strdup_printf("/proc/%s/smaps_rollup", pid);
+    g_autofree gchar *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    guint64 kb = 0;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        if (g_str_has_prefix(lines[i], "Shared_Hugetlb:") ||
+            g_str_has_prefix(lines[i], "Private_Hugetlb:")) {
+            kb += g_ascii_strtoull(strchr(lines[i], ':') + 1, NULL, 10);
+        }
+    }
+    return kb;
+}
+
+/* stderr of a failed launch is exactly one line, "qemu-numa: ..." containing @want. */
+static void
+qn_assert_one_line(const char *err, const char *want)
+{
+    g_auto(GStrv) lines = NULL;
+    g_autofree gchar *copy = g_strdup(err ? err : "");
+
+    lines = g_strsplit(g_strchomp(copy), "\n", -1);
+    if (g_strv_length(lines) != 1 || !g_str_has_prefix(lines[0], "qemu-numa: ") ||
+        strstr(lines[0], want) == NULL) {
+        g_test_fail_printf("stderr '%s': want one line 'qemu-numa: ...%s...'", err, want);
+    }
+}
+
 /* Runs qemu-numa @args to its end with @env (VAR=value strings) and @state; returns its exit
  * status (128 + signal if killed), its stderr in @ret_err. */
 static gint
@@ -1244,6 +1305,92 @@ test_monitor_qemu_exits_early(void)
     }
 }
 
+/* The pool shrinks between planning and allocating: the launcher stops itself just before
+ * guest node 0's fallocate (QEMU_NUMA_TEST_PAUSE), the test takes all but 16 of the free
+ * pages through its own hugetlbfs file, then lets it go on. restricted: exit 1, one line, no
+ * page held, no entry. best-effort: QEMU runs on memory the OS allocates, the entry says
+ * "fallback" and why, and no hugepage is held for it. */
+static void
+test_pool_shrinks(gconstpointer data)
+{
+    const char *policy = data;
+    gboolean restricted = strcmp(policy, "restricted") == 0;
+    g_autofree gchar *state = NULL, *henv = NULL, *penv = NULL, *thief_path = NULL;
+    const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", "QEMU_NUMA_TEST_PAUSE=allocating-node-0",
+                          NULL, NULL, NULL };
+    const char *args[] = { "-name", "shrink", "-m", "64M", "-machine", "pc", "-nodefaults",
+                           "-display", "none", NULL };
+    guint64 before, stolen;
+    int thief;
+    Vm *vm;
+    const char *pid;
+
+    if (qn_skip_unless(mnt2m != NULL, "needs root and 2M hugepages")) {
+        return;
+    }
+    henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", mnt2m);
+    penv = g_strdup_printf("QEMU_NUMA_POLICY=%s", policy);
+    env[2] = henv;
+    env[3] = penv;
+    before = qn_free_pages(2048);
+    vm = qn_vm_start(env, args);
+    state = g_strdup(vm->state);
+    pid = g_subprocess_get_identifier(vm->proc);
+    qn_wait_stopped(pid);
+    /* planned (32 pages) and its entry says "reserving", but nothing allocated yet */
+    g_assert_cmpuint(qn_state_entries(state), ==, 1);
+    /* another process takes pages: all but 16, fewer than the 32 planned (counted now: the
+     * pool is the machine's, and libvirt's QEMUs beside these tests may move it) */
+    stolen = qn_free_pages(2048) - 16;
+    before = stolen + 16;
+    thief_path = g_build_filename(mnt2m, "thief", NULL);
+    thief = open(thief_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    g_assert_cmpint(thief, >=, 0);
+    unlink(thief_path);
+    g_assert_cmpint(fallocate(thief, 0, 0, (off_t)(stolen << 21)), ==, 0);
+    g_assert_cmpuint(qn_free_pages(2048), ==, 16);
+    kill(atoi(pid), SIGCONT);
+    if (restricted) {
+        g_autofree gchar *err = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(g_subprocess_communicate_utf8(vm->proc, NULL, NULL, NULL, &err, &error));
+        g_assert_no_error(error);
+        g_test_message("restricted, pool shrunk to 16 pages: %s", err);
+        g_assert_cmpint(g_subprocess_get_exit_status(vm->proc), ==, 1);
+        qn_assert_one_line(err, "has fewer than 32 free 2M hugepages");
+        g_assert_cmpuint(qn_free_pages_settled(2048, 16), ==, 16); /* nothing held */
+        g_assert_cmpuint(qn_state_entries(state), ==, 0);
+        qn_vm_free(vm);
+    } else {
+        g_autoptr(JsonNode) md = qn_vm_qmp(vm, "query-memdev");
+        const char *list_args[] = { "list", NULL };
+        g_autoptr(JsonNode) list = qn_ctl_json(state, list_args);
+        JsonObject *e, *plan;
+
+        /* QEMU's own -m RAM, no qn-ram backend, no hugepage taken for it */
+        g_assert_cmpuint(json_array_get_length(json_node_get_array(md)), ==, 1);
+        g_assert_cmpstr(json_object_get_string_member(
+                            json_array_get_object_element(json_node_get_array(md), 0), "id"),
+                        ==, "pc.ram");
+        g_assert_cmpuint(qn_hugetlb_kb(pid), ==, 0);
+        g_assert_cmpuint(json_array_get_length(json_node_get_array(list)), ==, 1);
+        e = json_array_get_object_element(json_node_get_array(list), 0);
+        plan = json_object_get_object_member(e, "plan");
+        g_assert_cmpstr(json_object_get_string_member(plan, "kind"), ==, "fallback");
+        g_test_message("best-effort, pool shrunk: reason '%s'",
+                       json_object_get_string_member(plan, "reason"));
+        g_assert_nonnull(strstr(json_object_get_string_member(plan, "reason"),
+                                "has fewer than 32 free 2M hugepages"));
+        g_assert_cmpuint(json_array_get_length(json_object_get_array_member(e, "reservations")),
+                         ==, 0);
+        qn_vm_quit(vm);
+        g_assert_cmpuint(qn_wait_files(state, 0, 2000), ==, 0);
+    }
+    close(thief);
+    g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1277,6 +1424,8 @@ main(int argc, char **argv)
     g_test_add_func("/faults/garbage-ledger", test_garbage_ledger);
     g_test_add_func("/monitor/kill-both", test_monitor_kill_both);
     g_test_add_func("/monitor/qemu-exits-early", test_monitor_qemu_exits_early);
+    g_test_add_data_func("/faults/pool-shrinks/restricted", "restricted", test_pool_shrinks);
+    g_test_add_data_func("/faults/pool-shrinks/best-effort", "best-effort", test_pool_shrinks);
     for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree gchar *path = g_strdup_printf("/launch/bad-input/%s", bad_cases[i].name);
 
