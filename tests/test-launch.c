@@ -1391,6 +1391,52 @@ test_pool_shrinks(gconstpointer data)
     g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
 }
 
+/* The state directory full (a 64 KiB tmpfs mounted over it, filled) or read-only: one line
+ * naming the directory, exit 1, no hugepage held, no entry. */
+static void
+test_state_dir_unusable(gconstpointer data)
+{
+    const char *how = data;
+    g_autofree gchar *state = qn_new_dir("unusable-state");
+    g_autofree gchar *henv = NULL, *err = NULL;
+    const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", "QEMU_NUMA_POLICY=restricted", NULL,
+                          NULL };
+    const char *args[] = { "-name", "nospace", "-m", "32M", "-machine", "pc", "-nodefaults",
+                           "-display", "none", NULL };
+    guint64 before;
+    gint rc;
+
+    if (qn_skip_unless(mnt2m != NULL, "needs root and 2M hugepages")) {
+        return;
+    }
+    henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", mnt2m);
+    env[2] = henv;
+    if (strcmp(how, "full") == 0) {
+        g_autofree gchar *fill = g_build_filename(state, "fill", NULL);
+        g_autofree gchar *block = g_malloc0(4096);
+        int fd;
+
+        /* in the test's private mount namespace: gone with it */
+        g_assert_cmpint(mount("none", state, "tmpfs", 0, "size=64k,mode=0700"), ==, 0);
+        fd = open(fill, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        g_assert_cmpint(fd, >=, 0);
+        while (write(fd, block, 4096) == 4096) {
+        }
+        g_assert_cmpint(errno, ==, ENOSPC);
+        close(fd);
+    } else {
+        g_assert_cmpint(mount("none", state, "tmpfs", MS_RDONLY, "mode=0700"), ==, 0);
+    }
+    before = qn_free_pages(2048);
+    rc = qn_run_launcher(state, env, args, &err);
+    g_test_message("state directory %s: rc %d, %s", how, rc, err);
+    g_assert_cmpint(rc, ==, 1);
+    qn_assert_one_line(err, state);
+    g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
+    g_assert_cmpuint(qn_state_entries(state), ==, 0);
+    umount(state);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1426,6 +1472,8 @@ main(int argc, char **argv)
     g_test_add_func("/monitor/qemu-exits-early", test_monitor_qemu_exits_early);
     g_test_add_data_func("/faults/pool-shrinks/restricted", "restricted", test_pool_shrinks);
     g_test_add_data_func("/faults/pool-shrinks/best-effort", "best-effort", test_pool_shrinks);
+    g_test_add_data_func("/faults/state-dir/full", "full", test_state_dir_unusable);
+    g_test_add_data_func("/faults/state-dir/read-only", "read-only", test_state_dir_unusable);
     for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree gchar *path = g_strdup_printf("/launch/bad-input/%s", bad_cases[i].name);
 

@@ -136,22 +136,65 @@ qn_entry_path(QnLedger *ledger, gint pid)
     return g_build_filename(ledger->dir, name, NULL);
 }
 
+/* Atomic replace of @dir/@name: a temporary file beside it (".<name>.XXXXXX": qn_ledger_list
+ * skips dot files), fsync, rename; the temporary file is removed on failure. Returns 0 or
+ * -errno (a full or read-only state directory: ENOSPC, EROFS, EDQUOT). */
+static int
+qn_write_atomic(const char *dir, const char *name, const char *data, gsize len)
+{
+    g_autofree gchar *tmp = g_strdup_printf("%s/.%s.XXXXXX", dir, name);
+    g_autofree gchar *path = g_build_filename(dir, name, NULL);
+    int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    gsize done = 0;
+    int err = 0;
+
+    if (fd < 0) {
+        return -errno;
+    }
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            err = -errno;
+            break;
+        }
+        done += (gsize)n;
+    }
+    if (err == 0 && fsync(fd) != 0) {
+        err = -errno;
+    }
+    if (close(fd) != 0 && err == 0) {
+        err = -errno;
+    }
+    if (err == 0 && rename(tmp, path) != 0) {
+        err = -errno;
+    }
+    if (err != 0) {
+        unlink(tmp);
+    }
+    return err;
+}
+
 gboolean
 qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error)
 {
-    g_autofree gchar *path = qn_entry_path(ledger, pid);
+    g_autofree gchar *name = g_strdup_printf("%d.json", pid);
     g_autoptr(JsonGenerator) gen = json_generator_new();
     g_autofree gchar *data = NULL;
     gsize len;
-    g_autoptr(GError) local = NULL;
+    int r;
 
     json_generator_set_pretty(gen, TRUE);
     json_generator_set_root(gen, entry);
     data = json_generator_to_data(gen, &len);
-    if (!g_file_set_contents_full(path, data, (gssize)len,
-                                  G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_ONLY_EXISTING,
-                                  0600, &local)) {
-        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "ledger '%s': %s", path, local->message);
+    r = qn_write_atomic(ledger->dir, name, data, len);
+    if (r < 0) {
+        /* one line naming the directory: glib's own message quoted both temporary paths */
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': writing %s: %s",
+                    ledger->dir, name, g_strerror(-r));
         return FALSE;
     }
     return TRUE;

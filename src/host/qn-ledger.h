@@ -48,9 +48,12 @@ JsonNode *qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guin
 
 /**
  * qn_ledger_write:
- * Writes `<dir>/<pid>.json` atomically (temporary file, fsync, rename: g_file_set_contents_full
- * with G_FILE_SET_CONTENTS_CONSISTENT), mode 0600. A reader never sees half a file.
- * @error: %QN_ERROR_LEDGER
+ * Writes `<dir>/<pid>.json` atomically (temporary file `.<pid>.json.XXXXXX` opened
+ * O_NOFOLLOW, fsync, rename), mode 0600. A reader never sees half a file; on failure the old
+ * entry (if any) is unchanged and no temporary file is left.
+ * @error: %QN_ERROR_LEDGER, one line naming the state directory and the errno text (a full,
+ *   read-only or unwritable directory: "state directory '/run/qemu-numa': writing 42.json: No
+ *   space left on device")
  */
 gboolean qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error);
 
