@@ -1437,6 +1437,110 @@ test_state_dir_unusable(gconstpointer data)
     umount(state);
 }
 
+/* A live VM's entry edited by hand (an extra member, its layout changed, a field of ours
+ * removed) is kept by launches and sweeps, counted, and the monitor keeps the edit while it
+ * records events; the monitor removes it when QEMU exits. */
+static void
+test_hand_edited_live_entry(void)
+{
+    g_autofree gchar *state = NULL, *henv = NULL, *senv = NULL, *path = NULL;
+    const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", NULL, NULL, NULL };
+    const char *args[] = { "-name", "edited", "-m", "32M", "-machine", "pc", "-nodefaults",
+                           "-display", "none", NULL };
+    const char *sweep[] = { "sweep", NULL };
+    const char *status[] = { "status", "edited", NULL };
+    Vm *vm, *vm2;
+    guint64 before;
+
+    if (qn_skip_unless(mnt2m != NULL, "needs root and 2M hugepages")) {
+        return;
+    }
+    state = qn_new_dir("edited-state");
+    henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", mnt2m);
+    senv = g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", state);
+    env[1] = henv;
+    env[2] = senv;
+    before = qn_free_pages(2048);
+    vm = qn_vm_start(env, args);
+    {
+        g_autoptr(JsonNode) st = qn_vm_qmp(vm, "query-status");
+
+        (void)st;
+    }
+    path = g_strdup_printf("%s/%s.json", state, g_subprocess_get_identifier(vm->proc));
+    {
+        /* edit as an operator would, under the ledger lock (the monitor writes too) */
+        g_autofree gchar *lock = g_build_filename(state, ".lock", NULL);
+        int lfd = open(lock, O_RDWR | O_CLOEXEC);
+        g_autoptr(JsonParser) p = json_parser_new();
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autofree gchar *text = NULL;
+        JsonObject *o;
+
+        g_assert_cmpint(lfd, >=, 0);
+        g_assert_cmpint(flock(lfd, LOCK_EX), ==, 0);
+        g_assert_true(json_parser_load_from_file(p, path, NULL));
+        o = json_node_get_object(json_parser_get_root(p));
+        json_object_set_string_member(o, "note", "moved to rack 4 by hand");
+        json_object_remove_member(o, "created");
+        json_object_remove_member(o, "start_time"); /* cannot be checked against /proc now */
+        json_generator_set_root(gen, json_parser_get_root(p));
+        text = json_generator_to_data(gen, NULL); /* one line, not our layout */
+        g_assert_true(g_file_set_contents(path, text, -1, NULL));
+        close(lfd);
+    }
+    {
+        /* a copy under another name, claiming the live VM's pid with a wrong start time: it is
+         * reported, and must not make a sweep remove the live VM's own entry */
+        g_autofree gchar *text = NULL;
+        g_autofree gchar *copy = g_build_filename(state, "99005.json", NULL);
+        g_autofree gchar *edited = NULL;
+
+        g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+        edited = g_strdup_printf("{\"start_time\": 1, %s", strchr(text, '{') + 1);
+        g_assert_true(g_file_set_contents(copy, edited, -1, NULL));
+    }
+    /* a second launch sweeps the ledger, then `ctl sweep`: the edited entry stays */
+    vm2 = qn_vm_start(env, (const char *const[]){ "-name", "second", "-m", "32M", "-machine",
+                                                  "pc", "-nodefaults", "-display", "none",
+                                                  NULL });
+    {
+        g_autoptr(JsonNode) md = qn_vm_qmp(vm2, "query-memdev");
+        g_autoptr(JsonNode) r = qn_ctl_json(state, sweep);
+
+        g_assert_cmpint(json_object_get_int_member(json_node_get_object(r), "removed"), ==, 0);
+    }
+    g_assert_cmpuint(before - qn_free_pages(2048), ==, 32);
+    /* the monitor records a STOP/RESUME and keeps the edit */
+    qn_user_qmp(vm->sock, "cont");
+    {
+        gint64 deadline = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+        g_autoptr(JsonNode) st = NULL;
+
+        do {
+            g_clear_pointer(&st, json_node_unref);
+            st = qn_ctl_json(state, status);
+            g_assert_nonnull(st);
+        } while (g_strcmp0(json_object_get_string_member(json_node_get_object(st), "state"),
+                           "running") != 0 &&
+                 g_get_monotonic_time() < deadline && (g_usleep(50000), TRUE));
+        g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st), "state"), ==,
+                        "running");
+        g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st), "note"), ==,
+                        "moved to rack 4 by hand");
+    }
+    qn_vm_quit(vm);
+    qn_vm_quit(vm2);
+    /* the monitors removed both entries; the copy is reported, never deleted */
+    g_assert_cmpuint(qn_wait_files(state, 1, 2000), ==, 1);
+    {
+        g_autofree gchar *copy = g_build_filename(state, "99005.json", NULL);
+
+        g_assert_true(g_file_test(copy, G_FILE_TEST_EXISTS));
+    }
+    g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1474,6 +1578,7 @@ main(int argc, char **argv)
     g_test_add_data_func("/faults/pool-shrinks/best-effort", "best-effort", test_pool_shrinks);
     g_test_add_data_func("/faults/state-dir/full", "full", test_state_dir_unusable);
     g_test_add_data_func("/faults/state-dir/read-only", "read-only", test_state_dir_unusable);
+    g_test_add_func("/faults/hand-edited-live-entry", test_hand_edited_live_entry);
     for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree gchar *path = g_strdup_printf("/launch/bad-input/%s", bad_cases[i].name);
 

@@ -233,6 +233,20 @@ qn_ledger_remove(QnLedger *ledger, gint pid, GError **error)
     return TRUE;
 }
 
+static gboolean
+qn_entry_name_matches(JsonObject *o, const char *file_name)
+{
+    JsonNode *pid = json_object_get_member(o, "pid");
+    g_autofree gchar *want = NULL;
+
+    if (pid == NULL || !JSON_NODE_HOLDS_VALUE(pid) ||
+        json_node_get_value_type(pid) != G_TYPE_INT64) {
+        return FALSE;
+    }
+    want = g_strdup_printf("%" G_GINT64_FORMAT ".json", json_node_get_int(pid));
+    return strcmp(want, file_name) == 0;
+}
+
 static gint
 qn_entry_cmp(gconstpointer a, gconstpointer b)
 {
@@ -265,9 +279,11 @@ qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad)
         }
         path = g_build_filename(ledger->dir, name, NULL);
         parser = json_parser_new();
+        /* An entry is "<pid>.json" holding that pid: a file claiming another VM's pid (a
+         * copy edited by hand) must not make a sweep delete that VM's own entry. */
         if (!json_parser_load_from_file(parser, path, NULL) ||
             !JSON_NODE_HOLDS_OBJECT((root = json_parser_get_root(parser))) ||
-            !json_object_has_member(json_node_get_object(root), "pid")) {
+            !qn_entry_name_matches(json_node_get_object(root), name)) {
             if (ret_bad != NULL) {
                 g_ptr_array_add(*ret_bad, g_strdup(name));
             }
@@ -288,9 +304,16 @@ qn_ledger_sweep(QnLedger *ledger, const char *proc_root)
     for (guint i = 0; i < entries->len; i++) {
         JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
         gint pid = (gint)json_object_get_int_member_with_default(o, "pid", 0);
-        guint64 start = (guint64)json_object_get_int_member_with_default(o, "start_time", 0);
+        JsonNode *st = json_object_get_member(o, "start_time");
+        gboolean known = st != NULL && JSON_NODE_HOLDS_VALUE(st) &&
+                         json_node_get_value_type(st) == G_TYPE_INT64 && json_node_get_int(st) > 0;
+        guint64 now = qn_proc_start_time(proc_root, pid);
 
-        if (qn_proc_start_time(proc_root, pid) != start || start == 0) {
+        /* Stale: the process is gone, or its pid now belongs to a process started at another
+         * time. A start time that cannot be compared (removed or mangled by hand, or not
+         * readable at launch) leaves the pid alone to decide: a live VM's entry is never
+         * dropped on a guess. */
+        if (now == 0 || (known && now != (guint64)json_node_get_int(st))) {
             /* the QMP sockets the launcher added for this VM go with it */
             qn_monitor_remove_sockets(ledger->dir, pid);
             removed += qn_ledger_remove(ledger, pid, NULL);

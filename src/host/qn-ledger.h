@@ -71,14 +71,19 @@ gboolean qn_ledger_remove(QnLedger *ledger, gint pid, GError **error);
 /**
  * qn_ledger_list:
  * Returns: (transfer full): every readable entry (JsonNode* objects), sorted by pid. Files that
- *   do not parse are skipped and reported through @ret_bad (nullable, file names).
+ *   do not parse, are not objects, or are not named after their integer "pid" member
+ *   (`<pid>.json`) are skipped and reported through @ret_bad (nullable, file names); nothing
+ *   here deletes them.
  */
 GPtrArray *qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad);
 
 /**
  * qn_ledger_sweep:
  * Removes entries whose process is gone (no /proc/PID, or a different start time: the pid was
- * reused). Their hugepages were freed by the kernel with the process's last fd.
+ * reused). Their hugepages were freed by the kernel with the process's last fd. An entry whose
+ * "start_time" is missing, not a positive integer (edited by hand) or was unreadable at launch
+ * is judged by its pid alone: kept while the pid lives. Files qn_ledger_list() skips are never
+ * touched.
  * Returns: the number of entries removed.
  */
 guint qn_ledger_sweep(QnLedger *ledger, const char *proc_root);
