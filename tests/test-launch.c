@@ -1541,6 +1541,90 @@ test_hand_edited_live_entry(void)
     g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
 }
 
+/* Names QEMU accepts must launch and never become part of a path we write: `../../etc`, with
+ * slashes, with spaces and quotes, 4 KiB long, not UTF-8. Afterwards the shared state
+ * directory holds only files named by pid (and the lock), `ctl list --json` is valid JSON
+ * (UTF-8: the non-UTF-8 name shows its bytes as \xNN), and `ctl status NAME` finds each VM by
+ * the very bytes it was launched with. */
+static void
+test_vm_names(void)
+{
+    g_autofree gchar *state = NULL, *henv = NULL, *senv = NULL, *longname = NULL;
+    const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", "QEMU_NUMA_POLICY=restricted", NULL,
+                          NULL, NULL };
+    const char *names[] = { "../../etc", "a/b/../c/", " spaced 'quoted' \"name\" ",
+                            NULL /* 4 KiB */, "not-utf8-\xff\xfe-\xc3(" };
+    const char *stored[] = { NULL, NULL, NULL, NULL, "not-utf8-\\xff\\xfe-\\xc3(" };
+    Vm *vms[G_N_ELEMENTS(names)];
+    guint64 before;
+    /* a monitor may be mid-write: its temporary file is named by pid too */
+    g_autoptr(GRegex) ours = g_regex_new("^(\\.lock|exits\\.jsonl|[0-9]+\\.(json|log|qmp|ctl\\.qmp)|"
+                                         "\\.[0-9]+\\.json\\.[A-Za-z0-9]{6})$", 0, 0, NULL);
+
+    if (qn_skip_unless(mnt2m != NULL, "needs root and 2M hugepages")) {
+        return;
+    }
+    state = qn_new_dir("names-state");
+    henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", mnt2m);
+    senv = g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", state);
+    env[2] = henv;
+    env[3] = senv;
+    longname = g_strnfill(4096, 'n');
+    names[3] = longname;
+    before = qn_free_pages(2048);
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+        const char *args[] = { "-name", names[i], "-m", "16M", "-machine", "pc", "-nodefaults",
+                               "-display", "none", NULL };
+        g_autoptr(JsonNode) md = NULL;
+
+        vms[i] = qn_vm_start(env, args);
+        md = qn_vm_qmp(vms[i], "query-memdev");
+        qn_assert_memdev(qn_memdev(md, "qn-ram0"), 16 << 20, "bind");
+    }
+    g_assert_cmpuint(before - qn_free_pages(2048), ==, 8 * G_N_ELEMENTS(names));
+    g_assert_cmpuint(qn_wait_files(state, G_N_ELEMENTS(names), 2000), ==, G_N_ELEMENTS(names));
+    {
+        g_autoptr(GDir) d = g_dir_open(state, 0, NULL);
+        const char *n;
+
+        while ((n = g_dir_read_name(d)) != NULL) {
+            g_autofree gchar *p = g_build_filename(state, n, NULL);
+
+            if (!g_regex_match(ours, n, 0, NULL) || g_file_test(p, G_FILE_TEST_IS_DIR)) {
+                g_test_fail_printf("state directory holds '%s'", n);
+            }
+        }
+        g_assert_false(g_file_test("/etc.json", G_FILE_TEST_EXISTS));
+    }
+    {
+        const char *list[] = { "list", NULL };
+        g_autoptr(JsonNode) l = qn_ctl_json(state, list); /* parses: valid UTF-8 JSON */
+
+        g_assert_nonnull(l);
+        g_assert_cmpuint(json_array_get_length(json_node_get_array(l)), ==, G_N_ELEMENTS(names));
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+        const char *status[] = { "status", names[i], NULL };
+        g_autoptr(JsonNode) st = qn_ctl_json(state, status);
+        JsonObject *o;
+
+        if (st == NULL) {
+            g_test_fail_printf("ctl status: name %u not found", i);
+            continue;
+        }
+        o = json_node_get_object(st);
+        g_assert_cmpstr(json_object_get_string_member(o, "name"), ==,
+                        stored[i] ? stored[i] : names[i]);
+        g_assert_cmpint(json_object_get_int_member(o, "pid"), ==,
+                        atoi(g_subprocess_get_identifier(vms[i]->proc)));
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+        qn_vm_quit(vms[i]);
+    }
+    g_assert_cmpuint(qn_wait_files(state, 0, 2000), ==, 0);
+    g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1579,6 +1663,7 @@ main(int argc, char **argv)
     g_test_add_data_func("/faults/state-dir/full", "full", test_state_dir_unusable);
     g_test_add_data_func("/faults/state-dir/read-only", "read-only", test_state_dir_unusable);
     g_test_add_func("/faults/hand-edited-live-entry", test_hand_edited_live_entry);
+    g_test_add_func("/faults/vm-names", test_vm_names);
     for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree gchar *path = g_strdup_printf("/launch/bad-input/%s", bad_cases[i].name);
 

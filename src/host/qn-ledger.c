@@ -86,6 +86,29 @@ qn_proc_start_time(const char *proc_root, gint pid)
     return g_ascii_strtoull(fields[19], NULL, 10);
 }
 
+gchar *
+qn_ledger_name_to_utf8(const char *raw)
+{
+    GString *out;
+    const char *p, *end;
+
+    if (raw == NULL) {
+        return NULL;
+    }
+    if (g_utf8_validate(raw, -1, NULL)) {
+        return g_strdup(raw);
+    }
+    out = g_string_new(NULL);
+    p = raw;
+    while (!g_utf8_validate(p, -1, &end)) {
+        g_string_append_len(out, p, end - p);
+        g_string_append_printf(out, "\\x%02x", (guint)(guchar)*end);
+        p = end + 1;
+    }
+    g_string_append(out, p);
+    return g_string_free(out, FALSE);
+}
+
 JsonNode *
 qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guint64 start_time,
                     const char *state, const QnPlan *plan)
@@ -93,14 +116,18 @@ qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guint64 start_
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree gchar *created = g_date_time_format_iso8601(now);
+    /* json-glib writes strings unchecked: a non-UTF-8 name (QEMU takes any bytes) would make
+     * the whole entry unreadable, the VM invisible to list, status, sweep and its monitor */
+    g_autofree gchar *name8 = qn_ledger_name_to_utf8(name);
+    g_autofree gchar *uuid8 = qn_ledger_name_to_utf8(uuid);
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "version");
     json_builder_add_int_value(b, 1);
     json_builder_set_member_name(b, "name");
-    name ? json_builder_add_string_value(b, name) : json_builder_add_null_value(b);
+    name8 ? json_builder_add_string_value(b, name8) : json_builder_add_null_value(b);
     json_builder_set_member_name(b, "uuid");
-    uuid ? json_builder_add_string_value(b, uuid) : json_builder_add_null_value(b);
+    uuid8 ? json_builder_add_string_value(b, uuid8) : json_builder_add_null_value(b);
     json_builder_set_member_name(b, "pid");
     json_builder_add_int_value(b, pid);
     json_builder_set_member_name(b, "start_time");

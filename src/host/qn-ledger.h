@@ -36,11 +36,24 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnLedger, qn_ledger_close)
 guint64 qn_proc_start_time(const char *proc_root, gint pid);
 
 /**
+ * qn_ledger_name_to_utf8:
+ * @raw: (nullable): a VM name or uuid as QEMU got it: any bytes but NUL
+ * The form the ledger stores and `qemu-numa-ctl status NAME` matches: @raw itself when it is
+ * valid UTF-8, else each byte that is not part of a valid sequence written as the four
+ * characters `\xNN` (lower-case hex). JSON must be UTF-8 and json-glib writes strings
+ * unchecked, so a raw non-UTF-8 name would make its entry unreadable. A name is never part of
+ * a path: entries and sockets are named by pid.
+ * Returns: (transfer full) (nullable): valid UTF-8, %NULL when @raw is %NULL.
+ */
+gchar *qn_ledger_name_to_utf8(const char *raw);
+
+/**
  * qn_ledger_entry_new:
  * Builds an entry (schema: README "Ledger entry"): {"version": 1, "name", "uuid", "pid",
  * "start_time", "state", "created" (ISO 8601 UTC), "plan", "reservations": [{"node",
  * "page_size", "bytes", "pages_on": {"<node>": pages}}], "free_hugepages_before"/"after":
- * {"<node>:<page size>": pages}, "pinned_cpus": "", "events": []}.
+ * {"<node>:<page size>": pages}, "pinned_cpus": "", "events": []}. @name and @uuid are
+ * stored through qn_ledger_name_to_utf8().
  * Returns: (transfer full): the entry's JSON object node.
  */
 JsonNode *qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guint64 start_time,
