@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <string.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -1625,6 +1627,172 @@ test_vm_names(void)
     g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
 }
 
+typedef struct {
+    uid_t uid;
+    gid_t gid;
+} QnIds;
+
+/* The child becomes @data's uid and gid before exec, as libvirt runs QEMU as `qemu`. Parent
+ * death is set after setuid(), which clears it. */
+static void
+qn_child_setup_ids(gpointer data)
+{
+    const QnIds *ids = data;
+
+    if (setgroups(0, NULL) != 0 || setgid(ids->gid) != 0 || setuid(ids->uid) != 0) {
+        _exit(126);
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static gchar *
+qn_proc_status_field(const char *pid, const char *field)
+{
+    g_autofree gchar *path = g_strdup_printf("/proc/%s/status", pid);
+    g_autofree gchar *text = NULL;
+    const char *p;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL) || (p = strstr(text, field)) == NULL) {
+        return NULL;
+    }
+    p += strlen(field);
+    while (*p == '\t' || *p == ' ') {
+        p++;
+    }
+    return g_strndup(p, strcspn(p, "\t\n"));
+}
+
+/* Unprivileged, as libvirt's `qemu` user runs it: with a hugetlbfs mount (uid=, gid=, mode=)
+ * and a state directory that uid owns, the VM is placed, its monitor (same uid) records its
+ * state and removes the entry when it quits. With a state directory it cannot write, or
+ * (restricted) a hugetlbfs mount it cannot write, one line names the directory, exit 1,
+ * nothing held. */
+static void
+test_unprivileged(void)
+{
+    struct passwd *pw = getpwnam("nobody");
+    QnIds ids;
+    g_autofree gchar *udir = NULL, *hmnt = NULL, *state = NULL, *rootonly = NULL;
+    g_autofree gchar *opts = NULL, *bin = g_build_filename(builddir, "qemu-numa", NULL);
+    g_autofree gchar *usock = NULL, *qmp = NULL, *henv = NULL, *senv = NULL;
+    guint64 before;
+
+    if (qn_skip_unless(mnt2m != NULL && pw != NULL,
+                       "needs root, 2M hugepages and a 'nobody' user")) {
+        return;
+    }
+    ids.uid = pw->pw_uid;
+    ids.gid = pw->pw_gid;
+    /* the test's directories are root's 0700: let others through to the ones below */
+    g_assert_cmpint(chmod(tmpdir, 0711), ==, 0);
+    udir = qn_new_dir("unpriv");
+    g_assert_cmpint(chmod(udir, 0755), ==, 0);
+    hmnt = g_build_filename(udir, "huge", NULL);
+    state = g_build_filename(udir, "state", NULL);
+    rootonly = g_build_filename(udir, "root-state", NULL);
+    g_assert_cmpint(g_mkdir(hmnt, 0755), ==, 0);
+    g_assert_cmpint(g_mkdir(state, 0700), ==, 0);
+    g_assert_cmpint(chown(state, ids.uid, ids.gid), ==, 0);
+    g_assert_cmpint(g_mkdir(rootonly, 0755), ==, 0);
+    opts = g_strdup_printf("pagesize=2M,uid=%u,gid=%u,mode=0700", (guint)ids.uid,
+                           (guint)ids.gid);
+    g_assert_cmpint(mount("none", hmnt, "hugetlbfs", 0, opts), ==, 0);
+    usock = g_build_filename(state, "user.sock", NULL);
+    qmp = g_strdup_printf("unix:%s,server=on,wait=off", usock);
+    henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", hmnt);
+    senv = g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", state);
+    before = qn_free_pages(2048);
+    {
+        const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", "QEMU_NUMA_POLICY=restricted", henv,
+                              senv, NULL };
+        const char *argv[] = { bin, "-name", "unpriv", "-m", "16M", "-machine", "pc",
+                               "-nodefaults", "-display", "none", "-S", "-qmp", qmp, NULL };
+        g_autoptr(GSubprocessLauncher) l = qn_launcher(state, env);
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) md = NULL;
+        g_autofree gchar *uid = NULL, *muid = NULL;
+        const char *pid;
+        GPid mon = 0;
+
+        g_subprocess_launcher_set_child_setup(l, qn_child_setup_ids, &ids, NULL);
+        p = g_subprocess_launcher_spawnv(l, argv, &error);
+        g_assert_no_error(error);
+        pid = g_subprocess_get_identifier(p);
+        md = qn_qmp_query(usock, "query-memdev", NULL, 20000, &error);
+        g_assert_no_error(error);
+        qn_assert_memdev(qn_memdev(md, "qn-ram0"), 16 << 20, "bind");
+        g_assert_cmpuint(before - qn_free_pages(2048), ==, 8);
+        uid = qn_proc_status_field(pid, "Uid:");
+        {
+            g_autofree gchar *want = g_strdup_printf("%u", (guint)ids.uid);
+
+            g_assert_true(g_str_has_prefix(uid, want)); /* QEMU runs as that user */
+        }
+        {
+            /* the monitor runs as the same user and records QEMU's state itself */
+            const char *status[] = { "status", "unpriv", NULL };
+            gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+            g_autoptr(JsonNode) st = NULL;
+
+            while ((mon = qn_monitor_pid_of(pid)) == 0 && g_get_monotonic_time() < deadline) {
+                g_usleep(20 * 1000);
+            }
+            g_assert_cmpint(mon, >, 0);
+            {
+                g_autofree gchar *m = g_strdup_printf("%d", mon);
+
+                muid = qn_proc_status_field(m, "Uid:");
+            }
+            g_assert_cmpstr(muid, ==, uid);
+            do {
+                g_clear_pointer(&st, json_node_unref);
+                st = qn_ctl_json(state, status);
+                g_assert_nonnull(st);
+            } while (g_strcmp0(json_object_get_string_member(json_node_get_object(st), "state"),
+                               "prelaunch") != 0 &&
+                     g_get_monotonic_time() < deadline && (g_usleep(50000), TRUE));
+            g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st), "state"), ==,
+                            "prelaunch");
+        }
+        {
+            g_autoptr(JsonNode) q = qn_qmp_query(usock, "quit", NULL, 10000, NULL);
+
+            (void)q;
+        }
+        g_assert_true(g_subprocess_wait(p, NULL, NULL));
+        g_assert_cmpuint(qn_wait_files(state, 0, 2000), ==, 0); /* the monitor's doing */
+        g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
+    }
+    /* a state directory it cannot write; then a hugetlbfs mount it cannot write (root's) */
+    for (guint k = 0; k < 2; k++) {
+        g_autofree gchar *s2 = g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", k == 0 ? rootonly
+                                                                                 : state);
+        g_autofree gchar *h2 = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", k == 0 ? hmnt : mnt2m);
+        const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", "QEMU_NUMA_POLICY=restricted", h2,
+                              s2, NULL };
+        const char *argv[] = { bin, "-m", "16M", "-machine", "pc", "-nodefaults", "-display",
+                               "none", "-S", NULL };
+        g_autoptr(GSubprocessLauncher) l = qn_launcher(state, env);
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *err = NULL;
+
+        g_subprocess_launcher_set_child_setup(l, qn_child_setup_ids, &ids, NULL);
+        p = g_subprocess_launcher_spawnv(l, argv, &error);
+        g_assert_no_error(error);
+        g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL, &err, &error));
+        g_test_message("unprivileged, %s not writable: %s", k == 0 ? "state directory"
+                                                                   : "hugetlbfs mount", err);
+        g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 1);
+        qn_assert_one_line(err, k == 0 ? rootonly : mnt2m);
+        g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
+        g_assert_cmpuint(qn_state_entries(k == 0 ? rootonly : state), ==, 0);
+    }
+    umount(hmnt);
+    chmod(tmpdir, 0700);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1664,6 +1832,7 @@ main(int argc, char **argv)
     g_test_add_data_func("/faults/state-dir/read-only", "read-only", test_state_dir_unusable);
     g_test_add_func("/faults/hand-edited-live-entry", test_hand_edited_live_entry);
     g_test_add_func("/faults/vm-names", test_vm_names);
+    g_test_add_func("/faults/unprivileged", test_unprivileged);
     for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree gchar *path = g_strdup_printf("/launch/bad-input/%s", bad_cases[i].name);
 
