@@ -1793,6 +1793,201 @@ test_unprivileged(void)
     chmod(tmpdir, 0700);
 }
 
+/* ---- 64 launches at once, sampled ---- */
+
+typedef struct {
+    const char *state;
+    guint64 pool;             /* node 0's free 2M pages when the test began */
+    gint stop;                /* atomic: the main thread is done launching */
+    guint samples;
+    guint64 max_reserved;     /* most 2M pages the ledger held at one sample */
+    guint64 max_used;         /* most pages gone from the pool at one sample */
+    guint violations;
+    gchar *first_violation;
+} QnSampler;
+
+/* 2M pages the ledger files in @state say are reserved (aligned plans), read without the
+ * ledger lock (files are replaced atomically, so each read is a whole entry). */
+static guint64
+qn_ledger_pages(const char *state)
+{
+    g_autoptr(GDir) d = g_dir_open(state, 0, NULL);
+    const char *n;
+    guint64 pages = 0;
+
+    while (d != NULL && (n = g_dir_read_name(d)) != NULL) {
+        g_autofree gchar *path = NULL;
+        g_autoptr(JsonParser) p = NULL;
+        JsonObject *plan;
+        JsonArray *gns;
+
+        if (n[0] == '.' || !g_str_has_suffix(n, ".json")) {
+            continue;
+        }
+        path = g_build_filename(state, n, NULL);
+        p = json_parser_new();
+        if (!json_parser_load_from_file(p, path, NULL)) {
+            continue; /* removed between readdir and open */
+        }
+        plan = json_object_get_object_member(json_node_get_object(json_parser_get_root(p)),
+                                             "plan");
+        if (g_strcmp0(json_object_get_string_member(plan, "kind"), "aligned") != 0) {
+            continue;
+        }
+        gns = json_object_get_array_member(plan, "guest_nodes");
+        for (guint i = 0; i < json_array_get_length(gns); i++) {
+            JsonObject *g = json_array_get_object_element(gns, i);
+
+            if (json_object_get_int_member(g, "page_size") == 2 << 20) {
+                pages += (guint64)json_object_get_int_member(g, "bytes") >> 21;
+            }
+        }
+    }
+    return pages;
+}
+
+/* Every few ms: free pages first, then the ledger. A page in use at the first read belongs to
+ * a launch whose entry was written before it allocated, and no entry is removed while this
+ * runs (nothing quits yet), so at every sample: pages used <= pages the ledger holds <= the
+ * pool. */
+static gpointer
+qn_sampler(gpointer data)
+{
+    QnSampler *s = data;
+
+    while (!g_atomic_int_get(&s->stop)) {
+        guint64 free_now = qn_free_pages(2048);
+        guint64 reserved = qn_ledger_pages(s->state);
+        guint64 used = s->pool > free_now ? s->pool - free_now : 0;
+
+        s->samples++;
+        s->max_reserved = MAX(s->max_reserved, reserved);
+        s->max_used = MAX(s->max_used, used);
+        if (reserved > s->pool || used > reserved) {
+            if (s->violations++ == 0) {
+                s->first_violation = g_strdup_printf(
+                    "sample %u: ledger %" G_GUINT64_FORMAT " pages, used %" G_GUINT64_FORMAT
+                    ", pool %" G_GUINT64_FORMAT, s->samples, reserved, used, s->pool);
+            }
+        }
+        g_usleep(5 * 1000);
+    }
+    return NULL;
+}
+
+/* 64 launches at once, random sizes (seed printed; QN_TEST_SEED=N repeats a run) summing to
+ * about twice node 0's free 2M pages, restricted: a sampler thread checks the counters and the
+ * ledger while they run; in the end each launch runs with its plan in the ledger and its pages
+ * taken, or exited 1 with one line; everything is released after quit. */
+static void
+test_parallel_sampled(void)
+{
+    enum { N = 64 };
+    g_autofree gchar *state = NULL, *henv = NULL, *senv = NULL;
+    const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", "QEMU_NUMA_POLICY=restricted", NULL,
+                          NULL, NULL };
+    guint64 seed = g_getenv("QN_TEST_SEED") ? g_ascii_strtoull(g_getenv("QN_TEST_SEED"), NULL,
+                                                               10)
+                                            : 20261122;
+    g_autoptr(GRand) rand = g_rand_new_with_seed((guint32)seed);
+    guint64 pages[N], asked = 0, placed_pages = 0, avg;
+    Vm *vms[N];
+    gboolean ran[N];
+    guint placed = 0, refused = 0;
+    QnSampler s = { 0 };
+    GThread *sampler;
+    gint64 t0;
+
+    if (qn_skip_unless(mnt2m != NULL, "needs root and 2M hugepages")) {
+        return;
+    }
+    state = qn_new_dir("sampled-state");
+    henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", mnt2m);
+    senv = g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", state);
+    env[2] = henv;
+    env[3] = senv;
+    s.state = state;
+    s.pool = qn_free_pages(2048);
+    avg = MAX(s.pool / (N / 2), 8);
+    for (guint i = 0; i < N; i++) {
+        pages[i] = MAX(g_rand_int_range(rand, (gint32)(avg / 2), (gint32)(avg * 3 / 2) + 1), 4);
+        asked += pages[i];
+    }
+    g_test_message("seed %" G_GUINT64_FORMAT " (QN_TEST_SEED), pool %" G_GUINT64_FORMAT
+                   " free 2M pages, %d launches asking %" G_GUINT64_FORMAT " pages", seed,
+                   s.pool, N, asked);
+    sampler = g_thread_new("qn-sampler", qn_sampler, &s);
+    t0 = g_get_monotonic_time();
+    for (guint i = 0; i < N; i++) {
+        g_autofree gchar *name = g_strdup_printf("s%02u", i);
+        g_autofree gchar *mem = g_strdup_printf("%" G_GUINT64_FORMAT "M", pages[i] * 2);
+        const char *args[] = { "-name", name, "-m", mem, "-smp", "1", "-machine", "pc",
+                               "-nodefaults", "-display", "none", NULL };
+
+        vms[i] = qn_vm_start(env, args);
+    }
+    for (guint i = 0; i < N; i++) {
+        g_autoptr(JsonNode) md = NULL;
+        gint64 deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+        const char *id = g_subprocess_get_identifier(vms[i]->proc);
+
+        /* either QEMU answers on the user's socket, or the launcher has exited */
+        while (md == NULL && g_get_monotonic_time() < deadline) {
+            char st = qn_proc_state(id);
+
+            md = qn_qmp_query(vms[i]->sock, "query-memdev", NULL, 500, NULL);
+            if (md == NULL && (st == 0 || st == 'Z')) {
+                break;
+            }
+        }
+        ran[i] = md != NULL;
+        if (ran[i]) {
+            qn_assert_memdev(qn_memdev(md, "qn-ram0"), (gint64)(pages[i] << 21), "bind");
+            placed++;
+            placed_pages += pages[i];
+            continue;
+        }
+        {
+            g_autofree gchar *err = NULL;
+
+            g_assert_true(g_subprocess_communicate_utf8(vms[i]->proc, NULL, NULL, NULL, &err,
+                                                        NULL));
+            g_assert_cmpint(g_subprocess_get_exit_status(vms[i]->proc), ==, 1);
+            qn_assert_one_line(err, "policy restricted: no aligned plan");
+            refused++;
+        }
+    }
+    g_atomic_int_set(&s.stop, 1);
+    g_thread_join(sampler);
+    g_test_message("%u placed (%" G_GUINT64_FORMAT " pages), %u refused in %.1f s; %u samples, "
+                   "ledger at most %" G_GUINT64_FORMAT " pages, pool used at most %"
+                   G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT, placed, placed_pages, refused,
+                   (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC, s.samples,
+                   s.max_reserved, s.max_used, s.pool);
+    if (s.violations > 0) {
+        g_test_fail_printf("%u samples broke the books, first: %s", s.violations,
+                           s.first_violation);
+    }
+    g_free(s.first_violation);
+    g_assert_cmpuint(placed + refused, ==, N);
+    g_assert_cmpuint(placed, >, 0);
+    g_assert_cmpuint(refused, >, 0);
+    g_assert_cmpuint(placed_pages, <=, s.pool);
+    g_assert_cmpuint(s.samples, >, 10);
+    /* every placed VM has its plan in the ledger, and the ledger holds exactly those pages */
+    g_assert_cmpuint(qn_state_entries(state), ==, placed);
+    g_assert_cmpuint(qn_ledger_pages(state), ==, placed_pages);
+    for (guint i = 0; i < N; i++) {
+        if (ran[i]) {
+            qn_vm_quit(vms[i]);
+        } else {
+            qn_vm_free(vms[i]);
+        }
+    }
+    g_assert_cmpuint(qn_wait_files(state, 0, 5000), ==, 0);
+    g_assert_cmpuint(qn_free_pages_settled(2048, s.pool), ==, s.pool);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1833,6 +2028,7 @@ main(int argc, char **argv)
     g_test_add_func("/faults/hand-edited-live-entry", test_hand_edited_live_entry);
     g_test_add_func("/faults/vm-names", test_vm_names);
     g_test_add_func("/faults/unprivileged", test_unprivileged);
+    g_test_add_func("/launch/parallel-sampled", test_parallel_sampled);
     for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree gchar *path = g_strdup_printf("/launch/bad-input/%s", bad_cases[i].name);
 
