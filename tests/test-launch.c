@@ -1507,9 +1507,10 @@ test_hand_edited_live_entry(void)
                                                   "pc", "-nodefaults", "-display", "none",
                                                   NULL });
     {
-        g_autoptr(JsonNode) md = qn_vm_qmp(vm2, "query-memdev");
+        g_autoptr(JsonNode) md = qn_vm_qmp(vm2, "query-memdev"); /* it runs: swept */
         g_autoptr(JsonNode) r = qn_ctl_json(state, sweep);
 
+        qn_assert_memdev(qn_memdev(md, "qn-ram0"), 32 << 20, "bind");
         g_assert_cmpint(json_object_get_int_member(json_node_get_object(r), "removed"), ==, 0);
     }
     g_assert_cmpuint(before - qn_free_pages(2048), ==, 32);
