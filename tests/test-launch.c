@@ -99,6 +99,9 @@ qn_state_entries(const char *state)
     return count;
 }
 
+static guint
+qn_wait_files(const char *state, guint want, gint64 limit_ms);
+
 typedef struct {
     GSubprocess *proc;
     gchar *sock;
@@ -685,12 +688,12 @@ test_monitor_lifecycle(void)
     }
     /* 1: quit from the user's socket: entry gone and pages back within 2 s */
     qn_vm_quit(vms[0]);
-    g_assert_cmpuint(qn_wait_entries(state, 2, 2000), ==, 2);
+    g_assert_cmpuint(qn_wait_files(state, 2, 2000), ==, 2); /* files: `ctl list` would sweep */
     g_assert_cmpuint(before - qn_free_pages_settled(2048, before - 2 * 16), ==, 2 * 16);
     /* 2: kill -9 QEMU: the same */
     kill(atoi(g_subprocess_get_identifier(vms[1]->proc)), SIGKILL);
     g_subprocess_wait(vms[1]->proc, NULL, NULL);
-    g_assert_cmpuint(qn_wait_entries(state, 1, 2000), ==, 1);
+    g_assert_cmpuint(qn_wait_files(state, 1, 2000), ==, 1);
     g_assert_cmpuint(before - qn_free_pages_settled(2048, before - 16), ==, 16);
     /* 3: kill -9 the monitor, then QEMU ends: the entry waits for the next sweep */
     {
@@ -1376,6 +1379,20 @@ test_pool_shrinks(gconstpointer data)
                             json_array_get_object_element(json_node_get_array(md), 0), "id"),
                         ==, "pc.ram");
         g_assert_cmpuint(qn_hugetlb_kb(pid), ==, 0);
+        {
+            /* nor an fd of the failed reservation, which would hold pages unmapped */
+            g_autofree gchar *fds = g_strdup_printf("/proc/%s/fd", pid);
+            g_autoptr(GDir) d = g_dir_open(fds, 0, NULL);
+            const char *n;
+
+            g_assert_nonnull(d);
+            while ((n = g_dir_read_name(d)) != NULL) {
+                g_autofree gchar *link = g_build_filename(fds, n, NULL);
+                g_autofree gchar *target = g_file_read_link(link, NULL);
+
+                g_assert_false(target != NULL && g_str_has_prefix(target, mnt2m));
+            }
+        }
         g_assert_cmpuint(json_array_get_length(json_node_get_array(list)), ==, 1);
         e = json_array_get_object_element(json_node_get_array(list), 0);
         plan = json_object_get_object_member(e, "plan");
