@@ -243,7 +243,10 @@ qn_cmd_plan(const QnConfig *cfg, int argc, char **argv, GError **error)
         json_builder_set_member_name(b, "argv");
         json_builder_begin_array(b);
         for (guint i = 0; out[i] != NULL; i++) {
-            json_builder_add_string_value(b, out[i]);
+            /* JSON is UTF-8: a non-UTF-8 argument (a -name, a path) shows its bytes as \xNN */
+            g_autofree gchar *arg8 = qn_ledger_name_to_utf8(out[i]);
+
+            json_builder_add_string_value(b, arg8);
         }
         json_builder_end_array(b);
         json_builder_end_object(b);
@@ -348,9 +351,11 @@ qn_find_vm(const QnConfig *cfg, const char *which, GError **error)
 {
     g_autoptr(QnLedger) ledger = NULL;
     g_autoptr(GPtrArray) entries = NULL;
+    /* names are stored in UTF-8, invalid bytes as \xNN: match the argument the same way */
+    g_autofree gchar *which8 = qn_ledger_name_to_utf8(which);
 
     if (!g_file_test(cfg->state_dir, G_FILE_TEST_IS_DIR)) {
-        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "'%s': no such VM", which);
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "'%s': no such VM", which8);
         return NULL;
     }
     ledger = qn_ledger_open(cfg->state_dir, error);
@@ -364,13 +369,13 @@ qn_find_vm(const QnConfig *cfg, const char *which, GError **error)
         g_autofree gchar *pid = g_strdup_printf(
             "%" G_GINT64_FORMAT, json_object_get_int_member_with_default(o, "pid", 0));
 
-        if (g_strcmp0(json_object_get_string_member_with_default(o, "name", NULL), which) == 0 ||
-            g_strcmp0(json_object_get_string_member_with_default(o, "uuid", NULL), which) == 0 ||
+        if (g_strcmp0(json_object_get_string_member_with_default(o, "name", NULL), which8) == 0 ||
+            g_strcmp0(json_object_get_string_member_with_default(o, "uuid", NULL), which8) == 0 ||
             strcmp(pid, which) == 0) {
             return json_node_copy(g_ptr_array_index(entries, i));
         }
     }
-    g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "'%s': no such VM", which);
+    g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "'%s': no such VM", which8);
     return NULL;
 }
 

@@ -104,6 +104,29 @@ qn_proc_start_time(const char *proc_root, gint pid)
     return g_ascii_strtoull(fields[19], NULL, 10);
 }
 
+gchar *
+qn_ledger_name_to_utf8(const char *raw)
+{
+    GString *out;
+    const char *p, *end;
+
+    if (raw == NULL) {
+        return NULL;
+    }
+    if (g_utf8_validate(raw, -1, NULL)) {
+        return g_strdup(raw);
+    }
+    out = g_string_new(NULL);
+    p = raw;
+    while (!g_utf8_validate(p, -1, &end)) {
+        g_string_append_len(out, p, end - p);
+        g_string_append_printf(out, "\\x%02x", (guint)(guchar)*end);
+        p = end + 1;
+    }
+    g_string_append(out, p);
+    return g_string_free(out, FALSE);
+}
+
 JsonNode *
 qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guint64 start_time,
                     const char *state, const QnPlan *plan)
@@ -111,14 +134,18 @@ qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guint64 start_
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree gchar *created = g_date_time_format_iso8601(now);
+    /* json-glib writes strings unchecked: a non-UTF-8 name (QEMU takes any bytes) would make
+     * the whole entry unreadable, the VM invisible to list, status, sweep and its monitor */
+    g_autofree gchar *name8 = qn_ledger_name_to_utf8(name);
+    g_autofree gchar *uuid8 = qn_ledger_name_to_utf8(uuid);
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "version");
     json_builder_add_int_value(b, 1);
     json_builder_set_member_name(b, "name");
-    name ? json_builder_add_string_value(b, name) : json_builder_add_null_value(b);
+    name8 ? json_builder_add_string_value(b, name8) : json_builder_add_null_value(b);
     json_builder_set_member_name(b, "uuid");
-    uuid ? json_builder_add_string_value(b, uuid) : json_builder_add_null_value(b);
+    uuid8 ? json_builder_add_string_value(b, uuid8) : json_builder_add_null_value(b);
     json_builder_set_member_name(b, "pid");
     json_builder_add_int_value(b, pid);
     json_builder_set_member_name(b, "start_time");
@@ -154,25 +181,72 @@ qn_entry_path(QnLedger *ledger, gint pid)
     return g_build_filename(ledger->dir, name, NULL);
 }
 
+/* Atomic replace of @dir/@name: a temporary file beside it (".<name>.XXXXXX": qn_ledger_list
+ * skips dot files), fsync, rename; the temporary file is removed on failure. Returns 0 or
+ * -errno (a full or read-only state directory: ENOSPC, EROFS, EDQUOT). */
+static int
+qn_write_atomic(const char *dir, const char *name, const char *data, gsize len)
+{
+    g_autofree gchar *tmp = g_strdup_printf("%s/.%s.XXXXXX", dir, name);
+    g_autofree gchar *path = g_build_filename(dir, name, NULL);
+    int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    gsize done = 0;
+    int err = 0;
+
+    if (fd < 0) {
+        return -errno;
+    }
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            err = -errno;
+            break;
+        }
+        done += (gsize)n;
+    }
+    if (err == 0 && fsync(fd) != 0) {
+        err = -errno;
+    }
+    if (close(fd) != 0 && err == 0) {
+        err = -errno;
+    }
+    if (err == 0 && rename(tmp, path) != 0) {
+        err = -errno;
+    }
+    if (err != 0) {
+        unlink(tmp);
+    }
+    return err;
+}
+
 gboolean
 qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error)
 {
-    g_autofree gchar *path = qn_entry_path(ledger, pid);
+    g_autofree gchar *name = g_strdup_printf("%d.json", pid);
     g_autoptr(JsonGenerator) gen = json_generator_new();
     g_autofree gchar *data = NULL;
     gsize len;
-    g_autoptr(GError) local = NULL;
+    int r;
 
     json_generator_set_pretty(gen, TRUE);
     json_generator_set_root(gen, entry);
     data = json_generator_to_data(gen, &len);
-    if (!g_file_set_contents_full(path, data, (gssize)len,
-                                  G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_ONLY_EXISTING,
-                                  0600, &local)) {
-        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "ledger '%s': %s", path, local->message);
+    r = qn_write_atomic(ledger->dir, name, data, len);
+    if (r < 0) {
+        /* one line naming the directory: glib's own message quoted both temporary paths */
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': writing %s: %s",
+                    ledger->dir, name, g_strerror(-r));
         return FALSE;
     }
-    qn_ledger_give(ledger, path);
+    {
+        g_autofree gchar *path = qn_entry_path(ledger, pid);
+
+        qn_ledger_give(ledger, path); /* under the lock: no reader sees root's file */
+    }
     return TRUE;
 }
 
@@ -209,6 +283,20 @@ qn_ledger_remove(QnLedger *ledger, gint pid, GError **error)
     return TRUE;
 }
 
+static gboolean
+qn_entry_name_matches(JsonObject *o, const char *file_name)
+{
+    JsonNode *pid = json_object_get_member(o, "pid");
+    g_autofree gchar *want = NULL;
+
+    if (pid == NULL || !JSON_NODE_HOLDS_VALUE(pid) ||
+        json_node_get_value_type(pid) != G_TYPE_INT64) {
+        return FALSE;
+    }
+    want = g_strdup_printf("%" G_GINT64_FORMAT ".json", json_node_get_int(pid));
+    return strcmp(want, file_name) == 0;
+}
+
 static gint
 qn_entry_cmp(gconstpointer a, gconstpointer b)
 {
@@ -241,9 +329,11 @@ qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad)
         }
         path = g_build_filename(ledger->dir, name, NULL);
         parser = json_parser_new();
+        /* An entry is "<pid>.json" holding that pid: a file claiming another VM's pid (a
+         * copy edited by hand) must not make a sweep delete that VM's own entry. */
         if (!json_parser_load_from_file(parser, path, NULL) ||
             !JSON_NODE_HOLDS_OBJECT((root = json_parser_get_root(parser))) ||
-            !json_object_has_member(json_node_get_object(root), "pid")) {
+            !qn_entry_name_matches(json_node_get_object(root), name)) {
             if (ret_bad != NULL) {
                 g_ptr_array_add(*ret_bad, g_strdup(name));
             }
@@ -264,9 +354,16 @@ qn_ledger_sweep(QnLedger *ledger, const char *proc_root)
     for (guint i = 0; i < entries->len; i++) {
         JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
         gint pid = (gint)json_object_get_int_member_with_default(o, "pid", 0);
-        guint64 start = (guint64)json_object_get_int_member_with_default(o, "start_time", 0);
+        JsonNode *st = json_object_get_member(o, "start_time");
+        gboolean known = st != NULL && JSON_NODE_HOLDS_VALUE(st) &&
+                         json_node_get_value_type(st) == G_TYPE_INT64 && json_node_get_int(st) > 0;
+        guint64 now = qn_proc_start_time(proc_root, pid);
 
-        if (qn_proc_start_time(proc_root, pid) != start || start == 0) {
+        /* Stale: the process is gone, or its pid now belongs to a process started at another
+         * time. A start time that cannot be compared (removed or mangled by hand, or not
+         * readable at launch) leaves the pid alone to decide: a live VM's entry is never
+         * dropped on a guess. */
+        if (now == 0 || (known && now != (guint64)json_node_get_int(st))) {
             /* the QMP sockets the launcher added for this VM go with it */
             qn_monitor_remove_sockets(ledger->dir, pid);
             removed += qn_ledger_remove(ledger, pid, NULL);

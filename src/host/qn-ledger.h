@@ -52,11 +52,24 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnLedger, qn_ledger_close)
 guint64 qn_proc_start_time(const char *proc_root, gint pid);
 
 /**
+ * qn_ledger_name_to_utf8:
+ * @raw: (nullable): a VM name or uuid as QEMU got it: any bytes but NUL
+ * The form the ledger stores and `qemu-numa-ctl status NAME` matches: @raw itself when it is
+ * valid UTF-8, else each byte that is not part of a valid sequence written as the four
+ * characters `\xNN` (lower-case hex). JSON must be UTF-8 and json-glib writes strings
+ * unchecked, so a raw non-UTF-8 name would make its entry unreadable. A name is never part of
+ * a path: entries and sockets are named by pid.
+ * Returns: (transfer full) (nullable): valid UTF-8, %NULL when @raw is %NULL.
+ */
+gchar *qn_ledger_name_to_utf8(const char *raw);
+
+/**
  * qn_ledger_entry_new:
  * Builds an entry (schema: README "Ledger entry"): {"version": 1, "name", "uuid", "pid",
  * "start_time", "state", "created" (ISO 8601 UTC), "plan", "reservations": [{"node",
  * "page_size", "bytes", "pages_on": {"<node>": pages}}], "free_hugepages_before"/"after":
- * {"<node>:<page size>": pages}, "pinned_cpus": "", "events": []}.
+ * {"<node>:<page size>": pages}, "pinned_cpus": "", "events": []}. @name and @uuid are
+ * stored through qn_ledger_name_to_utf8().
  * Returns: (transfer full): the entry's JSON object node.
  */
 JsonNode *qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guint64 start_time,
@@ -64,9 +77,12 @@ JsonNode *qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guin
 
 /**
  * qn_ledger_write:
- * Writes `<dir>/<pid>.json` atomically (temporary file, fsync, rename: g_file_set_contents_full
- * with G_FILE_SET_CONTENTS_CONSISTENT), mode 0600. A reader never sees half a file.
- * @error: %QN_ERROR_LEDGER
+ * Writes `<dir>/<pid>.json` atomically (temporary file `.<pid>.json.XXXXXX` opened
+ * O_NOFOLLOW, fsync, rename), mode 0600. A reader never sees half a file; on failure the old
+ * entry (if any) is unchanged and no temporary file is left.
+ * @error: %QN_ERROR_LEDGER, one line naming the state directory and the errno text (a full,
+ *   read-only or unwritable directory: "state directory '/run/qemu-numa': writing 42.json: No
+ *   space left on device")
  */
 gboolean qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error);
 
@@ -84,14 +100,19 @@ gboolean qn_ledger_remove(QnLedger *ledger, gint pid, GError **error);
 /**
  * qn_ledger_list:
  * Returns: (transfer full): every readable entry (JsonNode* objects), sorted by pid. Files that
- *   do not parse are skipped and reported through @ret_bad (nullable, file names).
+ *   do not parse, are not objects, or are not named after their integer "pid" member
+ *   (`<pid>.json`) are skipped and reported through @ret_bad (nullable, file names); nothing
+ *   here deletes them.
  */
 GPtrArray *qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad);
 
 /**
  * qn_ledger_sweep:
  * Removes entries whose process is gone (no /proc/PID, or a different start time: the pid was
- * reused). Their hugepages were freed by the kernel with the process's last fd.
+ * reused). Their hugepages were freed by the kernel with the process's last fd. An entry whose
+ * "start_time" is missing, not a positive integer (edited by hand) or was unreadable at launch
+ * is judged by its pid alone: kept while the pid lives. Files qn_ledger_list() skips are never
+ * touched.
  * Returns: the number of entries removed.
  */
 guint qn_ledger_sweep(QnLedger *ledger, const char *proc_root);

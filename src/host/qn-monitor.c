@@ -597,6 +597,15 @@ qn_monitor_main(int argc, char **argv)
     m.proc_root = argv[3];
     m.loop = g_main_loop_new(NULL, FALSE);
     pidfd = (int)syscall(SYS_pidfd_open, m.pid, 0);
+    if (pidfd < 0 && errno == ESRCH) {
+        /* QEMU exited (and was reaped) before this process got here, e.g. on a bad option:
+         * its pages went with it; the entry must go too, not wait for a sweep. */
+        m.last_shutdown_reason = g_strdup("exited before the monitor started");
+        qn_finish(&m);
+        g_free(m.last_shutdown_reason);
+        g_main_loop_unref(m.loop);
+        return 0;
+    }
     if (pidfd < 0) {
         qn_log("pidfd_open(%d): %s", m.pid, g_strerror(errno));
         return 1;
@@ -613,6 +622,9 @@ qn_monitor_main(int argc, char **argv)
     g_clear_error(&m.connect_error);
     if (m.qmp == NULL) {
         /* QEMU died before its monitor came up: nothing to watch, release the entry. */
+        if (m.qemu_gone && m.last_shutdown_reason == NULL) {
+            m.last_shutdown_reason = g_strdup("exited before its QMP monitor was up");
+        }
         qn_log("QEMU pid %d gone before its QMP monitor answered", m.pid);
     } else {
         g_autoptr(JsonNode) st = NULL;

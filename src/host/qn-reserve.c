@@ -70,7 +70,7 @@ qn_reserve_worker(gpointer data)
     const QnGuestNode *g = w->g;
     struct bitmask *nodes = numa_allocate_nodemask();
     g_autofree gchar *tmpl = NULL;
-    int fd;
+    int fd, rc;
     gsize npages;
     char *map;
 
@@ -119,7 +119,20 @@ qn_reserve_worker(gpointer data)
         return NULL;
     }
     w->res->fd = fd;
-    if (fallocate(fd, 0, 0, (off_t)g->bytes) != 0) {
+    {
+        /* test-only: stop (or die) just before this guest node's pages are taken, so a test
+         * can shrink the pool the plan counted on */
+        g_autofree gchar *point = g_strdup_printf("allocating-node-%u", g->id);
+
+        qn_test_crash_point(point);
+    }
+    /* hugetlbfs's fallocate gives up with EINTR whenever a signal is pending, a stop signal
+     * included (Ctrl-Z, a debugger, SIGSTOP from another thread: the pool-shrink test's first
+     * pause point hit it). The pages allocated so far stay in the file and a retry skips
+     * them: retry, rather than fail (restricted) or fall back (best-effort) on a signal. */
+    while ((rc = fallocate(fd, 0, 0, (off_t)g->bytes)) != 0 && errno == EINTR) {
+    }
+    if (rc != 0) {
         w->err = errno;
         w->step = "fallocate";
         return NULL;
