@@ -19,6 +19,22 @@ qn_append_ranges(GString *s, const char *key, const QnBitmap *set)
     }
 }
 
+/* @text with "key=value" added. QEMU takes "node," as "node" (a trailing separator ends the
+ * list), so appending ",memdev=..." there would make ",," an escaped comma inside the first
+ * element: after an odd run of trailing commas the separator is already there. */
+static gchar *
+qn_keyval_append(const char *text, const char *key, const char *value)
+{
+    g_autofree gchar *v = qn_keyval_escape(value);
+    gsize len = strlen(text);
+    gsize commas = 0;
+
+    while (commas < len && text[len - 1 - commas] == ',') {
+        commas++;
+    }
+    return g_strdup_printf("%s%s%s=%s", text, commas % 2 ? "" : ",", key, v);
+}
+
 static JsonNode *
 qn_json_nodes_array(const QnBitmap *set)
 {
@@ -265,7 +281,7 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
             }
             a = g_ptr_array_index(qa->args, un->arg_index);
             g_hash_table_insert(replace, GUINT_TO_POINTER(un->arg_index),
-                                g_strdup_printf("%s,memdev=%s", a->value, g->memdev));
+                                qn_keyval_append(a->value, "memdev", g->memdev));
         }
     } else if (plan->guest_topology != QN_GUEST_TOPOLOGY_MACHINE_BACKEND) {
         if (n == 1 && plan->guest_topology != QN_GUEST_TOPOLOGY_PASSTHROUGH) {
