@@ -150,6 +150,18 @@ test_parsers(void)
                                           "Mems_allowed_list:\t1\n", &cpus, &mems, NULL));
     g_assert_true(qn_bitmap_test(mems, 1));
     g_assert_false(qn_bitmap_test(mems, 0));
+    {
+        /* a repeated line: the last wins, and the first's set is freed (found by fuzzing:
+         * ASan's leak check in CI runs this) */
+        g_autoptr(QnBitmap) c2 = NULL;
+        g_autoptr(QnBitmap) m2 = NULL;
+
+        g_assert_true(qn_parse_status_allowed("Cpus_allowed_list:\t0\nCpus_allowed_list:\t2\n"
+                                              "Mems_allowed_list:\t0\nMems_allowed_list:\t1\n",
+                                              &c2, &m2, NULL));
+        g_assert_true(qn_bitmap_test(c2, 2) && !qn_bitmap_test(c2, 0));
+        g_assert_true(qn_bitmap_test(m2, 1) && !qn_bitmap_test(m2, 0));
+    }
     g_assert_cmpuint(qn_parse_meminfo_hugepagesize("Hugepagesize:       2048 kB\n"), ==,
                      2 * QN_MiB);
     {
