@@ -539,6 +539,10 @@ static const Hostile hostile[] = {
     { "argv", "-m", QN_ERROR_BAD_ARGV, "'-m': option requires an argument" },
     { "argv", "-m=1G", QN_ERROR_BAD_ARGV, "'-m=1G'" },
     { "argv", "-object", QN_ERROR_BAD_ARGV, "'-object'" },
+    /* found by fuzzing: two guest nodes with one id got one backend id and two reservations */
+    { "argv", "-numa node,nodeid=0 -numa node,nodeid=0", QN_ERROR_BAD_ARGV,
+      "duplicate NUMA nodeid 0" },
+    { "argv", "-numa node,nodeid=1 -numa node", QN_ERROR_BAD_ARGV, "duplicate NUMA nodeid 1" },
     { "sysfs-distance", "10 abc\n", QN_ERROR_TOPOLOGY, "'10 abc'" },
     { "sysfs-distance", "10 300\n", QN_ERROR_TOPOLOGY, "'10 300'" },
     { "sysfs-meminfo", "Node 0 MemTotal: 100 kB\n", QN_ERROR_TOPOLOGY, "MemFree" },

@@ -256,6 +256,20 @@ qn_parse_numa(QnQemuArgv *qa, guint index, const char *value, GError **error)
             }
             node->nodeid = (gint)id;
         }
+        /* QEMU numbers a node without nodeid= by the count of nodes before it, and refuses a
+         * number taken twice (hw/core/numa.c "Duplicate NUMA nodeid"). We must too: two guest
+         * nodes with one id would get one backend id ("qn-ram<id>") and two reservations. */
+        for (guint j = 0; j + 1 < qa->numa_nodes->len; j++) {
+            const QnNumaNode *prev = g_ptr_array_index(qa->numa_nodes, j);
+            guint prev_id = prev->nodeid >= 0 ? (guint)prev->nodeid : j;
+            guint this_id = node->nodeid >= 0 ? (guint)node->nodeid : qa->numa_nodes->len - 1;
+
+            if (prev_id == this_id) {
+                g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV,
+                            "-numa '%s': duplicate NUMA nodeid %u", value, this_id);
+                return FALSE;
+            }
+        }
         node->memdev = g_strdup(qn_keyval_get(kv, "memdev"));
         s = qn_keyval_get(kv, "mem");
         if (s != NULL) {
