@@ -543,6 +543,8 @@ static const Hostile hostile[] = {
     { "argv", "-numa node,nodeid=0 -numa node,nodeid=0", QN_ERROR_BAD_ARGV,
       "duplicate NUMA nodeid 0" },
     { "argv", "-numa node,nodeid=1 -numa node", QN_ERROR_BAD_ARGV, "duplicate NUMA nodeid 1" },
+    { "argv", "-m 4G -object memory-backend-ram,id=m0,size=2G -numa node,memdev=m0 "
+              "-numa node,memdev=m0", QN_ERROR_BAD_ARGV, "memdev 'm0' is used by another node" },
     { "sysfs-distance", "10 abc\n", QN_ERROR_TOPOLOGY, "'10 abc'" },
     { "sysfs-distance", "10 300\n", QN_ERROR_TOPOLOGY, "'10 300'" },
     { "sysfs-meminfo", "Node 0 MemTotal: 100 kB\n", QN_ERROR_TOPOLOGY, "MemFree" },

@@ -271,6 +271,18 @@ qn_parse_numa(QnQemuArgv *qa, guint index, const char *value, GError **error)
             }
         }
         node->memdev = g_strdup(qn_keyval_get(kv, "memdev"));
+        /* QEMU maps a backend once ("memory backend ... can only be used once"); two guest
+         * nodes on one backend would be planned on two host nodes and rewritten as one. */
+        for (guint j = 0; node->memdev != NULL && j + 1 < qa->numa_nodes->len; j++) {
+            const QnNumaNode *prev = g_ptr_array_index(qa->numa_nodes, j);
+
+            if (g_strcmp0(prev->memdev, node->memdev) == 0) {
+                g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV,
+                            "-numa '%s': memdev '%s' is used by another node", value,
+                            node->memdev);
+                return FALSE;
+            }
+        }
         s = qn_keyval_get(kv, "mem");
         if (s != NULL) {
             /* hw/core/numa.c parse_numa(): legacy suffix-less mem= is in MiB. */
