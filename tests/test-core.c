@@ -474,6 +474,31 @@ test_plan_json_roundtrip(void)
     g_autofree gchar *b = qn_plan_summary(q);
 
     g_assert_cmpstr(a, ==, b);
+
+    /* Hand-edited ledger plans: a member of the wrong type is an error naming it, never a
+     * json-glib critical (g_test makes those fatal). Found by the ledger fuzz target. */
+    {
+        static const char *const bad[] = {
+            "{\"kind\": {}}",
+            "{\"kind\": \"aligned\", \"policy\": \"none\", \"memory_mode\": \"bind\", "
+            "\"guest_topology\": \"auto\", \"reason\": [], \"guest_nodes\": []}",
+            "{\"kind\": \"aligned\", \"policy\": \"none\", \"memory_mode\": \"bind\", "
+            "\"guest_topology\": \"auto\", \"guest_nodes\": [{\"vcpus\": \"0\", "
+            "\"mode\": \"bind\", \"memdev\": \"m\", \"bytes\": {}, \"host_nodes\": []}]}",
+            "{\"kind\": \"aligned\", \"policy\": \"none\", \"memory_mode\": \"bind\", "
+            "\"guest_topology\": \"auto\", \"guest_nodes\": [{\"vcpus\": \"0\", "
+            "\"mode\": \"bind\", \"memdev\": \"m\", \"host_nodes\": [[0]]}]}",
+        };
+
+        for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+            g_autoptr(JsonNode) node = json_from_string(bad[i], NULL);
+            g_autoptr(GError) error = NULL;
+            g_autoptr(QnPlan) plan = qn_plan_from_json(node, &error);
+
+            g_assert_null(plan);
+            g_assert_error(error, QN_ERROR, QN_ERROR_LEDGER);
+        }
+    }
 }
 
 /* The hostile-input catalogue (issue 6): each bad value gives its error code and a message

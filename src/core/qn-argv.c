@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "qn-error.h"
+#include "qn-json.h"
 #include "qn-qemu-options.h"
 #include "qn-size.h"
 
@@ -343,7 +344,7 @@ qn_backend_fill(QnMemoryBackend *b, const char *value, GError **error)
     JsonNode *n;
     g_autofree gchar *size = NULL;
 
-    b->qom_type = g_strdup(json_object_get_string_member_with_default(b->props, "qom-type", ""));
+    b->qom_type = g_strdup(qn_json_get_string(b->props, "qom-type", ""));
     n = json_object_get_member(b->props, "id");
     b->id = qn_json_scalar_to_string(n);
     if (b->id == NULL || b->id[0] == '\0') {
@@ -455,7 +456,7 @@ qn_parse_object(QnQemuArgv *qa, guint index, const char *value, GError **error)
             json_object_set_string_member(props, item->key, item->value);
         }
     }
-    qom_type = json_object_get_string_member_with_default(props, "qom-type", NULL);
+    qom_type = qn_json_get_string(props, "qom-type", NULL);
     if (qom_type == NULL || qom_type[0] == '\0') {
         g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV, "-object '%s': missing qom-type", value);
         return FALSE;

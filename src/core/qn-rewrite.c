@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "qn-json.h"
 #include "qn-keyval.h"
 #include "qn-size.h"
 
@@ -104,8 +105,8 @@ qn_backend_json(const QnGuestNode *g, const char *mem_path, JsonObject *user)
     g_autoptr(JsonGenerator) gen = json_generator_new();
     g_autoptr(JsonNode) root = NULL;
     const char *qom_type = huge ? "memory-backend-file"
-                                : json_object_get_string_member_with_default(
-                                      user, "qom-type", "memory-backend-ram");
+                                : qn_json_get_string(user, "qom-type",
+                                                     "memory-backend-ram");
     gboolean wrote_owned = FALSE;
 
     json_builder_begin_object(b);
@@ -169,13 +170,11 @@ qn_thread_context_rewrite(const char *value, GHashTable *affinity)
             return NULL;
         }
         obj = json_node_get_object(json_parser_get_root(parser));
-        if (g_strcmp0(json_object_get_string_member_with_default(obj, "qom-type", ""),
-                      "thread-context") != 0 ||
+        if (g_strcmp0(qn_json_get_string(obj, "qom-type", ""), "thread-context") != 0 ||
             !json_object_has_member(obj, "node-affinity")) {
             return NULL;
         }
-        nodes = g_hash_table_lookup(affinity,
-                                    json_object_get_string_member_with_default(obj, "id", ""));
+        nodes = g_hash_table_lookup(affinity, qn_json_get_string(obj, "id", ""));
         if (nodes == NULL) {
             return NULL;
         }

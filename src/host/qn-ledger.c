@@ -12,6 +12,7 @@
 #include <glib/gstdio.h>
 
 #include "qn-error.h"
+#include "qn-json.h"
 #include "qn-monitor.h"
 #include "qn-plan-json.h"
 
@@ -222,8 +223,8 @@ qn_entry_cmp(gconstpointer a, gconstpointer b)
 {
     JsonObject *x = json_node_get_object(*(JsonNode *const *)a);
     JsonObject *y = json_node_get_object(*(JsonNode *const *)b);
-    gint64 px = json_object_get_int_member_with_default(x, "pid", 0);
-    gint64 py = json_object_get_int_member_with_default(y, "pid", 0);
+    gint64 px = qn_json_get_int(x, "pid", 0);
+    gint64 py = qn_json_get_int(y, "pid", 0);
 
     return px < py ? -1 : px > py;
 }
@@ -268,8 +269,8 @@ qn_ledger_sweep(QnLedger *ledger, const char *proc_root)
 
     for (guint i = 0; i < entries->len; i++) {
         JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
-        gint pid = (gint)json_object_get_int_member_with_default(o, "pid", 0);
-        guint64 start = (guint64)json_object_get_int_member_with_default(o, "start_time", 0);
+        gint pid = (gint)qn_json_get_int(o, "pid", 0);
+        guint64 start = (guint64)qn_json_get_int(o, "start_time", 0);
 
         if (qn_proc_start_time(proc_root, pid) != start || start == 0) {
             /* the QMP sockets the launcher added for this VM go with it */
@@ -283,7 +284,7 @@ qn_ledger_sweep(QnLedger *ledger, const char *proc_root)
 void
 qn_ledger_entry_add_reservations(JsonObject *entry, QnReservations *r)
 {
-    const char *state = json_object_get_string_member_with_default(entry, "state", "");
+    const char *state = qn_json_get_string(entry, "state", "");
     g_autoptr(GError) err = NULL;
     g_autoptr(QnPlan) plan = qn_plan_from_json(json_object_get_member(entry, "plan"), &err);
 
@@ -303,7 +304,7 @@ qn_ledger_entry_add_reservations(JsonObject *entry, QnReservations *r)
     }
     {
         g_autoptr(QnBitmap) pinned = qn_bitmap_parse_list(
-            json_object_get_string_member_with_default(entry, "pinned_cpus", ""), NULL);
+            qn_json_get_string(entry, "pinned_cpus", ""), NULL);
 
         if (pinned != NULL) {
             qn_bitmap_or(r->pinned_cpus, pinned);
