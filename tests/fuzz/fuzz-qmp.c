@@ -29,6 +29,15 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* The arrays below hold NULL for an error, which json_node_unref() refuses. */
+static void
+qn_node_unref0(gpointer node)
+{
+    if (node != NULL) {
+        json_node_unref(node);
+    }
+}
+
 /* Pops everything complete into @out: a message as its JSON text, an error as NULL. */
 static void
 qn_pop_all(QnQmpDecoder *dec, GPtrArray *out)
@@ -82,7 +91,7 @@ static void
 qn_check_encode(JsonNode *msg)
 {
     g_autoptr(QnQmpDecoder) dec = qn_qmp_decoder_new(0);
-    g_autoptr(GPtrArray) back = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+    g_autoptr(GPtrArray) back = g_ptr_array_new_with_free_func(qn_node_unref0);
     gsize len = 0;
     g_autofree gchar *line = qn_qmp_command_encode("qn-fuzz", json_node_get_object(msg),
                                                    "qn-1", &len);
@@ -108,8 +117,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     g_autoptr(QnQmpDecoder) whole = NULL;
     g_autoptr(QnQmpDecoder) chunked = NULL;
-    g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
-    g_autoptr(GPtrArray) b = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+    g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(qn_node_unref0);
+    g_autoptr(GPtrArray) b = g_ptr_array_new_with_free_func(qn_node_unref0);
     const char *stream;
     gsize len, chunk;
     gsize max_line;
