@@ -149,8 +149,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         JsonNode *y = g_ptr_array_index(b, i);
 
         if ((x == NULL) != (y == NULL) || (x != NULL && !json_node_equal(x, y))) {
+            g_autofree gchar *xs = x ? json_to_string(x, FALSE) : g_strdup("(error)");
+            g_autofree gchar *ys = y ? json_to_string(y, FALSE) : g_strdup("(error)");
+
             qn_fuzz_fail("item %u differs between whole and chunked feeds (chunk %" G_GSIZE_FORMAT
-                    ", cap %" G_GSIZE_FORMAT ")", i, chunk, max_line);
+                         ", cap %" G_GSIZE_FORMAT "):\nwhole:   %s\nchunked: %s",
+                         i, chunk, max_line, xs, ys);
         }
         if (x != NULL) {
             qn_check_accessors(x);
