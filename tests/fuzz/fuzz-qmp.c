@@ -12,6 +12,7 @@
  *   to {"execute", "arguments"} equal to it. */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 
 #include <glib.h>
@@ -87,6 +88,34 @@ qn_check_accessors(JsonNode *msg)
     }
 }
 
+/* Does @node hold a number that overflowed to infinity ("1e999" parses as inf)? JSON cannot
+ * write one back (json-glib's generator prints "inf.0"), and the commands we send never
+ * carry one, so the encoder round trip is not asked of such messages. */
+static gboolean
+qn_has_nonfinite(JsonNode *node)
+{
+    if (JSON_NODE_HOLDS_OBJECT(node)) {
+        g_autoptr(GList) members = json_object_get_values(json_node_get_object(node));
+
+        for (GList *l = members; l != NULL; l = l->next) {
+            if (qn_has_nonfinite(l->data)) {
+                return TRUE;
+            }
+        }
+    } else if (JSON_NODE_HOLDS_ARRAY(node)) {
+        JsonArray *a = json_node_get_array(node);
+
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+            if (qn_has_nonfinite(json_array_get_element(a, i))) {
+                return TRUE;
+            }
+        }
+    } else if (JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_DOUBLE) {
+        return !isfinite(json_node_get_double(node));
+    }
+    return FALSE;
+}
+
 static void
 qn_check_encode(JsonNode *msg)
 {
@@ -158,7 +187,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (x != NULL) {
             qn_check_accessors(x);
-            qn_check_encode(x);
+            if (!qn_has_nonfinite(x)) {
+                qn_check_encode(x);
+            }
         }
     }
     return 0;
