@@ -147,10 +147,14 @@ qn_qmp_decoder_pop(QnQmpDecoder *dec, GError **error)
             nl = memchr(data + dec->scan, '\n', dec->buf->len - dec->scan);
         }
         if (nl == NULL) {
-            dec->scan = dec->buf->len;
-            if (dec->buf->len - dec->start > dec->max_line) {
-                gsize have = dec->buf->len - dec->start;
+            gsize have = dec->buf->len - dec->start;
+            /* A trailing '\r' may be the first half of "\r\n", which the cap does not count:
+             * a line of exactly max_line bytes must not fail because its "\n" comes in the
+             * next read. */
+            gsize counted = have > 0 && data[dec->buf->len - 1] == '\r' ? have - 1 : have;
 
+            dec->scan = dec->buf->len;
+            if (counted > dec->max_line) {
                 /* Nothing of this line is worth keeping; drop the rest as it arrives. */
                 g_byte_array_set_size(dec->buf, 0);
                 dec->start = dec->scan = 0;

@@ -11,6 +11,7 @@
 #include "qn-launch.h"
 #include "qn-monitor.h"
 #include "qn-qmp-client.h"
+#include "qn-json.h"
 #include "qn-ledger.h"
 #include "qn-plan-json.h"
 #include "qn-program.h"
@@ -320,9 +321,9 @@ qn_cmd_list(const QnConfig *cfg, GError **error)
         g_autofree gchar *summary = plan ? qn_plan_summary(plan) : g_strdup("?");
 
         printf("%-8" G_GINT64_FORMAT " %-20s %-10s %s\n",
-               json_object_get_int_member_with_default(o, "pid", 0),
-               json_object_get_string_member_with_default(o, "name", NULL) ?: "-",
-               json_object_get_string_member_with_default(o, "state", "?"), summary);
+               qn_json_get_int(o, "pid", 0),
+               qn_json_get_string(o, "name", NULL) ?: "-",
+               qn_json_get_string(o, "state", "?"), summary);
     }
     return 0;
 }
@@ -367,10 +368,10 @@ qn_find_vm(const QnConfig *cfg, const char *which, GError **error)
     for (guint i = 0; i < entries->len; i++) {
         JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
         g_autofree gchar *pid = g_strdup_printf(
-            "%" G_GINT64_FORMAT, json_object_get_int_member_with_default(o, "pid", 0));
+            "%" G_GINT64_FORMAT, qn_json_get_int(o, "pid", 0));
 
-        if (g_strcmp0(json_object_get_string_member_with_default(o, "name", NULL), which8) == 0 ||
-            g_strcmp0(json_object_get_string_member_with_default(o, "uuid", NULL), which8) == 0 ||
+        if (g_strcmp0(qn_json_get_string(o, "name", NULL), which8) == 0 ||
+            g_strcmp0(qn_json_get_string(o, "uuid", NULL), which8) == 0 ||
             strcmp(pid, which) == 0) {
             return json_node_copy(g_ptr_array_index(entries, i));
         }
@@ -398,7 +399,7 @@ qn_cmd_status(const QnConfig *cfg, const char *which, GError **error)
         return 1;
     }
     o = json_node_get_object(entry);
-    pid = (gint)json_object_get_int_member_with_default(o, "pid", 0);
+    pid = (gint)qn_json_get_int(o, "pid", 0);
     sock = qn_monitor_socket_path(cfg->state_dir, pid, "ctl");
     live = qn_qmp_query(sock, "query-status", NULL, 3000, &qerr);
     maps_path = g_strdup_printf("%s/%d/numa_maps", cfg->proc_root, pid);
@@ -429,14 +430,12 @@ qn_cmd_status(const QnConfig *cfg, const char *which, GError **error)
         g_autofree gchar *summary = plan ? qn_plan_summary(plan) : g_strdup("?");
         GList *keys = json_object_get_members(mem);
 
-        printf("%-10s %s\n", "name:", json_object_get_string_member_with_default(o, "name",
-                                                                               NULL) ?: "-");
+        printf("%-10s %s\n", "name:", qn_json_get_string(o, "name", NULL) ?: "-");
         printf("%-10s %d\n", "pid:", pid);
-        printf("%-10s %s\n", "state:", json_object_get_string_member_with_default(o, "state",
-                                                                                "?"));
-        printf("%-10s %s\n", "live:", live ? json_object_get_string_member_with_default(
-                                                 json_node_get_object(live), "status", "?")
-                                           : qerr->message);
+        printf("%-10s %s\n", "state:", qn_json_get_string(o, "state", "?"));
+        printf("%-10s %s\n", "live:",
+               live ? qn_json_get_string(json_node_get_object(live), "status", "?")
+                    : qerr->message);
         printf("%-10s %s\n", "plan:", summary);
         printf("memory by host node (measured, /proc/%d/numa_maps):\n", pid);
         for (GList *l = keys; l != NULL; l = l->next) {
@@ -459,7 +458,25 @@ qn_cmd_events(const QnConfig *cfg, const char *which, GError **error)
     if (entry == NULL) {
         return 1;
     }
-    events = json_object_get_array_member(json_node_get_object(entry), "events");
+    /* a hand-edited entry may have no "events" array: show none rather than crash */
+    {
+        JsonNode *en = json_object_get_member(json_node_get_object(entry), "events");
+
+        events = en != NULL && JSON_NODE_HOLDS_ARRAY(en) ? json_node_get_array(en) : NULL;
+    }
+    if (events == NULL) {
+        g_autoptr(JsonArray) none = json_array_new();
+
+        if (opt_json) {
+            g_autoptr(JsonNode) n = json_node_new(JSON_NODE_ARRAY);
+
+            json_node_set_array(n, none);
+            qn_print_json(n);
+        } else {
+            printf("%-32s %s\n", "TIME", "EVENT");
+        }
+        return 0;
+    }
     if (opt_json) {
         g_autoptr(JsonNode) n = json_node_new(JSON_NODE_ARRAY);
 
@@ -469,17 +486,22 @@ qn_cmd_events(const QnConfig *cfg, const char *which, GError **error)
     }
     printf("%-32s %s\n", "TIME", "EVENT");
     for (guint i = 0; i < json_array_get_length(events); i++) {
-        JsonObject *e = json_array_get_object_element(events, i);
+        JsonNode *en = json_array_get_element(events, i);
+        JsonObject *e;
         g_autofree gchar *data = NULL;
 
+        if (!JSON_NODE_HOLDS_OBJECT(en)) {
+            continue;
+        }
+        e = json_node_get_object(en);
         if (json_object_has_member(e, "data")) {
             g_autoptr(JsonGenerator) gen = json_generator_new();
 
             json_generator_set_root(gen, json_object_get_member(e, "data"));
             data = json_generator_to_data(gen, NULL);
         }
-        printf("%-32s %s%s%s\n", json_object_get_string_member_with_default(e, "time", ""),
-               json_object_get_string_member_with_default(e, "event", "?"), data ? " " : "",
+        printf("%-32s %s%s%s\n", qn_json_get_string(e, "time", ""),
+               qn_json_get_string(e, "event", "?"), data ? " " : "",
                data ? data : "");
     }
     return 0;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "qn-error.h"
+#include "qn-json.h"
 #include "qn-qemu-options.h"
 #include "qn-size.h"
 
@@ -256,7 +257,33 @@ qn_parse_numa(QnQemuArgv *qa, guint index, const char *value, GError **error)
             }
             node->nodeid = (gint)id;
         }
+        /* QEMU numbers a node without nodeid= by the count of nodes before it, and refuses a
+         * number taken twice (hw/core/numa.c "Duplicate NUMA nodeid"). We must too: two guest
+         * nodes with one id would get one backend id ("qn-ram<id>") and two reservations. */
+        for (guint j = 0; j + 1 < qa->numa_nodes->len; j++) {
+            const QnNumaNode *prev = g_ptr_array_index(qa->numa_nodes, j);
+            guint prev_id = prev->nodeid >= 0 ? (guint)prev->nodeid : j;
+            guint this_id = node->nodeid >= 0 ? (guint)node->nodeid : qa->numa_nodes->len - 1;
+
+            if (prev_id == this_id) {
+                g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV,
+                            "-numa '%s': duplicate NUMA nodeid %u", value, this_id);
+                return FALSE;
+            }
+        }
         node->memdev = g_strdup(qn_keyval_get(kv, "memdev"));
+        /* QEMU maps a backend once ("memory backend ... can only be used once"); two guest
+         * nodes on one backend would be planned on two host nodes and rewritten as one. */
+        for (guint j = 0; node->memdev != NULL && j + 1 < qa->numa_nodes->len; j++) {
+            const QnNumaNode *prev = g_ptr_array_index(qa->numa_nodes, j);
+
+            if (g_strcmp0(prev->memdev, node->memdev) == 0) {
+                g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV,
+                            "-numa '%s': memdev '%s' is used by another node", value,
+                            node->memdev);
+                return FALSE;
+            }
+        }
         s = qn_keyval_get(kv, "mem");
         if (s != NULL) {
             /* hw/core/numa.c parse_numa(): legacy suffix-less mem= is in MiB. */
@@ -317,7 +344,7 @@ qn_backend_fill(QnMemoryBackend *b, const char *value, GError **error)
     JsonNode *n;
     g_autofree gchar *size = NULL;
 
-    b->qom_type = g_strdup(json_object_get_string_member_with_default(b->props, "qom-type", ""));
+    b->qom_type = g_strdup(qn_json_get_string(b->props, "qom-type", ""));
     n = json_object_get_member(b->props, "id");
     b->id = qn_json_scalar_to_string(n);
     if (b->id == NULL || b->id[0] == '\0') {
@@ -429,7 +456,7 @@ qn_parse_object(QnQemuArgv *qa, guint index, const char *value, GError **error)
             json_object_set_string_member(props, item->key, item->value);
         }
     }
-    qom_type = json_object_get_string_member_with_default(props, "qom-type", NULL);
+    qom_type = qn_json_get_string(props, "qom-type", NULL);
     if (qom_type == NULL || qom_type[0] == '\0') {
         g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV, "-object '%s': missing qom-type", value);
         return FALSE;

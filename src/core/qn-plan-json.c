@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "qn-error.h"
+#include "qn-json.h"
 
 static const char *
 qn_mode_name(QnMemoryMode m)
@@ -63,7 +64,11 @@ qn_plan_to_json(const QnPlan *plan)
         json_builder_set_member_name(b, "mode");
         json_builder_add_string_value(b, qn_mode_name(g->mode));
         json_builder_set_member_name(b, "memdev");
-        json_builder_add_string_value(b, g->memdev);
+        if (g->memdev != NULL) {
+            json_builder_add_string_value(b, g->memdev);
+        } else {
+            json_builder_add_null_value(b); /* a guest node without memory has no backend */
+        }
         json_builder_set_member_name(b, "host_nodes_from_user");
         json_builder_add_boolean_value(b, g->host_nodes_from_user);
         json_builder_set_member_name(b, "user_node");
@@ -158,46 +163,60 @@ qn_plan_from_json(JsonNode *node, GError **error)
     JsonArray *nodes;
     JsonNode *m;
     guint v;
+    const char *s;
 
     plan->guest_nodes = g_ptr_array_new_with_free_func((GDestroyNotify)qn_guest_node_free);
     if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node)) {
         QN_BAD("plan");
     }
     o = json_node_get_object(node);
-    if (!qn_enum_from(json_object_get_string_member_with_default(o, "kind", NULL), qn_kind_name,
-                      QN_PLAN_FALLBACK, &v)) {
+    /* Ledger files may be hand-edited: every member is read through qn-json.h, which says
+     * "wrong type" where json-glib's getters would log a critical. */
+    if (!qn_json_member_string(o, "kind", NULL, &s) ||
+        !qn_enum_from(s, qn_kind_name, QN_PLAN_FALLBACK, &v)) {
         QN_BAD("kind");
     }
     plan->kind = v;
-    if (!qn_enum_from(json_object_get_string_member_with_default(o, "policy", NULL),
-                      qn_policy_name, QN_POLICY_SINGLE_NUMA_NODE, &v)) {
+    if (!qn_json_member_string(o, "policy", NULL, &s) ||
+        !qn_enum_from(s, qn_policy_name, QN_POLICY_SINGLE_NUMA_NODE, &v)) {
         QN_BAD("policy");
     }
     plan->policy = v;
-    if (!qn_enum_from(json_object_get_string_member_with_default(o, "memory_mode", NULL),
-                      qn_mode_name_u, QN_MEMORY_MODE_INTERLEAVE, &v)) {
+    if (!qn_json_member_string(o, "memory_mode", NULL, &s) ||
+        !qn_enum_from(s, qn_mode_name_u, QN_MEMORY_MODE_INTERLEAVE, &v)) {
         QN_BAD("memory_mode");
     }
     plan->mode = v;
-    if (!qn_enum_from(json_object_get_string_member_with_default(o, "guest_topology", NULL),
-                      qn_topo_name, QN_GUEST_TOPOLOGY_MACHINE_BACKEND, &v)) {
+    if (!qn_json_member_string(o, "guest_topology", NULL, &s) ||
+        !qn_enum_from(s, qn_topo_name, QN_GUEST_TOPOLOGY_MACHINE_BACKEND, &v)) {
         QN_BAD("guest_topology");
     }
     plan->guest_topology = v;
-    plan->reason = g_strdup(json_object_get_string_member_with_default(o, "reason", NULL));
-    plan->hugetlbfs = g_strdup(json_object_get_string_member_with_default(o, "hugetlbfs", NULL));
-    plan->mean_distance = json_object_get_double_member_with_default(o, "mean_distance", 0.0);
+    if (!qn_json_member_string(o, "reason", NULL, &s)) {
+        QN_BAD("reason");
+    }
+    plan->reason = g_strdup(s);
+    if (!qn_json_member_string(o, "hugetlbfs", NULL, &s)) {
+        QN_BAD("hugetlbfs");
+    }
+    plan->hugetlbfs = g_strdup(s);
+    if (!qn_json_member_double(o, "mean_distance", 0.0, &plan->mean_distance)) {
+        QN_BAD("mean_distance");
+    }
     m = json_object_get_member(o, "guest_nodes");
     if (m == NULL || !JSON_NODE_HOLDS_ARRAY(m)) {
         QN_BAD("guest_nodes");
     }
-    plan->dedicated = json_object_get_boolean_member_with_default(o, "dedicated", FALSE);
+    if (!qn_json_member_bool(o, "dedicated", FALSE, &plan->dedicated)) {
+        QN_BAD("dedicated");
+    }
     if (plan->dedicated) {
-        plan->emulator_pcpus = qn_bitmap_parse_list(
-            json_object_get_string_member_with_default(o, "emulator_pcpus", ""), NULL);
-        plan->held_pcpus = qn_bitmap_parse_list(
-            json_object_get_string_member_with_default(o, "held_pcpus", ""), NULL);
-        if (plan->emulator_pcpus == NULL || plan->held_pcpus == NULL) {
+        const char *emu, *held;
+
+        if (!qn_json_member_string(o, "emulator_pcpus", "", &emu) ||
+            !qn_json_member_string(o, "held_pcpus", "", &held) ||
+            (plan->emulator_pcpus = qn_bitmap_parse_list(emu, NULL)) == NULL ||
+            (plan->held_pcpus = qn_bitmap_parse_list(held, NULL)) == NULL) {
             QN_BAD("emulator_pcpus/held_pcpus");
         }
     }
@@ -205,59 +224,72 @@ qn_plan_from_json(JsonNode *node, GError **error)
     for (guint i = 0; i < json_array_get_length(nodes); i++) {
         JsonNode *e = json_array_get_element(nodes, i);
         JsonObject *go;
-        QnGuestNode *g;
+        g_autoptr(QnGuestNode) g = NULL;
         JsonNode *hn;
-        g_autoptr(QnBitmap) vcpus = NULL;
+        JsonNode *pc;
+        const char *vcpus, *mode, *memdev;
+        gint64 id, bytes, page_size, user_node;
 
         if (!JSON_NODE_HOLDS_OBJECT(e)) {
             QN_BAD("guest_nodes[]");
         }
         go = json_node_get_object(e);
-        vcpus = qn_bitmap_parse_list(json_object_get_string_member_with_default(go, "vcpus", ""),
-                                     NULL);
         hn = json_object_get_member(go, "host_nodes");
-        if (vcpus == NULL || hn == NULL || !JSON_NODE_HOLDS_ARRAY(hn) ||
+        pc = json_object_get_member(go, "pcpus");
+        if (!qn_json_member_string(go, "vcpus", "", &vcpus) ||
+            !qn_json_member_string(go, "mode", NULL, &mode) ||
+            !qn_enum_from(mode, qn_mode_name_u, QN_MEMORY_MODE_INTERLEAVE, &v) ||
             !json_object_has_member(go, "memdev") ||
-            !qn_enum_from(json_object_get_string_member_with_default(go, "mode", NULL),
-                          qn_mode_name_u, QN_MEMORY_MODE_INTERLEAVE, &v)) {
+            !qn_json_member_string(go, "memdev", NULL, &memdev) ||
+            !qn_json_member_int(go, "id", i, &id) || id < 0 || id > G_MAXUINT ||
+            !qn_json_member_int(go, "bytes", 0, &bytes) || bytes < 0 ||
+            !qn_json_member_int(go, "page_size", 0, &page_size) || page_size < 0 ||
+            !qn_json_member_int(go, "user_node", -1, &user_node) || user_node < -1 ||
+            user_node > G_MAXINT || hn == NULL || !JSON_NODE_HOLDS_ARRAY(hn) ||
+            (pc != NULL && !JSON_NODE_HOLDS_ARRAY(pc) && !JSON_NODE_HOLDS_NULL(pc))) {
             QN_BAD("guest_nodes[]");
         }
         g = g_new0(QnGuestNode, 1);
-        g->id = (guint)json_object_get_int_member_with_default(go, "id", i);
-        g->vcpus = g_steal_pointer(&vcpus);
-        g->bytes = (guint64)json_object_get_int_member_with_default(go, "bytes", 0);
-        g->page_size = (guint64)json_object_get_int_member_with_default(go, "page_size", 0);
+        g->id = (guint)id;
+        g->vcpus = qn_bitmap_parse_list(vcpus, NULL);
+        g->bytes = (guint64)bytes;
+        g->page_size = (guint64)page_size;
         g->mode = v;
-        g->memdev = g_strdup(json_object_get_string_member(go, "memdev"));
-        g->user_node = (gint)json_object_get_int_member_with_default(go, "user_node", -1);
-        g->host_nodes_from_user =
-            json_object_get_boolean_member_with_default(go, "host_nodes_from_user", FALSE);
+        g->memdev = g_strdup(memdev);
+        g->user_node = (gint)user_node;
         g->host_nodes = qn_bitmap_new();
         g->pcpus = g_array_new(FALSE, FALSE, sizeof(guint));
-        if (json_object_has_member(go, "pcpus") &&
-            JSON_NODE_HOLDS_ARRAY(json_object_get_member(go, "pcpus"))) {
-            JsonArray *pa = json_object_get_array_member(go, "pcpus");
+        if (g->vcpus == NULL ||
+            !qn_json_member_bool(go, "host_nodes_from_user", FALSE, &g->host_nodes_from_user)) {
+            QN_BAD("guest_nodes[]");
+        }
+        for (guint k = 0; pc != NULL && JSON_NODE_HOLDS_ARRAY(pc) &&
+                          k < json_array_get_length(json_node_get_array(pc));
+             k++) {
+            JsonNode *el = json_array_get_element(json_node_get_array(pc), k);
+            gint64 c;
 
-            for (guint k = 0; k < json_array_get_length(pa); k++) {
-                gint64 c = json_array_get_int_element(pa, k);
+            if (!JSON_NODE_HOLDS_VALUE(el) || json_node_get_value_type(el) != G_TYPE_INT64) {
+                QN_BAD("pcpus");
+            }
+            c = json_node_get_int(el);
+            if (c >= 0 && c < QN_BITMAP_MAX_ID) {
+                guint cu = (guint)c;
 
-                if (c >= 0 && c < QN_BITMAP_MAX_ID) {
-                    guint cu = (guint)c;
-
-                    g_array_append_val(g->pcpus, cu);
-                }
+                g_array_append_val(g->pcpus, cu);
             }
         }
         for (guint k = 0; k < json_array_get_length(json_node_get_array(hn)); k++) {
-            gint64 id = json_array_get_int_element(json_node_get_array(hn), k);
+            JsonNode *el = json_array_get_element(json_node_get_array(hn), k);
+            gint64 hid;
 
-            if (id < 0 || id >= 1024) {
-                qn_guest_node_free(g);
+            if (!JSON_NODE_HOLDS_VALUE(el) || json_node_get_value_type(el) != G_TYPE_INT64 ||
+                (hid = json_node_get_int(el)) < 0 || hid >= 1024) {
                 QN_BAD("host_nodes");
             }
-            qn_bitmap_set(g->host_nodes, (guint)id);
+            qn_bitmap_set(g->host_nodes, (guint)hid);
         }
-        g_ptr_array_add(plan->guest_nodes, g);
+        g_ptr_array_add(plan->guest_nodes, g_steal_pointer(&g));
     }
     return g_steal_pointer(&plan);
 }

@@ -1471,6 +1471,7 @@ qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemu
         guint maxn = MAX(usable->len, 1);
         gboolean user_sizes = qn_shape_has_memory(shape);
         gboolean user_hosts = qn_shape_has_user_hosts(shape);
+        gboolean fixed_tried = FALSE;
 
         if (shape != NULL) {
             guint c = shape->len;
@@ -1549,9 +1550,13 @@ qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemu
                                                sizes)) {
                         continue;
                     }
-                    if (user_fixed_ps && (pass == 1 || k > 0)) {
+                    if (user_fixed_ps && fixed_tried) {
                         break; /* the user's backends fix their page sizes: one try */
                     }
+                    /* That try is the first one made, whichever pass: with no hugepage size
+                     * to try (hugepage-size=none, no hugetlbfs mount) pass 0 makes none, and
+                     * the user's regular-memory backends were never placed at all. */
+                    fixed_tried = user_fixed_ps;
                     g_ptr_array_set_size(hosts, 0);
                     for (guint i = 0; i < n; i++) {
                         g_ptr_array_add(hosts, qn_bitmap_new());

@@ -79,6 +79,7 @@ typedef struct {
 } QnPlan;
 
 void qn_guest_node_free(QnGuestNode *g);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnGuestNode, qn_guest_node_free)
 void qn_plan_free(QnPlan *plan);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnPlan, qn_plan_free)
 

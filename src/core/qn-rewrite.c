@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "qn-json.h"
 #include "qn-keyval.h"
 #include "qn-size.h"
 
@@ -17,6 +18,22 @@ qn_append_ranges(GString *s, const char *key, const QnBitmap *set)
             g_string_append_printf(s, ",%s=%s", key, ranges[i]);
         }
     }
+}
+
+/* @text with "key=value" added. QEMU takes "node," as "node" (a trailing separator ends the
+ * list), so appending ",memdev=..." there would make ",," an escaped comma inside the first
+ * element: after an odd run of trailing commas the separator is already there. */
+static gchar *
+qn_keyval_append(const char *text, const char *key, const char *value)
+{
+    g_autofree gchar *v = qn_keyval_escape(value);
+    gsize len = strlen(text);
+    gsize commas = 0;
+
+    while (commas < len && text[len - 1 - commas] == ',') {
+        commas++;
+    }
+    return g_strdup_printf("%s%s%s=%s", text, commas % 2 ? "" : ",", key, v);
 }
 
 static JsonNode *
@@ -88,8 +105,8 @@ qn_backend_json(const QnGuestNode *g, const char *mem_path, JsonObject *user)
     g_autoptr(JsonGenerator) gen = json_generator_new();
     g_autoptr(JsonNode) root = NULL;
     const char *qom_type = huge ? "memory-backend-file"
-                                : json_object_get_string_member_with_default(
-                                      user, "qom-type", "memory-backend-ram");
+                                : qn_json_get_string(user, "qom-type",
+                                                     "memory-backend-ram");
     gboolean wrote_owned = FALSE;
 
     json_builder_begin_object(b);
@@ -153,13 +170,11 @@ qn_thread_context_rewrite(const char *value, GHashTable *affinity)
             return NULL;
         }
         obj = json_node_get_object(json_parser_get_root(parser));
-        if (g_strcmp0(json_object_get_string_member_with_default(obj, "qom-type", ""),
-                      "thread-context") != 0 ||
+        if (g_strcmp0(qn_json_get_string(obj, "qom-type", ""), "thread-context") != 0 ||
             !json_object_has_member(obj, "node-affinity")) {
             return NULL;
         }
-        nodes = g_hash_table_lookup(affinity,
-                                    json_object_get_string_member_with_default(obj, "id", ""));
+        nodes = g_hash_table_lookup(affinity, qn_json_get_string(obj, "id", ""));
         if (nodes == NULL) {
             return NULL;
         }
@@ -265,7 +280,7 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
             }
             a = g_ptr_array_index(qa->args, un->arg_index);
             g_hash_table_insert(replace, GUINT_TO_POINTER(un->arg_index),
-                                g_strdup_printf("%s,memdev=%s", a->value, g->memdev));
+                                qn_keyval_append(a->value, "memdev", g->memdev));
         }
     } else if (plan->guest_topology != QN_GUEST_TOPOLOGY_MACHINE_BACKEND) {
         if (n == 1 && plan->guest_topology != QN_GUEST_TOPOLOGY_PASSTHROUGH) {

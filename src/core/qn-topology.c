@@ -311,12 +311,15 @@ qn_parse_status_allowed(const char *text, QnBitmap **ret_cpus, QnBitmap **ret_me
     g_autoptr(QnBitmap) mems = NULL;
 
     for (guint i = 0; lines[i] != NULL; i++) {
+        /* The kernel writes each line once; should one repeat, the last wins (no leak). */
         if (g_str_has_prefix(lines[i], "Cpus_allowed_list:")) {
+            g_clear_pointer(&cpus, qn_bitmap_free);
             cpus = qn_bitmap_parse_list(lines[i] + strlen("Cpus_allowed_list:"), error);
             if (cpus == NULL) {
                 return FALSE;
             }
         } else if (g_str_has_prefix(lines[i], "Mems_allowed_list:")) {
+            g_clear_pointer(&mems, qn_bitmap_free);
             mems = qn_bitmap_parse_list(lines[i] + strlen("Mems_allowed_list:"), error);
             if (mems == NULL) {
                 return FALSE;

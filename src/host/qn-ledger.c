@@ -12,6 +12,7 @@
 #include <glib/gstdio.h>
 
 #include "qn-error.h"
+#include "qn-json.h"
 #include "qn-monitor.h"
 #include "qn-plan-json.h"
 
@@ -251,23 +252,50 @@ qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error)
 }
 
 JsonNode *
-qn_ledger_read(QnLedger *ledger, gint pid, GError **error)
+qn_ledger_entry_parse(const char *data, gsize len, GError **error)
 {
-    g_autofree gchar *path = qn_entry_path(ledger, pid);
     g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) local = NULL;
     JsonNode *root;
 
-    if (!json_parser_load_from_file(parser, path, &local)) {
-        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "ledger '%s': %s", path, local->message);
+    if (!json_parser_load_from_data(parser, data, (gssize)len, &local)) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "%s", local->message);
         return NULL;
     }
     root = json_parser_get_root(parser);
     if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "ledger '%s': not a JSON object", path);
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "not a JSON object");
         return NULL;
     }
     return json_node_ref(root);
+}
+
+/* The entry in file @path: the same parser as every other reader, so fuzzing it covers them. */
+static JsonNode *
+qn_ledger_entry_load(const char *path, GError **error)
+{
+    g_autofree gchar *data = NULL;
+    gsize len = 0;
+    g_autoptr(GError) local = NULL;
+    JsonNode *root;
+
+    if (!g_file_get_contents(path, &data, &len, &local)) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "ledger '%s': %s", path, local->message);
+        return NULL;
+    }
+    root = qn_ledger_entry_parse(data, len, error);
+    if (root == NULL) {
+        g_prefix_error(error, "ledger '%s': ", path);
+    }
+    return root;
+}
+
+JsonNode *
+qn_ledger_read(QnLedger *ledger, gint pid, GError **error)
+{
+    g_autofree gchar *path = qn_entry_path(ledger, pid);
+
+    return qn_ledger_entry_load(path, error);
 }
 
 gboolean
@@ -302,8 +330,8 @@ qn_entry_cmp(gconstpointer a, gconstpointer b)
 {
     JsonObject *x = json_node_get_object(*(JsonNode *const *)a);
     JsonObject *y = json_node_get_object(*(JsonNode *const *)b);
-    gint64 px = json_object_get_int_member_with_default(x, "pid", 0);
-    gint64 py = json_object_get_int_member_with_default(y, "pid", 0);
+    gint64 px = qn_json_get_int(x, "pid", 0);
+    gint64 py = qn_json_get_int(y, "pid", 0);
 
     return px < py ? -1 : px > py;
 }
@@ -320,26 +348,23 @@ qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad)
     }
     while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
         g_autofree gchar *path = NULL;
-        g_autoptr(JsonParser) parser = NULL;
-        JsonNode *root;
+        g_autoptr(JsonNode) root = NULL;
 
         /* temporary files of an interrupted atomic write are ".<name>.XXXXXX" */
         if (!g_str_has_suffix(name, ".json") || name[0] == '.') {
             continue;
         }
         path = g_build_filename(ledger->dir, name, NULL);
-        parser = json_parser_new();
         /* An entry is "<pid>.json" holding that pid: a file claiming another VM's pid (a
          * copy edited by hand) must not make a sweep delete that VM's own entry. */
-        if (!json_parser_load_from_file(parser, path, NULL) ||
-            !JSON_NODE_HOLDS_OBJECT((root = json_parser_get_root(parser))) ||
-            !qn_entry_name_matches(json_node_get_object(root), name)) {
+        root = qn_ledger_entry_load(path, NULL);
+        if (root == NULL || !qn_entry_name_matches(json_node_get_object(root), name)) {
             if (ret_bad != NULL) {
                 g_ptr_array_add(*ret_bad, g_strdup(name));
             }
             continue;
         }
-        g_ptr_array_add(entries, json_node_ref(root));
+        g_ptr_array_add(entries, g_steal_pointer(&root));
     }
     g_ptr_array_sort(entries, qn_entry_cmp);
     return entries;
@@ -372,6 +397,37 @@ qn_ledger_sweep(QnLedger *ledger, const char *proc_root)
     return removed;
 }
 
+void
+qn_ledger_entry_add_reservations(JsonObject *entry, QnReservations *r)
+{
+    const char *state = qn_json_get_string(entry, "state", "");
+    g_autoptr(GError) err = NULL;
+    g_autoptr(QnPlan) plan = qn_plan_from_json(json_object_get_member(entry, "plan"), &err);
+
+    if (plan == NULL || plan->kind != QN_PLAN_ALIGNED) {
+        return;
+    }
+    for (guint k = 0; k < plan->guest_nodes->len; k++) {
+        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, k);
+        guint nh = qn_bitmap_count(g->host_nodes);
+
+        if (nh == 0 || (g->page_size != 0 && strcmp(state, "reserving") != 0)) {
+            continue;
+        }
+        QN_BITMAP_FOREACH(g->host_nodes, h) {
+            qn_reservations_add(r, (guint)h, g->page_size, g->bytes / nh);
+        }
+    }
+    {
+        g_autoptr(QnBitmap) pinned = qn_bitmap_parse_list(
+            qn_json_get_string(entry, "pinned_cpus", ""), NULL);
+
+        if (pinned != NULL) {
+            qn_bitmap_or(r->pinned_cpus, pinned);
+        }
+    }
+}
+
 QnReservations *
 qn_ledger_reservations(QnLedger *ledger)
 {
@@ -379,33 +435,7 @@ qn_ledger_reservations(QnLedger *ledger)
     g_autoptr(GPtrArray) entries = qn_ledger_list(ledger, NULL);
 
     for (guint i = 0; i < entries->len; i++) {
-        JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
-        const char *state = json_object_get_string_member_with_default(o, "state", "");
-        g_autoptr(GError) err = NULL;
-        g_autoptr(QnPlan) plan = qn_plan_from_json(json_object_get_member(o, "plan"), &err);
-
-        if (plan == NULL || plan->kind != QN_PLAN_ALIGNED) {
-            continue;
-        }
-        for (guint k = 0; k < plan->guest_nodes->len; k++) {
-            const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, k);
-            guint nh = qn_bitmap_count(g->host_nodes);
-
-            if (nh == 0 || (g->page_size != 0 && strcmp(state, "reserving") != 0)) {
-                continue;
-            }
-            QN_BITMAP_FOREACH(g->host_nodes, h) {
-                qn_reservations_add(r, (guint)h, g->page_size, g->bytes / nh);
-            }
-        }
-        {
-            g_autoptr(QnBitmap) pinned = qn_bitmap_parse_list(
-                json_object_get_string_member_with_default(o, "pinned_cpus", ""), NULL);
-
-            if (pinned != NULL) {
-                qn_bitmap_or(r->pinned_cpus, pinned);
-            }
-        }
+        qn_ledger_entry_add_reservations(json_node_get_object(g_ptr_array_index(entries, i)), r);
     }
     return r;
 }

@@ -87,6 +87,19 @@ JsonNode *qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guin
 gboolean qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error);
 
 /**
+ * qn_ledger_entry_parse:
+ * @data: (array length=len): the bytes of one ledger file, not necessarily NUL-terminated
+ * @len: bytes in @data
+ * @error: %QN_ERROR_LEDGER when @data is not JSON or its root is not an object
+ *
+ * The parser behind qn_ledger_read() and qn_ledger_list(), on a buffer (STYLE.md: parsers take
+ * buffers) so tests and tests/fuzz/fuzz-ledger.c feed it directly. Checks only that the entry
+ * is an object: members are checked where they are used (qn_plan_from_json() for "plan").
+ * Returns: (transfer full): the entry's root object node, or %NULL on error.
+ */
+JsonNode *qn_ledger_entry_parse(const char *data, gsize len, GError **error);
+
+/**
  * qn_ledger_read:
  * The entry of @pid (`<dir>/<pid>.json`), or %NULL with %QN_ERROR_LEDGER when it is missing or
  * is not a JSON object. One file is read, not the whole ledger.
@@ -124,5 +137,16 @@ guint qn_ledger_sweep(QnLedger *ledger, const char *proc_root);
  * Returns: (transfer full)
  */
 QnReservations *qn_ledger_reservations(QnLedger *ledger);
+
+/**
+ * qn_ledger_entry_add_reservations:
+ * @entry: one ledger entry (from qn_ledger_entry_parse()), possibly hand-edited or damaged
+ * @r: where to add what the entry holds
+ *
+ * The per-entry part of qn_ledger_reservations(): adds the entry's hugepages while it is still
+ * "reserving", its regular memory, and its "pinned_cpus". An entry whose plan does not parse,
+ * or is not aligned, adds nothing; a malformed "pinned_cpus" adds no pCPU. Never fails.
+ */
+void qn_ledger_entry_add_reservations(JsonObject *entry, QnReservations *r);
 
 G_END_DECLS

@@ -1,0 +1,75 @@
+/* Fuzz target "ledger": one ledger file (src/host/qn-ledger.c) as qemu-numa-ctl and the
+ * launcher read it: qn_ledger_entry_parse(), then the reservations it holds
+ * (qn_ledger_entry_add_reservations()) and its plan (qn_plan_from_json(), src/core).
+ *
+ * Input: the file's bytes. Ledger files may be truncated, binary or hand-edited (README
+ * "Reliability"): none of that may crash, leak, or reach a g_return_if_fail().
+ * Invariant: a plan that decodes encodes back to JSON that decodes to the same plan, so
+ * what qemu-numa-ctl shows is what the planner and the monitor use. */
+#include "config.h"
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "fuzz.h"
+#include "qn-ledger.h"
+#include "qn-plan-json.h"
+
+const char qn_fuzz_target[] = "ledger";
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    qn_fuzz_init_logging();
+    return 0;
+}
+
+static gchar *
+qn_to_text(JsonNode *node)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+
+    json_generator_set_root(gen, node);
+    return json_generator_to_data(gen, NULL);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) entry = qn_ledger_entry_parse((const char *)data, size, &error);
+    g_autoptr(QnReservations) resv = qn_reservations_new();
+    g_autoptr(QnPlan) plan = NULL;
+    g_autoptr(JsonNode) json = NULL;
+    g_autoptr(QnPlan) again = NULL;
+    g_autoptr(JsonNode) json2 = NULL;
+    g_autofree gchar *text = NULL, *text2 = NULL, *summary = NULL;
+
+    if (entry == NULL) {
+        g_assert(error != NULL);
+        return 0;
+    }
+    g_assert(error == NULL && JSON_NODE_HOLDS_OBJECT(entry));
+    qn_ledger_entry_add_reservations(json_node_get_object(entry), resv);
+
+    plan = qn_plan_from_json(json_object_get_member(json_node_get_object(entry), "plan"),
+                             &error);
+    if (plan == NULL) {
+        g_assert(error != NULL);
+        return 0;
+    }
+    summary = qn_plan_summary(plan);
+    json = qn_plan_to_json(plan);
+    text = qn_to_text(json);
+    again = qn_plan_from_json(json, &error);
+    if (again == NULL) {
+        qn_fuzz_fail("a decoded plan encodes to JSON that does not decode: %s: %s", error->message,
+                text);
+    }
+    json2 = qn_plan_to_json(again);
+    text2 = qn_to_text(json2);
+    if (g_strcmp0(text, text2) != 0) {
+        qn_fuzz_fail("plan JSON changes on a round trip:\n%s\n%s", text, text2);
+    }
+    return 0;
+}
