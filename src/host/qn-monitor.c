@@ -19,6 +19,7 @@
 #include <json-glib/json-glib.h>
 
 #include "qn-error.h"
+#include "qn-json.h"
 #include "qn-ledger.h"
 #include "qn-plan-json.h"
 #include "qn-qmp-client.h"
@@ -192,7 +193,8 @@ static void
 qn_edit_event(JsonObject *o, gpointer user)
 {
     QnEventRecord *r = user;
-    JsonArray *events = json_object_get_array_member(o, "events");
+    JsonNode *en = json_object_get_member(o, "events");
+    JsonArray *events = NULL;
     JsonObject *e = json_object_new();
     /* g_date_time_new_from_unix_utc_usec() is glib 2.80: build it from seconds + usec. */
     g_autoptr(GDateTime) secs = g_date_time_new_from_unix_utc(r->ts_usec / G_USEC_PER_SEC);
@@ -204,6 +206,12 @@ qn_edit_event(JsonObject *o, gpointer user)
     if (r->data != NULL) {
         json_object_set_object_member(e, "data", json_object_ref(r->data));
     }
+    if (en == NULL || !JSON_NODE_HOLDS_ARRAY(en)) {
+        /* absent or mangled by hand: the record starts again rather than being lost */
+        json_object_set_array_member(o, "events", json_array_new());
+        en = json_object_get_member(o, "events");
+    }
+    events = json_node_get_array(en);
     while (json_array_get_length(events) >= QN_MONITOR_MAX_EVENTS) {
         json_array_remove_element(events, 0);
     }
@@ -260,7 +268,7 @@ qn_state_after(const char *event, JsonObject *data)
         return "guest-panicked";
     }
     if (!strcmp(event, "MIGRATION") && data != NULL) {
-        const char *st = json_object_get_string_member_with_default(data, "status", "");
+        const char *st = qn_json_get_string(data, "status", "");
 
         return !strcmp(st, "completed") ? "postmigrate" : NULL;
     }
@@ -278,7 +286,7 @@ qn_on_event(QnQmpClient *client, const char *event, JsonObject *data, gint64 ts_
     if (!strcmp(event, "SHUTDOWN") && data != NULL) {
         g_free(m->last_shutdown_reason);
         m->last_shutdown_reason =
-            g_strdup(json_object_get_string_member_with_default(data, "reason", "unknown"));
+            g_strdup(qn_json_get_string(data, "reason", "unknown"));
     }
     qn_entry_update(m, qn_edit_event, &r);
     if (!strcmp(event, "RESUME")) {
@@ -311,7 +319,7 @@ qn_finish(QnMonitor *m)
         g_autoptr(JsonNode) entry = qn_ledger_read(ledger, m->pid, NULL);
 
         if (entry != NULL) {
-            name = g_strdup(json_object_get_string_member_with_default(
+            name = g_strdup(qn_json_get_string(
                 json_node_get_object(entry), "name", NULL));
         }
     }
@@ -433,7 +441,7 @@ qn_vcpu_affinity(QnMonitor *m)
     h = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
     for (guint i = 0; i < json_array_get_length(json_node_get_array(cpus)); i++) {
         JsonObject *c = json_array_get_object_element(json_node_get_array(cpus), i);
-        gint64 tid = json_object_get_int_member_with_default(c, "thread-id", 0);
+        gint64 tid = qn_json_get_int(c, "thread-id", 0);
         gchar *aff = tid > 0 ? qn_get_affinity((gint)tid) : NULL;
 
         if (aff != NULL) {
@@ -472,8 +480,8 @@ qn_pin(QnMonitor *m, const QnPlan *plan)
     }
     for (guint i = 0; i < json_array_get_length(json_node_get_array(cpus)); i++) {
         JsonObject *c = json_array_get_object_element(json_node_get_array(cpus), i);
-        gint64 index = json_object_get_int_member_with_default(c, "cpu-index", -1);
-        gint64 tid = json_object_get_int_member_with_default(c, "thread-id", 0);
+        gint64 index = qn_json_get_int(c, "cpu-index", -1);
+        gint64 tid = qn_json_get_int(c, "thread-id", 0);
         gint pcpu = -1;
 
         for (guint g = 0; g < plan->guest_nodes->len && pcpu < 0; g++) {
@@ -662,7 +670,7 @@ qn_monitor_main(int argc, char **argv)
         }
         st = qn_qmp_client_execute_sync(m.qmp, "query-status", NULL, 10000, &error);
         if (st != NULL && JSON_NODE_HOLDS_OBJECT(st)) {
-            const char *status = json_object_get_string_member_with_default(
+            const char *status = qn_json_get_string(
                 json_node_get_object(st), "status", "unknown");
 
             qn_entry_update(&m, qn_edit_state, (gpointer)status);
