@@ -568,6 +568,8 @@ static const Hostile hostile[] = {
     { "argv", "-numa node,nodeid=0 -numa node,nodeid=0", QN_ERROR_BAD_ARGV,
       "duplicate NUMA nodeid 0" },
     { "argv", "-numa node,nodeid=1 -numa node", QN_ERROR_BAD_ARGV, "duplicate NUMA nodeid 1" },
+    { "argv", "-numa node,nodeid=128", QN_ERROR_BAD_ARGV,
+      "-numa node nodeid '128': QEMU allows node ids 0 to 127" },
     { "argv", "-m 4G -object memory-backend-ram,id=m0,size=2G -numa node,memdev=m0 "
               "-numa node,memdev=m0", QN_ERROR_BAD_ARGV, "memdev 'm0' is used by another node" },
     { "sysfs-distance", "10 abc\n", QN_ERROR_TOPOLOGY, "'10 abc'" },

@@ -252,7 +252,14 @@ qn_parse_numa(QnQemuArgv *qa, guint index, const char *value, GError **error)
         if (s != NULL) {
             guint id;
 
-            if (!qn_parse_uint(s, 1023, &id, "-numa node nodeid", error)) {
+            if (!qn_parse_uint(s, G_MAXUINT, &id, "-numa node nodeid", error)) {
+                return FALSE;
+            }
+            /* QEMU 7.2's MAX_NODES (measured: "Max number of NUMA nodes reached: 128"):
+             * refused here, before any page is reserved for it. */
+            if (id >= 128) {
+                g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV,
+                            "-numa node nodeid '%s': QEMU allows node ids 0 to 127", s);
                 return FALSE;
             }
             node->nodeid = (gint)id;
