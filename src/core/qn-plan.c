@@ -1672,7 +1672,8 @@ qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemu
                         plan->reason = g_strdup_printf(
                             "no hugepage plan (%s): regular memory bound to its nodes",
                             page_sizes->len ? "not enough free hugepages per node"
-                                            : "no hugetlbfs mount");
+                            : cfg->hugepage_size == QN_HUGEPAGE_SIZE_NONE ? "hugepage-size none"
+                                                                : "no hugetlbfs mount");
                     }
                 }
                 if (pass == 1 && cfg->policy != QN_POLICY_BEST_EFFORT &&
