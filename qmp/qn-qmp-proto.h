@@ -169,6 +169,10 @@ gboolean qn_qmp_greeting_get_version(JsonNode *msg, gint *ret_major, gint *ret_m
  * Encodes {"execute": ..., "arguments": ..., "id": ...} as one line ending with "\r\n"; control
  * characters in strings are escaped, so the line never contains a raw newline.
  *
+ * Limit: numbers are written by json-glib, which writes some doubles as invalid JSON
+ * (infinity as "inf.0", 1e48 as "1e+48.0": json-glib 1.6 appends ".0" to any double written
+ * without a '.'; found by fuzzing). No command we send carries a double; pass integers.
+ *
  * Returns: (transfer full): the NUL-terminated line, g_free() it
  */
 gchar *qn_qmp_command_encode(const char *execute, JsonObject *arguments, const char *id,
