@@ -294,11 +294,12 @@ qn_launch_reserve(QnLaunch *l, GError **error)
     return TRUE;
 }
 
-/* Removes our ledger entry, through the ledger we hold if we still hold it (a second flock of
- * the same lock file from this process would wait for ourselves). */
+/* Removes our ledger entry and our QMP sockets, through the ledger we hold if we still hold
+ * it (a second flock of the same lock file from this process would wait for ourselves). */
 static void
 qn_launch_forget(QnLaunch *l)
 {
+    qn_monitor_remove_sockets(l->cfg->state_dir, l->pid);
     if (l->ledger != NULL) {
         qn_ledger_remove(l->ledger, l->pid, NULL);
     } else {
@@ -349,47 +350,35 @@ qn_launch_exec(QnLaunch *l, GError **error)
     if (l->ledger_entry) {
         /* Our own QMP monitors beside the user's (QEMU keeps several): one the monitor
          * process holds, one for qemu-numa-ctl status. */
+        static const char *const which[] = { "monitor", "ctl" };
         g_autoptr(GStrvBuilder) b = g_strv_builder_new();
-        g_autofree gchar *c1 = NULL;
-        g_autofree gchar *c2 = NULL;
-        const char *extra[] = { "-chardev", NULL, "-mon", "chardev=qn-monitor,mode=control",
-                                "-chardev", NULL, "-mon", "chardev=qn-ctl,mode=control", NULL,
-                                NULL };
         /* Pin before the guest runs: start paused and let the monitor resume, unless the
          * user (or libvirt, or a migration target) keeps it paused anyway. */
         gboolean add_s = l->plan->dedicated && !l->qa->start_paused && l->qa->incoming == NULL;
 
-        qn_monitor_remove_sockets(l->cfg->state_dir, l->pid);
-        l->qmp_sockets[0] = qn_monitor_listen(l->cfg->state_dir, l->pid, "monitor", error);
-        l->qmp_sockets[1] = l->qmp_sockets[0] == NULL
-                                ? NULL
-                                : qn_monitor_listen(l->cfg->state_dir, l->pid, "ctl", error);
-        if (l->qmp_sockets[1] == NULL) {
-            qn_monitor_remove_sockets(l->cfg->state_dir, l->pid);
-            qn_launch_forget(l);
-            return FALSE;
-        }
-        for (guint i = 0; i < G_N_ELEMENTS(l->qmp_sockets); i++) {
-            g_autofree gchar *path = qn_monitor_socket_path(l->cfg->state_dir, l->pid,
-                                                            i == 0 ? "monitor" : "ctl");
-
-            qn_ledger_give(l->ledger, path);
-        }
-        c1 = g_strdup_printf("socket,id=qn-monitor,fd=%d,server=on,wait=off",
-                             g_socket_get_fd(l->qmp_sockets[0]));
-        c2 = g_strdup_printf("socket,id=qn-ctl,fd=%d,server=on,wait=off",
-                             g_socket_get_fd(l->qmp_sockets[1]));
-        extra[1] = c1;
-        extra[5] = c2;
-        if (add_s) {
-            extra[8] = "-S";
-        }
+        G_STATIC_ASSERT(G_N_ELEMENTS(which) == G_N_ELEMENTS(l->qmp_sockets));
         g_strv_builder_addv(b, (const char **)argv);
-        g_strv_builder_addv(b, extra);
+        qn_monitor_remove_sockets(l->cfg->state_dir, l->pid);
+        for (guint i = 0; i < G_N_ELEMENTS(which); i++) {
+            g_autofree gchar *chardev = NULL;
+            g_autofree gchar *mon = NULL;
+
+            l->qmp_sockets[i] = qn_monitor_listen(l->ledger, l->pid, which[i], error);
+            if (l->qmp_sockets[i] == NULL) {
+                qn_launch_forget(l);
+                return FALSE;
+            }
+            chardev = g_strdup_printf("socket,id=qn-%s,fd=%d,server=on,wait=off", which[i],
+                                      g_socket_get_fd(l->qmp_sockets[i]));
+            mon = g_strdup_printf("chardev=qn-%s,mode=control", which[i]);
+            g_strv_builder_add_many(b, "-chardev", chardev, "-mon", mon, NULL);
+        }
+        if (add_s) {
+            g_strv_builder_add(b, "-S");
+        }
         g_strfreev(argv);
         argv = g_strv_builder_end(b);
         if (!qn_monitor_spawn(l->cfg->state_dir, l->cfg->proc_root, l->pid, add_s, error)) {
-            qn_monitor_remove_sockets(l->cfg->state_dir, l->pid);
             qn_launch_forget(l);
             return FALSE;
         }
@@ -406,7 +395,6 @@ qn_launch_exec(QnLaunch *l, GError **error)
     err = errno;
     if (l->ledger_entry) {
         /* The monitor sees no QEMU and leaves; the entry must not wait for the next sweep. */
-        qn_monitor_remove_sockets(l->cfg->state_dir, l->pid);
         qn_launch_forget(l);
     }
     g_set_error(error, QN_ERROR, QN_ERROR_EXEC, "exec '%s': %s", l->qemu, g_strerror(err));

@@ -37,9 +37,9 @@ qn_monitor_socket_path(const char *state_dir, gint pid, const char *which)
 }
 
 GSocket *
-qn_monitor_listen(const char *state_dir, gint pid, const char *which, GError **error)
+qn_monitor_listen(const QnLedger *ledger, gint pid, const char *which, GError **error)
 {
-    g_autofree gchar *path = qn_monitor_socket_path(state_dir, pid, which);
+    g_autofree gchar *path = qn_monitor_socket_path(ledger->dir, pid, which);
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
     g_autoptr(GSocket) sock = NULL;
     g_autoptr(GError) local = NULL;
@@ -61,6 +61,7 @@ qn_monitor_listen(const char *state_dir, gint pid, const char *which, GError **e
                     local->message);
         return NULL;
     }
+    qn_ledger_give(ledger, path);
     return g_steal_pointer(&sock);
 }
 

@@ -4,6 +4,8 @@
 #include <gio/gio.h>
 #include <glib.h>
 
+#include "qn-ledger.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -17,7 +19,8 @@ gchar *qn_monitor_socket_path(const char *state_dir, gint pid, const char *which
 
 /**
  * qn_monitor_listen:
- * @state_dir: the state directory (mode 0700, ours)
+ * @ledger: the ledger the launcher holds: the socket goes in its directory (mode 0700) and to
+ *   its owner (qn_ledger_give())
  * @pid: QEMU's pid-to-be
  * @which: "monitor" or "ctl", as for qn_monitor_socket_path()
  * @error: %QN_ERROR_FAILED naming the path when the socket cannot be created, bound (a file,
@@ -31,7 +34,7 @@ gchar *qn_monitor_socket_path(const char *state_dir, gint pid, const char *which
  * Returns: (transfer full): the listening socket (close-on-exec set; the launcher clears it
  *   just before exec), or %NULL.
  */
-GSocket *qn_monitor_listen(const char *state_dir, gint pid, const char *which, GError **error);
+GSocket *qn_monitor_listen(const QnLedger *ledger, gint pid, const char *which, GError **error);
 
 /** qn_monitor_remove_sockets: unlinks both QMP sockets of @pid; missing ones are fine. */
 void qn_monitor_remove_sockets(const char *state_dir, gint pid);
