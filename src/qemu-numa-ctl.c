@@ -19,9 +19,11 @@
 #include "qn-sysfs.h"
 
 static gboolean opt_json;
+static gboolean opt_version;
 
 static const GOptionEntry qn_ctl_options[] = {
     { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON (schema in README)", NULL },
+    { "version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL },
     G_OPTION_ENTRY_NULL
 };
 
@@ -540,6 +542,10 @@ main(int argc, char **argv)
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         fprintf(stderr, "qemu-numa-ctl: %s\n", error->message);
         return 2;
+    }
+    if (opt_version) {
+        printf("qemu-numa-ctl %s\n", PACKAGE_VERSION);
+        return 0;
     }
     if (argc < 2) {
         fprintf(stderr, "qemu-numa-ctl: missing command (host, plan, list, status, events, "

@@ -28,12 +28,16 @@ static gchar *builddir;
 static gchar *tmpdir;
 static gchar *mnt2m, *mnt1g;
 static gboolean have_1g;
+static gchar *setup_error; /* the set-up step that failed, with its error */
 
 static gboolean
 qn_skip_unless(gboolean ok, const char *why)
 {
     if (ok) {
         return FALSE;
+    }
+    if (setup_error != NULL) {
+        why = setup_error; /* the step that failed says more than what the test needed */
     }
     if (g_getenv("QN_TEST_REQUIRE_ALL") != NULL) {
         g_test_fail_printf("required but cannot run: %s", why);
@@ -477,45 +481,95 @@ test_bad_input(gconstpointer data)
     }
 }
 
+/* The pools this run grew, as path, old nr_hugepages pairs: given back at the end, so a test
+ * run leaves the host's memory as it found it. */
+static GPtrArray *pools_grown;
+
+static void
+qn_restore_pools(void)
+{
+    for (guint i = 0; pools_grown != NULL && i + 1 < pools_grown->len; i += 2) {
+        if (!qn_write_file(pools_grown->pdata[i], pools_grown->pdata[i + 1])) {
+            g_printerr("# restoring %s: %s\n", (char *)pools_grown->pdata[i], g_strerror(errno));
+        }
+    }
+    g_clear_pointer(&pools_grown, g_ptr_array_unref);
+}
+
+/* Add @more pages of @kb KiB to node 0's pool; FALSE with errno's text in *ret_why. */
+static gboolean
+qn_grow_pool(guint64 kb, guint64 more, gchar **ret_why)
+{
+    g_autofree gchar *path = g_strdup_printf("/sys/devices/system/node/node0/hugepages/"
+                                             "hugepages-%" G_GUINT64_FORMAT "kB/nr_hugepages",
+                                             kb);
+    g_autofree gchar *cur = NULL;
+    g_autofree gchar *want = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (!g_file_get_contents(path, &cur, NULL, &error)) {
+        *ret_why = g_strdup_printf("reading %s: %s", path, error->message);
+        return FALSE;
+    }
+    if (pools_grown == NULL) {
+        pools_grown = g_ptr_array_new_with_free_func(g_free);
+    }
+    g_ptr_array_add(pools_grown, g_strdup(path)); /* restored by qn_restore_pools() */
+    g_ptr_array_add(pools_grown, g_strdup(cur));
+    want = g_strdup_printf("%" G_GUINT64_FORMAT "\n", g_ascii_strtoull(cur, NULL, 10) + more);
+    if (!qn_write_file(path, want)) {
+        *ret_why = g_strdup_printf("writing %s to %s: %s", g_strchomp(want), path,
+                                   g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The machine set-up every real launch needs, made here and not assumed (a brand-new machine
+ * has no /dev/hugepages, no pool and no /run/qemu-numa): node 0's pools grown to 256 free 2M
+ * pages and 1 free 1G page, and hugetlbfs mounts of our own under tmpdir. The first step that
+ * fails stops the set-up, and its own error becomes every test's skip (or, under
+ * QN_TEST_REQUIRE_ALL, failure) reason: mnt2m stays NULL. */
 static void
 qn_setup_hugepages(void)
 {
+    g_autofree gchar *why = NULL;
+
     if (geteuid() != 0) {
+        setup_error = g_strdup("needs root (hugepage pools, hugetlbfs mounts)");
         return;
     }
-    /* At least 256 free 2M pages and 1 free 1G page on node 0 for these tests. */
-    if (qn_free_pages(2048) < 256) {
-        g_autofree gchar *cur = NULL;
-        g_autofree gchar *want = NULL;
-
-        g_file_get_contents("/sys/devices/system/node/node0/hugepages/hugepages-2048kB/"
-                            "nr_hugepages", &cur, NULL, NULL);
-        want = g_strdup_printf("%" G_GUINT64_FORMAT "\n",
-                               g_ascii_strtoull(cur, NULL, 10) + 256 - qn_free_pages(2048));
-        qn_write_file("/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages",
-                      want);
+    if (qn_free_pages(2048) < 256 && !qn_grow_pool(2048, 256 - qn_free_pages(2048), &why)) {
+        setup_error = g_steal_pointer(&why);
+        return;
     }
-    if (qn_free_pages(1048576) < 1) {
-        g_autofree gchar *cur = NULL;
-        g_autofree gchar *want = NULL;
-
-        g_file_get_contents("/sys/devices/system/node/node0/hugepages/hugepages-1048576kB/"
-                            "nr_hugepages", &cur, NULL, NULL);
-        want = g_strdup_printf("%" G_GUINT64_FORMAT "\n", g_ascii_strtoull(cur, NULL, 10) + 1);
-        qn_write_file("/sys/devices/system/node/node0/hugepages/hugepages-1048576kB/"
-                      "nr_hugepages", want);
+    if (qn_free_pages(2048) < 256) {
+        setup_error = g_strdup_printf("node 0 has %" G_GUINT64_FORMAT " free 2M hugepages after "
+                                      "growing its pool, want 256", qn_free_pages(2048));
+        return;
+    }
+    /* A 1G page is optional (memory may be too fragmented): /launch/1g says so */
+    if (qn_free_pages(1048576) < 1 && !qn_grow_pool(1048576, 1, &why)) {
+        g_printerr("# 1G pool: %s\n", why);
     }
     /* A private mount namespace: the hugetlbfs mounts below (seen by the qemu-numa and QEMU
      * we start, which share it) vanish with this process, even when a test aborts. */
     if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-        g_printerr("# private mount namespace: %s\n", g_strerror(errno));
+        setup_error = g_strdup_printf("private mount namespace: %s", g_strerror(errno));
+        return;
     }
     mnt2m = g_build_filename(tmpdir, "huge2m", NULL);
     mnt1g = g_build_filename(tmpdir, "huge1g", NULL);
-    g_mkdir(mnt2m, 0755);
-    g_mkdir(mnt1g, 0755);
-    if (qn_free_pages(2048) < 128 || mount("none", mnt2m, "hugetlbfs", 0, "pagesize=2M") != 0) {
+    if (g_mkdir(mnt2m, 0755) != 0 || g_mkdir(mnt1g, 0755) != 0) {
+        setup_error = g_strdup_printf("mkdir %s: %s", mnt2m, g_strerror(errno));
         g_clear_pointer(&mnt2m, g_free);
+        return;
+    }
+    if (mount("none", mnt2m, "hugetlbfs", 0, "pagesize=2M") != 0) {
+        setup_error = g_strdup_printf("mount -t hugetlbfs -o pagesize=2M none %s: %s", mnt2m,
+                                      g_strerror(errno));
+        g_clear_pointer(&mnt2m, g_free);
+        return;
     }
     have_1g = qn_free_pages(1048576) >= 1 &&
               mount("none", mnt1g, "hugetlbfs", 0, "pagesize=1G") == 0;
@@ -2018,13 +2072,22 @@ main(int argc, char **argv)
         /* Node 0's hugepage pool is the machine's: every test program and bench/smoke of every
          * build tree on this machine takes the same lock while it counts pages. */
         const char *lock = "/run/lock/qemu-numa-hugepage-tests.lock";
-        int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        int fd = -1;
 
-        if (fd >= 0) {
+        if (geteuid() == 0 && g_mkdir_with_parents("/run/lock", 01777) != 0) {
+            setup_error = g_strdup_printf("mkdir /run/lock: %s", g_strerror(errno));
+        } else if (geteuid() == 0 && (fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+            setup_error = g_strdup_printf("%s: %s", lock, g_strerror(errno));
+        } else if (fd >= 0) {
             flock(fd, LOCK_EX); /* held until exit */
         }
     }
-    qn_setup_hugepages();
+    if (setup_error == NULL) {
+        qn_setup_hugepages();
+    }
+    if (setup_error != NULL) {
+        g_printerr("# set-up: %s\n", setup_error);
+    }
     g_test_add_func("/launch/2m", test_launch_2m);
     g_test_add_func("/launch/1g", test_launch_1g);
     g_test_add_func("/launch/two-guest-nodes", test_launch_two_guest_nodes);
@@ -2059,6 +2122,7 @@ main(int argc, char **argv)
     if (have_1g) {
         umount(mnt1g);
     }
+    qn_restore_pools();
     {
         /* state directories, sockets and mount points of this run */
         const char *rm[] = { "rm", "-rf", tmpdir, NULL };
