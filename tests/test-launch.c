@@ -369,6 +369,37 @@ test_launch_libvirt_style(void)
     g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
 }
 
+/* `qemu-numa-ctl --version` is ours; `qemu-numa --version` is QEMU's own (scripts and libvirt
+ * read QEMU's version from it), with no ledger entry and nothing planned. */
+static void
+test_version(void)
+{
+    g_autofree gchar *ctl = g_build_filename(builddir, "qemu-numa-ctl", NULL);
+    g_autofree gchar *qn = g_build_filename(builddir, "qemu-numa", NULL);
+    g_autofree gchar *state = qn_new_dir("state");
+    const char *const env[] = { NULL };
+    g_autoptr(GSubprocessLauncher) l = qn_launcher(state, env);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GSubprocess) p = NULL;
+    g_autofree gchar *out = NULL;
+    g_autofree gchar *want = g_strdup_printf("qemu-numa-ctl %s\n", PACKAGE_VERSION);
+
+    g_subprocess_launcher_set_flags(l, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+    p = g_subprocess_launcher_spawn(l, &error, ctl, "--version", NULL);
+    g_assert_no_error(error);
+    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, &out, NULL, &error));
+    g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 0);
+    g_assert_cmpstr(out, ==, want);
+    g_clear_object(&p);
+    g_clear_pointer(&out, g_free);
+    p = g_subprocess_launcher_spawn(l, &error, qn, "--version", NULL);
+    g_assert_no_error(error);
+    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, &out, NULL, &error));
+    g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 0);
+    g_assert_true(g_str_has_prefix(out, "QEMU emulator version "));
+    g_assert_cmpuint(qn_state_entries(state), ==, 0);
+}
+
 /* A capability probe reaches QEMU with the argv untouched (argv[0] aside: the real binary). */
 static void
 test_probe_untouched(void)
@@ -2093,6 +2124,7 @@ main(int argc, char **argv)
     g_test_add_func("/launch/two-guest-nodes", test_launch_two_guest_nodes);
     g_test_add_func("/launch/libvirt-style", test_launch_libvirt_style);
     g_test_add_func("/launch/probe-untouched", test_probe_untouched);
+    g_test_add_func("/launch/version", test_version);
     g_test_add_func("/launch/path-link", test_path_link);
     g_test_add_func("/monitor/lifecycle", test_monitor_lifecycle);
     g_test_add_func("/launch/parallel-race", test_parallel_race);
