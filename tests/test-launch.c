@@ -2101,14 +2101,15 @@ main(int argc, char **argv)
     tmpdir = g_dir_make_tmp("qn-launch-XXXXXX", NULL);
     {
         /* Node 0's hugepage pool is the machine's: every test program and bench/smoke of every
-         * build tree on this machine takes the same lock while it counts pages. */
-        const char *lock = "/run/lock/qemu-numa-hugepage-tests.lock";
+         * build tree on this machine holds the same lock while it counts pages, a flock on the
+         * pool's own sysfs file. It is machine-wide whatever mount namespace or /run a test
+         * runs in (.ci/fresh-machine gives each run a /run of its own), and nothing is made. */
+        const char *lock = "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/"
+                           "nr_hugepages";
         int fd = -1;
 
-        if (geteuid() == 0 && g_mkdir_with_parents("/run/lock", 01777) != 0) {
-            setup_error = g_strdup_printf("mkdir /run/lock: %s", g_strerror(errno));
-        } else if (geteuid() == 0 && (fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-            setup_error = g_strdup_printf("%s: %s", lock, g_strerror(errno));
+        if (geteuid() == 0 && (fd = open(lock, O_RDONLY | O_CLOEXEC)) < 0) {
+            setup_error = g_strdup_printf("lock %s: %s", lock, g_strerror(errno));
         } else if (fd >= 0) {
             flock(fd, LOCK_EX); /* held until exit */
         }
