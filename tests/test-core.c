@@ -8,7 +8,9 @@
 #include "qn-bitmap.h"
 #include "qn-config.h"
 #include "qn-error.h"
+#include "qn-json.h"
 #include "qn-keyval.h"
+#include "qn-ledger.h"
 #include "qn-plan.h"
 #include "qn-plan-json.h"
 #include "qn-size.h"
@@ -637,6 +639,149 @@ test_hostile(void)
     g_test_message("%u hostile inputs", (guint)G_N_ELEMENTS(hostile));
 }
 
+
+/* "[" or "{\"a\":" repeated @n times: @n levels, unclosed (the parser never gets there). */
+static gchar *
+deep_json(const char *open, guint n)
+{
+    GString *s = g_string_new(NULL);
+
+    for (guint i = 0; i < n; i++) {
+        g_string_append(s, open);
+    }
+    return g_string_free(s, FALSE);
+}
+
+/* "[[...1...]]": @n levels, closed, valid JSON. */
+static gchar *
+nested_array(guint n)
+{
+    GString *s = g_string_new(NULL);
+
+    for (guint i = 0; i < n; i++) {
+        g_string_append_c(s, '[');
+    }
+    g_string_append_c(s, '1');
+    for (guint i = 0; i < n; i++) {
+        g_string_append_c(s, ']');
+    }
+    return g_string_free(s, FALSE);
+}
+
+static void
+assert_refused(const char *data, gsize len, guint depth, gsize max, const char *message)
+{
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GError) e2 = NULL;
+    g_autoptr(JsonNode) node = NULL;
+
+    g_assert_false(qn_json_check_bounds(data, len, depth, max, &e));
+    g_assert_error(e, QN_ERROR, QN_ERROR_JSON);
+    g_assert_cmpstr(e->message, ==, message);
+    /* the wrapper refuses with the same error before json-glib runs */
+    node = qn_json_parse_bounded(data, len, depth, max, &e2);
+    g_assert_null(node);
+    g_assert_error(e2, QN_ERROR, QN_ERROR_JSON);
+    g_assert_cmpstr(e2->message, ==, message);
+}
+
+static void
+assert_within(const char *data, guint depth)
+{
+    g_autoptr(GError) e = NULL;
+
+    g_assert_true(qn_json_check_bounds(data, strlen(data), depth, G_MAXSIZE, &e));
+    g_assert_no_error(e);
+}
+
+/* The bounds check that stands before json-glib 1.6, whose recursive parser has no depth
+ * limit: each case is one a hostile ledger file or QMP line could use to hide depth. */
+static void
+test_json_bounds(void)
+{
+    g_autofree gchar *brackets = deep_json("[", 100 * 1000);
+    g_autofree gchar *members = deep_json("{\"a\":", 20 * 1000);
+    g_autofree gchar *at = nested_array(QN_JSON_MAX_DEPTH);
+    g_autofree gchar *over = nested_array(QN_JSON_MAX_DEPTH + 1);
+    g_autofree gchar *in_string = NULL;
+    g_autofree gchar *big = g_strnfill(2 * 1024 * 1024, ' ');
+    g_autoptr(GError) e = NULL;
+    g_autoptr(JsonNode) node = NULL;
+    g_autofree gchar *depth_msg = g_strdup_printf("JSON nested deeper than %u", QN_JSON_MAX_DEPTH);
+
+    /* 100 KB of '[': what crashed every qemu-numa-ctl command from one ledger file */
+    assert_refused(brackets, strlen(brackets), QN_JSON_MAX_DEPTH, G_MAXSIZE, depth_msg);
+    assert_refused(members, strlen(members), QN_JSON_MAX_DEPTH, G_MAXSIZE, depth_msg);
+    /* exactly at the limit parses; one more level is refused */
+    node = qn_json_parse_bounded(at, strlen(at), QN_JSON_MAX_DEPTH, G_MAXSIZE, &e);
+    g_assert_no_error(e);
+    g_assert_true(JSON_NODE_HOLDS_ARRAY(node));
+    assert_refused(over, strlen(over), QN_JSON_MAX_DEPTH, G_MAXSIZE, depth_msg);
+    /* depth is the number open at once, brackets and braces alike, not the total */
+    assert_within("[[1],[2],{\"a\":[3]}]", 3);
+    assert_refused("[[{}]]", 6, 2, G_MAXSIZE, "JSON nested deeper than 2");
+    /* brackets inside strings are text */
+    in_string = g_strdup_printf("[\"%s\"]", brackets);
+    assert_within(in_string, 1);
+    assert_within("[\"]]]]{{{{[[[[\", '[[[[\"[[[[', 1]", 1);
+    /* escaped quotes do not end the string; an escaped backslash does not escape the quote */
+    assert_within("[\"\\\"[[[[\"]", 1);
+    assert_refused("[\"\\\\\",[[[1]]]]", 13, 3, G_MAXSIZE, "JSON nested deeper than 3");
+    /* json-glib reads '...' as a string with no escapes: '\' ends there, the brackets count */
+    assert_refused("['\\', [[[1]]]]", 14, 3, G_MAXSIZE, "JSON nested deeper than 3");
+    /* a C comment (json-glib skips them) hides a quote, not the brackets after it */
+    assert_refused("[/* \" */ [[[1]]]]", 17, 3, G_MAXSIZE, "JSON nested deeper than 3");
+    assert_within("[1 /* [[[[ */]", 1);
+    /* \u escapes json-glib reads further than we would: refused */
+    assert_within("[\"\\u005b\\uD83D\\uDE00\"]", 1);
+    assert_refused("[\"\\u12\", [[1]]]", 15, 64, G_MAXSIZE, "JSON with a malformed \\u escape");
+    assert_refused("[\"\\uD800\"]", 10, 64, G_MAXSIZE, "JSON with a malformed \\u escape");
+    assert_refused("[\"\\uDC00\\uDC00\"]", 16, 64, G_MAXSIZE, "JSON with a malformed \\u escape");
+    assert_within("[\"\\", 1); /* cut after a backslash: the parser's error to report */
+    /* a NUL byte: json-glib goes on after "\<NUL>" where a scanner stopping there would not */
+    assert_refused("[\"\\\0\", [[1]]]", 12, 64, G_MAXSIZE, "JSON with a NUL byte");
+    /* size: over the cap refused, at the cap accepted */
+    assert_refused(big, strlen(big), QN_JSON_MAX_DEPTH, 1024 * 1024,
+                   "JSON longer than 1048576 bytes");
+    g_assert_true(qn_json_check_bounds(big, 1024 * 1024, QN_JSON_MAX_DEPTH, 1024 * 1024, NULL));
+    /* the wrapper passes json-glib's own errors on, and refuses an empty document */
+    g_clear_error(&e);
+    g_assert_null(qn_json_parse_bounded("[1,", 3, QN_JSON_MAX_DEPTH, G_MAXSIZE, &e));
+    g_assert_error(e, QN_ERROR, QN_ERROR_JSON);
+    g_assert_true(strstr(e->message, "Parse error") != NULL);
+    g_clear_error(&e);
+    g_assert_null(qn_json_parse_bounded(" ", 1, QN_JSON_MAX_DEPTH, G_MAXSIZE, &e));
+    g_assert_error(e, QN_ERROR, QN_ERROR_JSON);
+    g_assert_cmpstr(e->message, ==, "no JSON value");
+}
+
+/* A ledger file is written by whoever can write the state directory: the entry parser refuses
+ * deep and oversized files with its own code before json-glib sees them. */
+static void
+test_ledger_entry_bounds(void)
+{
+    g_autofree gchar *brackets = deep_json("[", 100 * 1000);
+    g_autofree gchar *big = g_strnfill(QN_LEDGER_ENTRY_MAX_LEN + 1, ' ');
+    g_autoptr(GError) e = NULL;
+    g_autoptr(JsonNode) entry = NULL;
+
+    g_assert_null(qn_ledger_entry_parse(brackets, strlen(brackets), &e));
+    g_assert_error(e, QN_ERROR, QN_ERROR_LEDGER);
+    g_assert_cmpstr(e->message, ==, "JSON nested deeper than 64");
+    g_clear_error(&e);
+    big[0] = '{';
+    big[QN_LEDGER_ENTRY_MAX_LEN] = '}';
+    g_assert_null(qn_ledger_entry_parse(big, QN_LEDGER_ENTRY_MAX_LEN + 1, &e));
+    g_assert_error(e, QN_ERROR, QN_ERROR_LEDGER);
+    g_assert_cmpstr(e->message, ==, "JSON longer than 1048576 bytes");
+    g_clear_error(&e);
+    /* one byte less is an (empty, blank-padded) entry */
+    big[QN_LEDGER_ENTRY_MAX_LEN - 1] = '}';
+    entry = qn_ledger_entry_parse(big, QN_LEDGER_ENTRY_MAX_LEN, &e);
+    g_assert_no_error(e);
+    g_assert_true(JSON_NODE_HOLDS_OBJECT(entry));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -654,5 +799,7 @@ main(int argc, char **argv)
     g_test_add_func("/core/plan/choices", test_plan_choices);
     g_test_add_func("/core/plan/json-roundtrip", test_plan_json_roundtrip);
     g_test_add_func("/core/hostile", test_hostile);
+    g_test_add_func("/core/json/bounds", test_json_bounds);
+    g_test_add_func("/core/json/ledger-entry", test_ledger_entry_bounds);
     return g_test_run();
 }
