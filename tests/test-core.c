@@ -14,6 +14,7 @@
 #include "qn-plan.h"
 #include "qn-plan-json.h"
 #include "qn-size.h"
+#include "qn-text.h"
 #include "qn-sysfs.h"
 #include "qn-topology.h"
 
@@ -782,6 +783,46 @@ test_ledger_entry_bounds(void)
     g_assert_true(JSON_NODE_HOLDS_OBJECT(entry));
 }
 
+/* Strings from the ledger or QMP shown on root's terminal: no byte of a control sequence gets
+ * through; printable text, UTF-8 included, is unchanged. */
+static void
+test_text_escape_terminal(void)
+{
+    static const struct {
+        const char *in;
+        const char *out;
+    } cases[] = {
+        { "vm-1", "vm-1" },
+        { "", "" },
+        { "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+          "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+        /* OSC window title ended by BEL, and "clear screen" */
+        { "\x1b]0;pwned\x07vm\x1b[2J", "\\x1b]0;pwned\\x07vm\\x1b[2J" },
+        { "a\tb\nc\rd", "a\\x09b\\x0ac\\x0dd" },
+        { "\x01\x1f\x7f", "\\x01\\x1f\\x7f" },
+        /* C1: U+009B is CSI on terminals that take 8-bit controls; U+0080 and U+009F bound it */
+        { "x\xc2\x9b" "2J", "x\\xc2\\x9b" "2J" },
+        { "\xc2\x80\xc2\x9f\xc2\xa0", "\\xc2\\x80\\xc2\\x9f\xc2\xa0" },
+        /* not UTF-8: a lone C1 byte, a cut sequence, an overlong '/' and a surrogate */
+        { "\x9b" "2J", "\\x9b" "2J" },
+        { "ab\xe2\x82", "ab\\xe2\\x82" },
+        { "\xc0\xaf", "\\xc0\\xaf" },
+        { "\xed\xa0\x80", "\\xed\\xa0\\x80" },
+        /* a backslash is text */
+        { "a\\x1b", "a\\x1b" },
+    };
+
+    g_assert_null(qn_text_escape_terminal(NULL));
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree gchar *got = qn_text_escape_terminal(cases[i].in);
+
+        g_assert_cmpstr(got, ==, cases[i].out);
+        g_assert_true(g_utf8_validate(got, -1, NULL));
+        g_assert_null(strchr(got, '\x1b'));
+        g_assert_null(strchr(got, '\x07'));
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -801,5 +842,6 @@ main(int argc, char **argv)
     g_test_add_func("/core/hostile", test_hostile);
     g_test_add_func("/core/json/bounds", test_json_bounds);
     g_test_add_func("/core/json/ledger-entry", test_ledger_entry_bounds);
+    g_test_add_func("/core/text/escape-terminal", test_text_escape_terminal);
     return g_test_run();
 }
