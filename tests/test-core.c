@@ -823,6 +823,92 @@ test_text_escape_terminal(void)
     }
 }
 
+/* Sets resv_hugepages of @page_size in @t, as qn-sysfs.c reads it. */
+static void
+qn_set_resv(QnTopology *t, guint64 page_size, guint64 pages)
+{
+    for (guint i = 0; i < t->page_sizes->len; i++) {
+        if (g_array_index(t->page_sizes, guint64, i) == page_size) {
+            g_array_index(t->page_resv, guint64, i) = pages;
+        }
+    }
+    g_assert_cmpuint(qn_topology_resv_pages(t, page_size), ==, pages);
+}
+
+/* resv_hugepages is global per page size: the pages a plan takes of one size, on all nodes
+ * together, stay within free - (held in the ledger) - resv, even where one node's free pages
+ * would hold the guest. 2x2's free 2M pages: 4096 + 3000 + 1024 + 0 = 8120. */
+static void
+test_plan_resv(void)
+{
+    const char *argv[] = { "qemu", "-m", "1G", "-smp", "4", NULL }; /* 512 pages of 2M */
+    const char *env[] = { "QEMU_NUMA_POLICY=restricted", "QEMU_NUMA_HUGEPAGE_SIZE=2M", NULL };
+    const char *best_env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", NULL };
+    g_autoptr(QnTopology) t = qn_fake("2x2");
+    g_autoptr(QnConfig) c = qn_config_load(NULL, "t", env, NULL);
+    g_autoptr(QnConfig) best = qn_config_load(NULL, "t", best_env, NULL);
+    g_autoptr(QnQemuArgv) qa = qn_qemu_argv_parse(argv, NULL);
+    g_autoptr(QnReservations) held = qn_reservations_new();
+
+    /* the trees: 2x2 as captured (64 and 1), 2x2-resv with most free pages reserved */
+    {
+        g_autoptr(QnTopology) r = qn_fake("2x2-resv");
+
+        g_assert_cmpuint(qn_topology_resv_pages(t, 2 * QN_MiB), ==, 64);
+        g_assert_cmpuint(qn_topology_resv_pages(t, QN_GiB), ==, 1);
+        g_assert_cmpuint(qn_topology_resv_pages(r, 2 * QN_MiB), ==, 7900);
+        g_assert_cmpuint(qn_topology_resv_pages(r, QN_GiB), ==, 11);
+        g_assert_cmpuint(qn_topology_resv_pages(r, 4096), ==, 0); /* not a hugepage size */
+    }
+    /* exactly 512 usable: fits, on one node (node 0 alone has 4096 free) */
+    qn_set_resv(t, 2 * QN_MiB, 8120 - 512);
+    {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(QnPlan) p = qn_plan_compute(t, NULL, qa, c, &e);
+
+        g_assert_no_error(e);
+        g_assert_cmpint(p->kind, ==, QN_PLAN_ALIGNED);
+        g_assert_cmpuint(p->guest_nodes->len, ==, 1);
+    }
+    /* one page fewer: restricted refuses and names the reservation */
+    qn_set_resv(t, 2 * QN_MiB, 8120 - 511);
+    {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(QnPlan) p = qn_plan_compute(t, NULL, qa, c, &e);
+        g_autoptr(QnPlan) fb = NULL;
+
+        g_assert_null(p);
+        g_assert_error(e, QN_ERROR, QN_ERROR_NO_FIT);
+        g_assert_nonnull(strstr(e->message, "2M pages: 512 needed but 511 usable on all nodes "
+                                            "(8120 free, 7609 of them reserved by mappings not "
+                                            "yet faulted in: resv_hugepages)"));
+        /* best-effort: no hugepage plan, regular memory bound, the reservation as reason */
+        fb = qn_plan_compute(t, NULL, qa, best, NULL);
+        g_assert_nonnull(fb);
+        g_assert_cmpint(fb->kind, ==, QN_PLAN_ALIGNED);
+        g_assert_cmpuint(((QnGuestNode *)fb->guest_nodes->pdata[0])->page_size, ==, 0);
+        g_assert_nonnull(strstr(fb->reason, "resv_hugepages"));
+    }
+    /* pages other launches hold in the ledger count against the same total */
+    qn_set_resv(t, 2 * QN_MiB, 8120 - 512 - 100);
+    qn_reservations_add(held, 2, 2 * QN_MiB, 100 * 2 * QN_MiB);
+    {
+        g_autoptr(QnPlan) p = qn_plan_compute(t, held, qa, c, NULL);
+
+        g_assert_nonnull(p);
+    }
+    qn_reservations_add(held, 2, 2 * QN_MiB, 2 * QN_MiB);
+    {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(QnPlan) p = qn_plan_compute(t, held, qa, c, &e);
+
+        g_assert_null(p);
+        g_assert_nonnull(strstr(e->message, "511 usable on all nodes (8120 free, 7508 of them "
+                                            "reserved by mappings not yet faulted in: "
+                                            "resv_hugepages, 101 held by launches under way)"));
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -839,6 +925,7 @@ main(int argc, char **argv)
     g_test_add_func("/core/topology/trees", test_topology_trees);
     g_test_add_func("/core/plan/choices", test_plan_choices);
     g_test_add_func("/core/plan/json-roundtrip", test_plan_json_roundtrip);
+    g_test_add_func("/core/plan/resv", test_plan_resv);
     g_test_add_func("/core/hostile", test_hostile);
     g_test_add_func("/core/json/bounds", test_json_bounds);
     g_test_add_func("/core/json/ledger-entry", test_ledger_entry_bounds);
