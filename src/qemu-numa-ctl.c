@@ -110,6 +110,21 @@ qn_host_to_json(const QnTopology *t, const QnReservations *resv)
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
+    /* global per size, not per node: pages mappings reserved and have not faulted in yet,
+     * counted in "free" above, which the planner does not use (qn_topology_resv_pages()) */
+    json_builder_set_member_name(b, "resv_hugepages");
+    json_builder_begin_array(b);
+    for (guint k = 0; k < t->page_sizes->len; k++) {
+        guint64 ps = g_array_index(t->page_sizes, guint64, k);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "page_size");
+        json_builder_add_int_value(b, (gint64)ps);
+        json_builder_set_member_name(b, "pages");
+        json_builder_add_int_value(b, (gint64)qn_topology_resv_pages(t, ps));
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
     json_builder_set_member_name(b, "distance");
     json_builder_begin_array(b);
     for (guint i = 0; i < n; i++) {
@@ -172,6 +187,17 @@ qn_host_print(const QnTopology *t, JsonNode *root)
             const QnHugepagePool *p = &g_array_index(node->pools, QnHugepagePool, k);
             g_autofree gchar *cell = g_strdup_printf("%" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
                                                      " free", p->free, p->nr);
+
+            printf(" %-18s", cell);
+        }
+        printf("\n");
+    }
+    if (t->page_sizes->len > 0) {
+        printf("%-5s %-16s %-10s %-10s %-8s", "resv", "(all nodes)", "", "", "");
+        for (guint k = 0; k < t->page_sizes->len; k++) {
+            guint64 ps = g_array_index(t->page_sizes, guint64, k);
+            g_autofree gchar *cell = g_strdup_printf("%" G_GUINT64_FORMAT " reserved",
+                                                     qn_topology_resv_pages(t, ps));
 
             printf(" %-18s", cell);
         }
