@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "qn-error.h"
+#include "qn-json.h"
 #include "qn-qmp-proto.h"
 
 /* How much of a bad line an error message quotes. */
@@ -15,7 +16,6 @@ struct _QnQmpDecoder {
     gsize scan;         /* bytes in [start, scan) hold no '\n': memchr resumes here */
     gsize max_line;     /* longest accepted line, terminator excluded */
     gboolean discarding; /* dropping the rest of an over-long line up to its '\n' */
-    JsonParser *parser; /* reused across lines */
 };
 
 QnQmpDecoder *
@@ -25,7 +25,6 @@ qn_qmp_decoder_new(gsize max_line)
 
     dec->buf = g_byte_array_new();
     dec->max_line = max_line != 0 ? max_line : QN_QMP_DECODER_MAX_LINE_DEFAULT;
-    dec->parser = json_parser_new();
     return dec;
 }
 
@@ -36,7 +35,6 @@ qn_qmp_decoder_free(QnQmpDecoder *dec)
         return;
     }
     g_byte_array_unref(dec->buf);
-    g_object_unref(dec->parser);
     g_free(dec);
 }
 
@@ -114,15 +112,16 @@ qn_qmp_decoder_parse_line(QnQmpDecoder *dec, const char *line, gsize len, GError
                     excerpt);
         return NULL;
     }
-    if (!json_parser_load_from_data(dec->parser, line, (gssize) len, &local_error)) {
+    /* The line's length is already capped; its depth is checked before json-glib recurses. */
+    root = qn_json_parse_bounded(line, len, QN_JSON_MAX_DEPTH, dec->max_line, &local_error);
+    if (root == NULL) {
         g_autofree gchar *excerpt = qn_qmp_excerpt(line, len);
 
         g_set_error(error, QN_ERROR, QN_ERROR_QMP, "malformed QMP message %s: %s", excerpt,
                     local_error->message);
         return NULL;
     }
-    root = json_parser_steal_root(dec->parser);
-    if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+    if (!JSON_NODE_HOLDS_OBJECT(root)) {
         g_autofree gchar *excerpt = qn_qmp_excerpt(line, len);
 
         g_set_error(error, QN_ERROR, QN_ERROR_QMP, "QMP message %s is not a JSON object", excerpt);

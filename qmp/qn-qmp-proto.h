@@ -49,7 +49,9 @@ void qn_qmp_decoder_feed(QnQmpDecoder *dec, const char *buf, gsize len);
 /**
  * qn_qmp_decoder_pop:
  * @dec: the decoder
- * @error: set when the next line is not a JSON object or is too long
+ * @error: set when the next line is not a JSON object, is too long, or is nested deeper
+ *   than %QN_JSON_MAX_DEPTH (checked before json-glib parses it: "malformed QMP message
+ *   '[[[...': JSON nested deeper than 64")
  *
  * Takes the next complete message. Blank lines are skipped. A bad line is consumed and reported
  * once, as %QN_ERROR_QMP; the following call goes on with the next line, so the caller chooses

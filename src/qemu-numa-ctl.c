@@ -17,6 +17,7 @@
 #include "qn-program.h"
 #include "qn-size.h"
 #include "qn-sysfs.h"
+#include "qn-text.h"
 
 static gboolean opt_json;
 static gboolean opt_version;
@@ -26,6 +27,20 @@ static const GOptionEntry qn_ctl_options[] = {
     { "version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL },
     G_OPTION_ENTRY_NULL
 };
+
+/* A string read from the ledger or QMP (any user's), for the human output: control characters
+ * and invalid UTF-8 as \xNN, so escape sequences never reach root's terminal. The returned
+ * strings live until the next call with the same @slot. --json escapes on its own. */
+static const char *
+qn_safe(guint slot, const char *s)
+{
+    static gchar *kept[8];
+
+    g_assert(slot < G_N_ELEMENTS(kept));
+    g_free(kept[slot]);
+    kept[slot] = qn_text_escape_terminal(s);
+    return kept[slot];
+}
 
 static void
 qn_print_json(JsonNode *root)
@@ -92,6 +107,21 @@ qn_host_to_json(const QnTopology *t, const QnReservations *resv)
             json_builder_end_object(b);
         }
         json_builder_end_array(b);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    /* global per size, not per node: pages mappings reserved and have not faulted in yet,
+     * counted in "free" above, which the planner does not use (qn_topology_resv_pages()) */
+    json_builder_set_member_name(b, "resv_hugepages");
+    json_builder_begin_array(b);
+    for (guint k = 0; k < t->page_sizes->len; k++) {
+        guint64 ps = g_array_index(t->page_sizes, guint64, k);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "page_size");
+        json_builder_add_int_value(b, (gint64)ps);
+        json_builder_set_member_name(b, "pages");
+        json_builder_add_int_value(b, (gint64)qn_topology_resv_pages(t, ps));
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -162,6 +192,17 @@ qn_host_print(const QnTopology *t, JsonNode *root)
         }
         printf("\n");
     }
+    if (t->page_sizes->len > 0) {
+        printf("%-5s %-16s %-10s %-10s %-8s", "resv", "(all nodes)", "", "", "");
+        for (guint k = 0; k < t->page_sizes->len; k++) {
+            guint64 ps = g_array_index(t->page_sizes, guint64, k);
+            g_autofree gchar *cell = g_strdup_printf("%" G_GUINT64_FORMAT " reserved",
+                                                     qn_topology_resv_pages(t, ps));
+
+            printf(" %-18s", cell);
+        }
+        printf("\n");
+    }
     printf("\ndistances:\n%5s", "");
     for (guint j = 0; j < n; j++) {
         printf(" %4u", ((QnHostNode *)g_ptr_array_index(t->nodes, j))->id);
@@ -179,7 +220,7 @@ qn_host_print(const QnTopology *t, JsonNode *root)
         const QnHugetlbfsMount *m = g_ptr_array_index(t->mounts, i);
         g_autofree gchar *ps = qn_size_format(m->page_size);
 
-        printf("  %-30s %s pages\n", m->path, ps);
+        printf("  %-30s %s pages\n", qn_safe(0, m->path), ps);
     }
     if (t->mounts->len == 0) {
         printf("  none\n");
@@ -302,7 +343,7 @@ qn_cmd_list(const QnConfig *cfg, GError **error)
         /* A file that does not parse is reported, never deleted: it may be evidence. */
         for (guint i = 0; i < bad->len; i++) {
             g_warning("ledger file '%s/%s' is not a valid entry: skipped", cfg->state_dir,
-                      (const char *)bad->pdata[i]);
+                      qn_safe(0, bad->pdata[i]));
         }
     }
     if (opt_json) {
@@ -324,8 +365,8 @@ qn_cmd_list(const QnConfig *cfg, GError **error)
 
         printf("%-8" G_GINT64_FORMAT " %-20s %-10s %s\n",
                qn_json_get_int(o, "pid", 0),
-               qn_json_get_string(o, "name", NULL) ?: "-",
-               qn_json_get_string(o, "state", "?"), summary);
+               qn_safe(0, qn_json_get_string(o, "name", NULL) ?: "-"),
+               qn_safe(1, qn_json_get_string(o, "state", "?")), qn_safe(2, summary));
     }
     return 0;
 }
@@ -432,13 +473,13 @@ qn_cmd_status(const QnConfig *cfg, const char *which, GError **error)
         g_autofree gchar *summary = plan ? qn_plan_summary(plan) : g_strdup("?");
         GList *keys = json_object_get_members(mem);
 
-        printf("%-10s %s\n", "name:", qn_json_get_string(o, "name", NULL) ?: "-");
+        printf("%-10s %s\n", "name:", qn_safe(0, qn_json_get_string(o, "name", NULL) ?: "-"));
         printf("%-10s %d\n", "pid:", pid);
-        printf("%-10s %s\n", "state:", qn_json_get_string(o, "state", "?"));
+        printf("%-10s %s\n", "state:", qn_safe(0, qn_json_get_string(o, "state", "?")));
         printf("%-10s %s\n", "live:",
-               live ? qn_json_get_string(json_node_get_object(live), "status", "?")
-                    : qerr->message);
-        printf("%-10s %s\n", "plan:", summary);
+               qn_safe(0, live ? qn_json_get_string(json_node_get_object(live), "status", "?")
+                               : qerr->message));
+        printf("%-10s %s\n", "plan:", qn_safe(0, summary));
         printf("memory by host node (measured, /proc/%d/numa_maps):\n", pid);
         for (GList *l = keys; l != NULL; l = l->next) {
             g_autofree gchar *h = qn_size_format_human(
@@ -502,9 +543,9 @@ qn_cmd_events(const QnConfig *cfg, const char *which, GError **error)
             json_generator_set_root(gen, json_object_get_member(e, "data"));
             data = json_generator_to_data(gen, NULL);
         }
-        printf("%-32s %s%s%s\n", qn_json_get_string(e, "time", ""),
-               qn_json_get_string(e, "event", "?"), data ? " " : "",
-               data ? data : "");
+        printf("%-32s %s%s%s\n", qn_safe(0, qn_json_get_string(e, "time", "")),
+               qn_safe(1, qn_json_get_string(e, "event", "?")), data ? " " : "",
+               data ? qn_safe(2, data) : "");
     }
     return 0;
 }
@@ -583,7 +624,8 @@ main(int argc, char **argv)
         return 2;
     }
     if (rc != 0 && error != NULL) {
-        fprintf(stderr, "qemu-numa-ctl: %s\n", error->message);
+        /* the message may quote a ledger file or a QMP reply */
+        fprintf(stderr, "qemu-numa-ctl: %s\n", qn_safe(0, error->message));
     }
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "qn-error.h"
+#include "qn-text.h"
 
 static const char *qn_prog = "qemu-numa";
 static GLogLevelFlags qn_level = G_LOG_LEVEL_WARNING;
@@ -52,7 +53,12 @@ qn_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n, gpointer u
     case G_LOG_LEVEL_DEBUG: what = "debug"; break;
     default: break;
     }
-    fprintf(stderr, "%s: %s: %s\n", qn_prog, what, msg ? msg : "");
+    {
+        /* messages quote ledger files and QMP replies: no control sequence reaches a terminal */
+        g_autofree gchar *safe = qn_text_escape_terminal(msg ? msg : "");
+
+        fprintf(stderr, "%s: %s: %s\n", qn_prog, what, safe);
+    }
     return G_LOG_WRITER_HANDLED;
 }
 

@@ -8,10 +8,13 @@
 #include "qn-bitmap.h"
 #include "qn-config.h"
 #include "qn-error.h"
+#include "qn-json.h"
 #include "qn-keyval.h"
+#include "qn-ledger.h"
 #include "qn-plan.h"
 #include "qn-plan-json.h"
 #include "qn-size.h"
+#include "qn-text.h"
 #include "qn-sysfs.h"
 #include "qn-topology.h"
 
@@ -637,6 +640,275 @@ test_hostile(void)
     g_test_message("%u hostile inputs", (guint)G_N_ELEMENTS(hostile));
 }
 
+
+/* "[" or "{\"a\":" repeated @n times: @n levels, unclosed (the parser never gets there). */
+static gchar *
+deep_json(const char *open, guint n)
+{
+    GString *s = g_string_new(NULL);
+
+    for (guint i = 0; i < n; i++) {
+        g_string_append(s, open);
+    }
+    return g_string_free(s, FALSE);
+}
+
+/* "[[...1...]]": @n levels, closed, valid JSON. */
+static gchar *
+nested_array(guint n)
+{
+    GString *s = g_string_new(NULL);
+
+    for (guint i = 0; i < n; i++) {
+        g_string_append_c(s, '[');
+    }
+    g_string_append_c(s, '1');
+    for (guint i = 0; i < n; i++) {
+        g_string_append_c(s, ']');
+    }
+    return g_string_free(s, FALSE);
+}
+
+static void
+assert_refused(const char *data, gsize len, guint depth, gsize max, const char *message)
+{
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GError) e2 = NULL;
+    g_autoptr(JsonNode) node = NULL;
+
+    g_assert_false(qn_json_check_bounds(data, len, depth, max, &e));
+    g_assert_error(e, QN_ERROR, QN_ERROR_JSON);
+    g_assert_cmpstr(e->message, ==, message);
+    /* the wrapper refuses with the same error before json-glib runs */
+    node = qn_json_parse_bounded(data, len, depth, max, &e2);
+    g_assert_null(node);
+    g_assert_error(e2, QN_ERROR, QN_ERROR_JSON);
+    g_assert_cmpstr(e2->message, ==, message);
+}
+
+static void
+assert_within(const char *data, guint depth)
+{
+    g_autoptr(GError) e = NULL;
+
+    g_assert_true(qn_json_check_bounds(data, strlen(data), depth, G_MAXSIZE, &e));
+    g_assert_no_error(e);
+}
+
+/* The bounds check that stands before json-glib 1.6, whose recursive parser has no depth
+ * limit: each case is one a hostile ledger file or QMP line could use to hide depth. */
+static void
+test_json_bounds(void)
+{
+    g_autofree gchar *brackets = deep_json("[", 100 * 1000);
+    g_autofree gchar *members = deep_json("{\"a\":", 20 * 1000);
+    g_autofree gchar *at = nested_array(QN_JSON_MAX_DEPTH);
+    g_autofree gchar *over = nested_array(QN_JSON_MAX_DEPTH + 1);
+    g_autofree gchar *in_string = NULL;
+    g_autofree gchar *big = g_strnfill(2 * 1024 * 1024, ' ');
+    g_autoptr(GError) e = NULL;
+    g_autoptr(JsonNode) node = NULL;
+    g_autofree gchar *depth_msg = g_strdup_printf("JSON nested deeper than %u", QN_JSON_MAX_DEPTH);
+
+    /* 100 KB of '[': what crashed every qemu-numa-ctl command from one ledger file */
+    assert_refused(brackets, strlen(brackets), QN_JSON_MAX_DEPTH, G_MAXSIZE, depth_msg);
+    assert_refused(members, strlen(members), QN_JSON_MAX_DEPTH, G_MAXSIZE, depth_msg);
+    /* exactly at the limit parses; one more level is refused */
+    node = qn_json_parse_bounded(at, strlen(at), QN_JSON_MAX_DEPTH, G_MAXSIZE, &e);
+    g_assert_no_error(e);
+    g_assert_true(JSON_NODE_HOLDS_ARRAY(node));
+    assert_refused(over, strlen(over), QN_JSON_MAX_DEPTH, G_MAXSIZE, depth_msg);
+    /* depth is the number open at once, brackets and braces alike, not the total */
+    assert_within("[[1],[2],{\"a\":[3]}]", 3);
+    assert_refused("[[{}]]", 6, 2, G_MAXSIZE, "JSON nested deeper than 2");
+    /* brackets inside strings are text */
+    in_string = g_strdup_printf("[\"%s\"]", brackets);
+    assert_within(in_string, 1);
+    assert_within("[\"]]]]{{{{[[[[\", '[[[[\"[[[[', 1]", 1);
+    /* escaped quotes do not end the string; an escaped backslash does not escape the quote */
+    assert_within("[\"\\\"[[[[\"]", 1);
+    assert_refused("[\"\\\\\",[[[1]]]]", 13, 3, G_MAXSIZE, "JSON nested deeper than 3");
+    /* json-glib reads '...' as a string with no escapes: '\' ends there, the brackets count */
+    assert_refused("['\\', [[[1]]]]", 14, 3, G_MAXSIZE, "JSON nested deeper than 3");
+    /* a C comment (json-glib skips them) hides a quote, not the brackets after it */
+    assert_refused("[/* \" */ [[[1]]]]", 17, 3, G_MAXSIZE, "JSON nested deeper than 3");
+    assert_within("[1 /* [[[[ */]", 1);
+    /* \u escapes json-glib reads further than we would: refused */
+    assert_within("[\"\\u005b\\uD83D\\uDE00\"]", 1);
+    assert_refused("[\"\\u12\", [[1]]]", 15, 64, G_MAXSIZE, "JSON with a malformed \\u escape");
+    assert_refused("[\"\\uD800\"]", 10, 64, G_MAXSIZE, "JSON with a malformed \\u escape");
+    assert_refused("[\"\\uDC00\\uDC00\"]", 16, 64, G_MAXSIZE, "JSON with a malformed \\u escape");
+    assert_within("[\"\\", 1); /* cut after a backslash: the parser's error to report */
+    /* a NUL byte: json-glib goes on after "\<NUL>" where a scanner stopping there would not */
+    assert_refused("[\"\\\0\", [[1]]]", 12, 64, G_MAXSIZE, "JSON with a NUL byte");
+    /* size: over the cap refused, at the cap accepted */
+    assert_refused(big, strlen(big), QN_JSON_MAX_DEPTH, 1024 * 1024,
+                   "JSON longer than 1048576 bytes");
+    g_assert_true(qn_json_check_bounds(big, 1024 * 1024, QN_JSON_MAX_DEPTH, 1024 * 1024, NULL));
+    /* the wrapper passes json-glib's own errors on, and refuses an empty document */
+    g_clear_error(&e);
+    g_assert_null(qn_json_parse_bounded("[1,", 3, QN_JSON_MAX_DEPTH, G_MAXSIZE, &e));
+    g_assert_error(e, QN_ERROR, QN_ERROR_JSON);
+    g_assert_true(strstr(e->message, "Parse error") != NULL);
+    g_clear_error(&e);
+    g_assert_null(qn_json_parse_bounded(" ", 1, QN_JSON_MAX_DEPTH, G_MAXSIZE, &e));
+    g_assert_error(e, QN_ERROR, QN_ERROR_JSON);
+    g_assert_cmpstr(e->message, ==, "no JSON value");
+}
+
+/* A ledger file is written by whoever can write the state directory: the entry parser refuses
+ * deep and oversized files with its own code before json-glib sees them. */
+static void
+test_ledger_entry_bounds(void)
+{
+    g_autofree gchar *brackets = deep_json("[", 100 * 1000);
+    g_autofree gchar *big = g_strnfill(QN_LEDGER_ENTRY_MAX_LEN + 1, ' ');
+    g_autoptr(GError) e = NULL;
+    g_autoptr(JsonNode) entry = NULL;
+
+    g_assert_null(qn_ledger_entry_parse(brackets, strlen(brackets), &e));
+    g_assert_error(e, QN_ERROR, QN_ERROR_LEDGER);
+    g_assert_cmpstr(e->message, ==, "JSON nested deeper than 64");
+    g_clear_error(&e);
+    big[0] = '{';
+    big[QN_LEDGER_ENTRY_MAX_LEN] = '}';
+    g_assert_null(qn_ledger_entry_parse(big, QN_LEDGER_ENTRY_MAX_LEN + 1, &e));
+    g_assert_error(e, QN_ERROR, QN_ERROR_LEDGER);
+    g_assert_cmpstr(e->message, ==, "JSON longer than 1048576 bytes");
+    g_clear_error(&e);
+    /* one byte less is an (empty, blank-padded) entry */
+    big[QN_LEDGER_ENTRY_MAX_LEN - 1] = '}';
+    entry = qn_ledger_entry_parse(big, QN_LEDGER_ENTRY_MAX_LEN, &e);
+    g_assert_no_error(e);
+    g_assert_true(JSON_NODE_HOLDS_OBJECT(entry));
+}
+
+/* Strings from the ledger or QMP shown on root's terminal: no byte of a control sequence gets
+ * through; printable text, UTF-8 included, is unchanged. */
+static void
+test_text_escape_terminal(void)
+{
+    static const struct {
+        const char *in;
+        const char *out;
+    } cases[] = {
+        { "vm-1", "vm-1" },
+        { "", "" },
+        { "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+          "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+        /* OSC window title ended by BEL, and "clear screen" */
+        { "\x1b]0;pwned\x07vm\x1b[2J", "\\x1b]0;pwned\\x07vm\\x1b[2J" },
+        { "a\tb\nc\rd", "a\\x09b\\x0ac\\x0dd" },
+        { "\x01\x1f\x7f", "\\x01\\x1f\\x7f" },
+        /* C1: U+009B is CSI on terminals that take 8-bit controls; U+0080 and U+009F bound it */
+        { "x\xc2\x9b" "2J", "x\\xc2\\x9b" "2J" },
+        { "\xc2\x80\xc2\x9f\xc2\xa0", "\\xc2\\x80\\xc2\\x9f\xc2\xa0" },
+        /* not UTF-8: a lone C1 byte, a cut sequence, an overlong '/' and a surrogate */
+        { "\x9b" "2J", "\\x9b" "2J" },
+        { "ab\xe2\x82", "ab\\xe2\\x82" },
+        { "\xc0\xaf", "\\xc0\\xaf" },
+        { "\xed\xa0\x80", "\\xed\\xa0\\x80" },
+        /* a backslash is text */
+        { "a\\x1b", "a\\x1b" },
+    };
+
+    g_assert_null(qn_text_escape_terminal(NULL));
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree gchar *got = qn_text_escape_terminal(cases[i].in);
+
+        g_assert_cmpstr(got, ==, cases[i].out);
+        g_assert_true(g_utf8_validate(got, -1, NULL));
+        g_assert_null(strchr(got, '\x1b'));
+        g_assert_null(strchr(got, '\x07'));
+    }
+}
+
+/* Sets resv_hugepages of @page_size in @t, as qn-sysfs.c reads it. */
+static void
+qn_set_resv(QnTopology *t, guint64 page_size, guint64 pages)
+{
+    for (guint i = 0; i < t->page_sizes->len; i++) {
+        if (g_array_index(t->page_sizes, guint64, i) == page_size) {
+            g_array_index(t->page_resv, guint64, i) = pages;
+        }
+    }
+    g_assert_cmpuint(qn_topology_resv_pages(t, page_size), ==, pages);
+}
+
+/* resv_hugepages is global per page size: the pages a plan takes of one size, on all nodes
+ * together, stay within free - (held in the ledger) - resv, even where one node's free pages
+ * would hold the guest. 2x2's free 2M pages: 4096 + 3000 + 1024 + 0 = 8120. */
+static void
+test_plan_resv(void)
+{
+    const char *argv[] = { "qemu", "-m", "1G", "-smp", "4", NULL }; /* 512 pages of 2M */
+    const char *env[] = { "QEMU_NUMA_POLICY=restricted", "QEMU_NUMA_HUGEPAGE_SIZE=2M", NULL };
+    const char *best_env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", NULL };
+    g_autoptr(QnTopology) t = qn_fake("2x2");
+    g_autoptr(QnConfig) c = qn_config_load(NULL, "t", env, NULL);
+    g_autoptr(QnConfig) best = qn_config_load(NULL, "t", best_env, NULL);
+    g_autoptr(QnQemuArgv) qa = qn_qemu_argv_parse(argv, NULL);
+    g_autoptr(QnReservations) held = qn_reservations_new();
+
+    /* the trees: 2x2 as captured (64 and 1), 2x2-resv with most free pages reserved */
+    {
+        g_autoptr(QnTopology) r = qn_fake("2x2-resv");
+
+        g_assert_cmpuint(qn_topology_resv_pages(t, 2 * QN_MiB), ==, 64);
+        g_assert_cmpuint(qn_topology_resv_pages(t, QN_GiB), ==, 1);
+        g_assert_cmpuint(qn_topology_resv_pages(r, 2 * QN_MiB), ==, 7900);
+        g_assert_cmpuint(qn_topology_resv_pages(r, QN_GiB), ==, 11);
+        g_assert_cmpuint(qn_topology_resv_pages(r, 4096), ==, 0); /* not a hugepage size */
+    }
+    /* exactly 512 usable: fits, on one node (node 0 alone has 4096 free) */
+    qn_set_resv(t, 2 * QN_MiB, 8120 - 512);
+    {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(QnPlan) p = qn_plan_compute(t, NULL, qa, c, &e);
+
+        g_assert_no_error(e);
+        g_assert_cmpint(p->kind, ==, QN_PLAN_ALIGNED);
+        g_assert_cmpuint(p->guest_nodes->len, ==, 1);
+    }
+    /* one page fewer: restricted refuses and names the reservation */
+    qn_set_resv(t, 2 * QN_MiB, 8120 - 511);
+    {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(QnPlan) p = qn_plan_compute(t, NULL, qa, c, &e);
+        g_autoptr(QnPlan) fb = NULL;
+
+        g_assert_null(p);
+        g_assert_error(e, QN_ERROR, QN_ERROR_NO_FIT);
+        g_assert_nonnull(strstr(e->message, "2M pages: 512 needed but 511 usable on all nodes "
+                                            "(8120 free, 7609 of them reserved by mappings not "
+                                            "yet faulted in: resv_hugepages)"));
+        /* best-effort: no hugepage plan, regular memory bound, the reservation as reason */
+        fb = qn_plan_compute(t, NULL, qa, best, NULL);
+        g_assert_nonnull(fb);
+        g_assert_cmpint(fb->kind, ==, QN_PLAN_ALIGNED);
+        g_assert_cmpuint(((QnGuestNode *)fb->guest_nodes->pdata[0])->page_size, ==, 0);
+        g_assert_nonnull(strstr(fb->reason, "resv_hugepages"));
+    }
+    /* pages other launches hold in the ledger count against the same total */
+    qn_set_resv(t, 2 * QN_MiB, 8120 - 512 - 100);
+    qn_reservations_add(held, 2, 2 * QN_MiB, 100 * 2 * QN_MiB);
+    {
+        g_autoptr(QnPlan) p = qn_plan_compute(t, held, qa, c, NULL);
+
+        g_assert_nonnull(p);
+    }
+    qn_reservations_add(held, 2, 2 * QN_MiB, 2 * QN_MiB);
+    {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(QnPlan) p = qn_plan_compute(t, held, qa, c, &e);
+
+        g_assert_null(p);
+        g_assert_nonnull(strstr(e->message, "511 usable on all nodes (8120 free, 7508 of them "
+                                            "reserved by mappings not yet faulted in: "
+                                            "resv_hugepages, 101 held by launches under way)"));
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -653,6 +925,10 @@ main(int argc, char **argv)
     g_test_add_func("/core/topology/trees", test_topology_trees);
     g_test_add_func("/core/plan/choices", test_plan_choices);
     g_test_add_func("/core/plan/json-roundtrip", test_plan_json_roundtrip);
+    g_test_add_func("/core/plan/resv", test_plan_resv);
     g_test_add_func("/core/hostile", test_hostile);
+    g_test_add_func("/core/json/bounds", test_json_bounds);
+    g_test_add_func("/core/json/ledger-entry", test_ledger_entry_bounds);
+    g_test_add_func("/core/text/escape-terminal", test_text_escape_terminal);
     return g_test_run();
 }

@@ -637,6 +637,34 @@ qn_ctl_json(const char *state, const char *const *args)
     return json_node_ref(json_parser_get_root(parser));
 }
 
+/* `qemu-numa-ctl ARGS...` (human output) against @state: its stdout and stderr together,
+ * with its length in @ret_len (the bytes may hold NULs only if ctl wrote them). */
+static gchar *
+qn_ctl_text(const char *state, const char *const *args, gsize *ret_len)
+{
+    g_autofree gchar *bin = g_build_filename(builddir, "qemu-numa-ctl", NULL);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
+        G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) out = NULL;
+
+    g_subprocess_launcher_setenv(l, "QEMU_NUMA_STATE_DIR", state, TRUE);
+    g_subprocess_launcher_setenv(l, "QEMU_NUMA_CONFIG", "/dev/null", TRUE);
+    g_ptr_array_add(argv, bin);
+    for (guint i = 0; args[i] != NULL; i++) {
+        g_ptr_array_add(argv, (gpointer)args[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    p = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
+    g_assert_no_error(error);
+    g_assert_true(g_subprocess_communicate(p, NULL, NULL, &out, NULL, &error));
+    g_assert_true(g_subprocess_get_if_exited(p));
+    *ret_len = g_bytes_get_size(out);
+    return *ret_len > 0 ? g_strndup(g_bytes_get_data(out, NULL), *ret_len) : g_strdup("");
+}
+
 /* Wait (bounded) until `ctl list` shows @want entries; the spec allows 2 s. */
 static guint
 qn_wait_entries(const char *state, guint want, gint64 limit_ms)
@@ -1647,10 +1675,11 @@ test_hand_edited_live_entry(void)
 }
 
 /* Names QEMU accepts must launch and never become part of a path we write: `../../etc`, with
- * slashes, with spaces and quotes, 4 KiB long, not UTF-8. Afterwards the shared state
- * directory holds only files named by pid (and the lock), `ctl list --json` is valid JSON
- * (UTF-8: the non-UTF-8 name shows its bytes as \xNN), and `ctl status NAME` finds each VM by
- * the very bytes it was launched with. */
+ * slashes, with spaces and quotes, 4 KiB long, not UTF-8, holding terminal escape sequences.
+ * Afterwards the shared state directory holds only files named by pid (and the lock), `ctl
+ * list --json` is valid JSON (UTF-8: the non-UTF-8 name shows its bytes as \xNN), `ctl status
+ * NAME` finds each VM by the very bytes it was launched with, and the human `list` and
+ * `status NAME` put no ESC or BEL byte on root's terminal. */
 static void
 test_vm_names(void)
 {
@@ -1658,8 +1687,9 @@ test_vm_names(void)
     const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", "QEMU_NUMA_POLICY=restricted", NULL,
                           NULL, NULL };
     const char *names[] = { "../../etc", "a/b/../c/", " spaced 'quoted' \"name\" ",
-                            NULL /* 4 KiB */, "not-utf8-\xff\xfe-\xc3(" };
-    const char *stored[] = { NULL, NULL, NULL, NULL, "not-utf8-\\xff\\xfe-\\xc3(" };
+                            NULL /* 4 KiB */, "not-utf8-\xff\xfe-\xc3(",
+                            "\x1b]0;pwned\x07vm\x1b[2J" };
+    const char *stored[] = { NULL, NULL, NULL, NULL, "not-utf8-\\xff\\xfe-\\xc3(", NULL };
     Vm *vms[G_N_ELEMENTS(names)];
     guint64 before;
     /* a monitor may be mid-write: its temporary file is named by pid too */
@@ -1722,6 +1752,20 @@ test_vm_names(void)
                         stored[i] ? stored[i] : names[i]);
         g_assert_cmpint(json_object_get_int_member(o, "pid"), ==,
                         atoi(g_subprocess_get_identifier(vms[i]->proc)));
+    }
+    {
+        const char *list[] = { "list", NULL };
+        const char *status[] = { "status", names[G_N_ELEMENTS(names) - 1], NULL };
+        const char *const *runs[] = { list, status };
+
+        for (guint i = 0; i < G_N_ELEMENTS(runs); i++) {
+            gsize len;
+            g_autofree gchar *out = qn_ctl_text(state, runs[i], &len);
+
+            g_assert_null(memchr(out, 0x1b, len));
+            g_assert_null(memchr(out, 0x07, len));
+            g_assert_nonnull(strstr(out, "\\x1b]0;pwned\\x07vm\\x1b[2J"));
+        }
     }
     for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
         qn_vm_quit(vms[i]);

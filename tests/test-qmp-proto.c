@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "qn-error.h"
+#include "qn-json.h"
 #include "qn-qmp-proto.h"
 
 /* Verbatim from QEMU 7.2 (Debian 12), captured on its -qmp socket. */
@@ -386,6 +387,63 @@ test_nul_byte(void)
     g_assert_cmpint(json_node_get_int(qn_qmp_message_get_return(msg)), ==, 1);
 }
 
+
+/* A QMP greeting of nested brackets crashed `qemu-numa-ctl status` and the monitor (json-glib
+ * recursed without limit): the decoder refuses a line nested deeper than QN_JSON_MAX_DEPTH
+ * before json-glib sees it, reports it once, and goes on with the next line. */
+static void
+test_depth_limit(void)
+{
+    g_autoptr(QnQmpDecoder) dec = qn_qmp_decoder_new(0);
+    GString *deep = g_string_new("{\"QMP\": ");
+    GString *at = g_string_new(NULL);
+    g_autofree gchar *deep_line = NULL;
+    g_autofree gchar *at_line = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) msg = NULL;
+    g_autoptr(JsonNode) msg2 = NULL;
+    g_autofree gchar *want = g_strdup_printf("JSON nested deeper than %u", QN_JSON_MAX_DEPTH);
+
+    for (guint i = 0; i < 100 * 1000; i++) {
+        g_string_append_c(deep, '[');
+    }
+    g_string_append(deep, "\r\n");
+    deep_line = g_string_free(deep, FALSE);
+    /* exactly at the limit: the object plus QN_JSON_MAX_DEPTH - 1 arrays */
+    g_string_append(at, "{\"return\": ");
+    for (guint i = 1; i < QN_JSON_MAX_DEPTH; i++) {
+        g_string_append_c(at, '[');
+    }
+    for (guint i = 1; i < QN_JSON_MAX_DEPTH; i++) {
+        g_string_append_c(at, ']');
+    }
+    g_string_append(at, "}\r\n");
+    at_line = g_string_free(at, FALSE);
+
+    qn_qmp_decoder_feed(dec, deep_line, strlen(deep_line));
+    qn_qmp_decoder_feed(dec, at_line, strlen(at_line));
+    /* one level over: the same array inside one more object */
+    qn_qmp_decoder_feed(dec, "{\"x\": ", 6);
+    qn_qmp_decoder_feed(dec, at_line, strlen(at_line) - 2);
+    qn_qmp_decoder_feed(dec, "}\r\n", 3);
+    qn_qmp_decoder_feed(dec, QUIT_RETURN, strlen(QUIT_RETURN));
+
+    g_assert_null(qn_qmp_decoder_pop(dec, &error));
+    g_assert_error(error, QN_ERROR, QN_ERROR_QMP);
+    /* the excerpt is g_strescape()d: quotes read \" */
+    g_assert_true(g_str_has_prefix(error->message, "malformed QMP message '{\\\"QMP\\\": [[[["));
+    g_assert_true(g_str_has_suffix(error->message, want));
+    msg = pop_one(dec);
+    g_assert_cmpint(qn_qmp_message_classify(msg), ==, QN_QMP_MESSAGE_RETURN);
+    g_clear_error(&error);
+    g_assert_null(qn_qmp_decoder_pop(dec, &error));
+    g_assert_error(error, QN_ERROR, QN_ERROR_QMP);
+    g_assert_true(g_str_has_suffix(error->message, want));
+    msg2 = pop_one(dec);
+    g_assert_cmpint(qn_qmp_message_classify(msg2), ==, QN_QMP_MESSAGE_RETURN);
+    g_assert_null(qn_qmp_decoder_pop(dec, NULL));
+}
+
 static void
 test_non_object(void)
 {
@@ -579,6 +637,7 @@ main(int argc, char **argv)
     g_test_add_func("/qmp-proto/nul-byte", test_nul_byte);
     g_test_add_func("/qmp-proto/non-object", test_non_object);
     g_test_add_func("/qmp-proto/line-ends", test_line_ends);
+    g_test_add_func("/qmp-proto/depth-limit", test_depth_limit);
     g_test_add_func("/qmp-proto/line-cap", test_line_cap);
     g_test_add_func("/qmp-proto/line-cap-exact", test_line_cap_exact);
     g_test_add_func("/qmp-proto/default-cap", test_default_cap);

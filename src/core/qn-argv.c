@@ -435,16 +435,17 @@ qn_parse_object(QnQemuArgv *qa, guint index, const char *value, GError **error)
     QnMemoryBackend *b;
 
     if (value[0] == '{') {
-        g_autoptr(JsonParser) parser = json_parser_new();
         g_autoptr(GError) local = NULL;
-        JsonNode *root;
+        g_autoptr(JsonNode) root = NULL;
 
-        if (!json_parser_load_from_data(parser, value, -1, &local)) {
+        /* Bounded like every JSON we parse: Linux caps one argument at 128 KiB
+         * (MAX_ARG_STRLEN), so only the depth limit matters here. */
+        root = qn_json_parse_bounded(value, strlen(value), QN_JSON_MAX_DEPTH, G_MAXSIZE, &local);
+        if (root == NULL) {
             g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV, "-object '%s': invalid JSON: %s",
                         value, local->message);
             return FALSE;
         }
-        root = json_parser_get_root(parser);
         if (!JSON_NODE_HOLDS_OBJECT(root)) {
             g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV, "-object '%s': not a JSON object",
                         value);
@@ -520,15 +521,11 @@ qn_parse_device(QnQemuArgv *qa, const char *value)
     g_autofree gchar *host = NULL;
 
     if (value[0] == '{') {
-        g_autoptr(JsonParser) parser = json_parser_new();
-        JsonNode *root;
+        g_autoptr(JsonNode) root = NULL;
 
         /* A malformed -device is QEMU's to report: we only look for vfio-pci host=. */
-        if (!json_parser_load_from_data(parser, value, -1, NULL)) {
-            return;
-        }
-        root = json_parser_get_root(parser);
-        if (!JSON_NODE_HOLDS_OBJECT(root)) {
+        root = qn_json_parse_bounded(value, strlen(value), QN_JSON_MAX_DEPTH, G_MAXSIZE, NULL);
+        if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
             return;
         }
         driver = qn_json_scalar_to_string(json_object_get_member(json_node_get_object(root),

@@ -24,6 +24,8 @@ typedef enum {
     QN_ERROR_EXEC,        /* the real QEMU binary cannot be found or executed */
     QN_ERROR_QMP,         /* QMP transport or protocol failure */
     QN_ERROR_QMP_COMMAND, /* QEMU answered a QMP command with {"error": ...} */
+    QN_ERROR_JSON,        /* untrusted JSON is malformed, or over a depth or size limit
+                           * (qn_json_check_bounds(), qn_json_parse_bounded()) */
 } QnError;
 
 GQuark qn_error_quark(void);

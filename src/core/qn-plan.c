@@ -156,6 +156,69 @@ qn_capacity(const QnPlanner *p, guint node_id, guint64 page_size)
     return avail > held ? avail - held : 0;
 }
 
+/* Pages of @page_size a new guest may take on all nodes together. The kernel keeps
+ * resv_hugepages (pages mappings reserved but have not faulted in) out of free_hugepages, and
+ * counts both globally, not per node: a mapping whose reservation would need more than
+ * free - resv is refused (mm/hugetlb.c, hugetlb_acquire_pages() via gather_surplus_pages()).
+ * So the sum over nodes of free pages, less the pages other launches hold in the ledger, less
+ * resv, caps the total a plan takes of that size; qn_capacity() still caps each node. */
+static guint64
+qn_global_pages(const QnPlanner *p, guint64 page_size, guint64 *ret_free, guint64 *ret_held)
+{
+    guint64 free = 0, held = 0, resv = qn_topology_resv_pages(p->topo, page_size);
+
+    for (guint i = 0; i < p->topo->nodes->len; i++) {
+        const QnHugepagePool *pool = qn_host_node_pool(p->topo->nodes->pdata[i], page_size);
+
+        free += pool != NULL ? pool->free : 0;
+    }
+    for (guint i = 0; p->resv != NULL && i < p->resv->items->len; i++) {
+        const QnNodeReservation *r = &g_array_index(p->resv->items, QnNodeReservation, i);
+
+        if (r->page_size == page_size) {
+            held += (r->bytes + page_size - 1) / page_size;
+        }
+    }
+    *ret_free = free;
+    *ret_held = held;
+    return free > held + resv ? free - held - resv : 0;
+}
+
+/* NULL when @plan takes, of each hugepage size, at most qn_global_pages(); else why not, for
+ * the reason of the refusal or fallback. Checked on each complete candidate plan, after the
+ * per-node placement: a plan over it is dropped and the search goes on (smaller pages, other
+ * node counts), as when a node lacks free pages. */
+static gchar *
+qn_plan_check_resv(const QnPlanner *p, const QnPlan *plan)
+{
+    for (guint k = 0; k < p->topo->page_sizes->len; k++) {
+        guint64 ps = g_array_index(p->topo->page_sizes, guint64, k);
+        guint64 need = 0, free, held, usable;
+
+        for (guint i = 0; i < plan->guest_nodes->len; i++) {
+            const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+
+            need += g->page_size == ps ? g->bytes / ps : 0;
+        }
+        if (need == 0 || need <= (usable = qn_global_pages(p, ps, &free, &held))) {
+            continue;
+        }
+        {
+            g_autofree gchar *size = qn_size_format(ps);
+            g_autofree gchar *in_ledger = held > 0 ? g_strdup_printf(
+                ", %" G_GUINT64_FORMAT " held by launches under way", held) : g_strdup("");
+
+            return g_strdup_printf("%s pages: %" G_GUINT64_FORMAT " needed but %" G_GUINT64_FORMAT
+                                   " usable on all nodes (%" G_GUINT64_FORMAT " free, %"
+                                   G_GUINT64_FORMAT " of them reserved by mappings not yet "
+                                   "faulted in: resv_hugepages%s)",
+                                   size, need, usable, free, qn_topology_resv_pages(p->topo, ps),
+                                   in_ledger);
+        }
+    }
+    return NULL;
+}
+
 static guint
 qn_pair_distance(const QnPlanner *p, guint a, guint b)
 {
@@ -1329,7 +1392,7 @@ qn_describe_need(const QnPlanner *p, const guint64 *sizes, guint n)
  * largest first. Returns the plan, or %NULL. */
 static QnPlan *
 qn_try_uneven(QnPlanner *pp, const QnQemuArgv *qa, const QnConfig *cfg, QnGuestTopology kind,
-              GArray *page_sizes, GArray *usable)
+              GArray *page_sizes, GArray *usable, gchar **resv_why)
 {
     QnPlan *plan = NULL;
     QnPlanner p = *pp;
@@ -1361,6 +1424,16 @@ qn_try_uneven(QnPlanner *pp, const QnQemuArgv *qa, const QnConfig *cfg, QnGuestT
                 g_ptr_array_add(plan->guest_nodes, g);
             }
         }
+        {
+            g_autofree gchar *over = qn_plan_check_resv(&p, plan);
+
+            if (over != NULL) {
+                g_clear_pointer(&plan, qn_plan_free);
+                if (*resv_why == NULL) {
+                    *resv_why = g_steal_pointer(&over);
+                }
+            }
+        }
     }
     return plan;
 }
@@ -1385,6 +1458,7 @@ qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemu
     gboolean fixed_shape;
     gboolean single = cfg->policy == QN_POLICY_SINGLE_NUMA_NODE;
     g_autofree gchar *why = NULL;
+    g_autofree gchar *resv_why = NULL; /* the first plan qn_plan_check_resv() dropped */
     guint tried_max = 0;
 
     if (cfg->policy == QN_POLICY_NONE || qa->probe) {
@@ -1501,7 +1575,7 @@ qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemu
                 cfg->memory_mode != QN_MEMORY_MODE_INTERLEAVE) {
                 /* No even hugepage split anywhere: hugepages on the nearest node set that
                  * holds them, unevenly, before regular memory or the OS. */
-                plan = qn_try_uneven(&p, qa, cfg, kind, page_sizes, usable);
+                plan = qn_try_uneven(&p, qa, cfg, kind, page_sizes, usable, &resv_why);
                 if (plan != NULL) {
                     break;
                 }
@@ -1671,9 +1745,23 @@ qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemu
                     if (pass == 1) {
                         plan->reason = g_strdup_printf(
                             "no hugepage plan (%s): regular memory bound to its nodes",
-                            page_sizes->len ? "not enough free hugepages per node"
+                            resv_why != NULL ? resv_why
+                            : page_sizes->len ? "not enough free hugepages per node"
                             : cfg->hugepage_size == QN_HUGEPAGE_SIZE_NONE ? "hugepage-size none"
                                                                 : "no hugetlbfs mount");
+                    } else {
+                        g_autofree gchar *over = qn_plan_check_resv(&p, plan);
+
+                        if (over != NULL) {
+                            g_clear_pointer(&plan, qn_plan_free);
+                            if (why == NULL) {
+                                why = qn_describe_need(&p, sizes, n);
+                            }
+                            if (resv_why == NULL) {
+                                resv_why = g_steal_pointer(&over);
+                            }
+                            tried_max = MAX(tried_max, n);
+                        }
                     }
                 }
                 if (pass == 1 && cfg->policy != QN_POLICY_BEST_EFFORT &&
@@ -1685,8 +1773,10 @@ qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemu
     }
 
     if (plan == NULL) {
-        g_autofree gchar *need = why ? g_strdup_printf("%s (tried up to %u guest node%s)", why,
-                                                       tried_max, tried_max == 1 ? "" : "s")
+        g_autofree gchar *need = why ? g_strdup_printf("%s (tried up to %u guest node%s)%s%s",
+                                                       why, tried_max, tried_max == 1 ? "" : "s",
+                                                       resv_why ? "; " : "",
+                                                       resv_why ? resv_why : "")
                                      : g_strdup("no usable host node");
 
         if (cfg->policy == QN_POLICY_BEST_EFFORT) {

@@ -160,16 +160,16 @@ static gchar *
 qn_thread_context_rewrite(const char *value, GHashTable *affinity)
 {
     if (value[0] == '{') {
-        g_autoptr(JsonParser) parser = json_parser_new();
+        g_autoptr(JsonNode) root = qn_json_parse_bounded(value, strlen(value), QN_JSON_MAX_DEPTH,
+                                                         G_MAXSIZE, NULL);
         JsonObject *obj;
         const QnBitmap *nodes;
         g_autoptr(JsonGenerator) gen = NULL;
 
-        if (!json_parser_load_from_data(parser, value, -1, NULL) ||
-            !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+        if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
             return NULL;
         }
-        obj = json_node_get_object(json_parser_get_root(parser));
+        obj = json_node_get_object(root);
         if (g_strcmp0(qn_json_get_string(obj, "qom-type", ""), "thread-context") != 0 ||
             !json_object_has_member(obj, "node-affinity")) {
             return NULL;
@@ -180,7 +180,7 @@ qn_thread_context_rewrite(const char *value, GHashTable *affinity)
         }
         json_object_set_member(obj, "node-affinity", qn_json_nodes_array(nodes));
         gen = json_generator_new();
-        json_generator_set_root(gen, json_parser_get_root(parser));
+        json_generator_set_root(gen, root);
         return json_generator_to_data(gen, NULL);
     } else {
         g_autoptr(QnKeyval) kv = qn_keyval_parse(value, "qom-type", NULL);

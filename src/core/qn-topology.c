@@ -49,6 +49,7 @@ qn_topology_new(void)
     t->nodes = g_ptr_array_new_with_free_func(qn_host_node_free);
     t->cpus = g_ptr_array_new_with_free_func(qn_host_cpu_free);
     t->page_sizes = g_array_new(FALSE, FALSE, sizeof(guint64));
+    t->page_resv = g_array_new(FALSE, TRUE, sizeof(guint64));
     t->mounts = g_ptr_array_new_with_free_func((GDestroyNotify)qn_hugetlbfs_mount_free);
     t->pci = g_ptr_array_new_with_free_func(qn_pci_free);
     return t;
@@ -64,9 +65,21 @@ qn_topology_free(QnTopology *topo)
     g_free(topo->distance);
     g_ptr_array_unref(topo->cpus);
     g_array_unref(topo->page_sizes);
+    g_array_unref(topo->page_resv);
     g_ptr_array_unref(topo->mounts);
     g_ptr_array_unref(topo->pci);
     g_free(topo);
+}
+
+guint64
+qn_topology_resv_pages(const QnTopology *topo, guint64 page_size)
+{
+    for (guint i = 0; i < topo->page_sizes->len && i < topo->page_resv->len; i++) {
+        if (g_array_index(topo->page_sizes, guint64, i) == page_size) {
+            return g_array_index(topo->page_resv, guint64, i);
+        }
+    }
+    return 0;
 }
 
 gint

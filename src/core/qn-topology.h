@@ -50,7 +50,7 @@ typedef struct {
     GPtrArray *cpus;        /* QnHostCpu*, ascending id */
     GArray *page_sizes;     /* guint64 bytes, every hugepage size the kernel has, ascending */
     guint64 default_page_size; /* "Hugepagesize:" of /proc/meminfo; 0 when unknown */
-    guint64 global_resv;    /* resv_hugepages of the default size: promised, not yet faulted */
+    GArray *page_resv;      /* guint64 per entry of page_sizes: the size's resv_hugepages */
     GPtrArray *mounts;      /* QnHugetlbfsMount* */
     GPtrArray *pci;         /* QnPciDevice* */
 } QnTopology;
@@ -65,6 +65,16 @@ gint qn_topology_node_index(const QnTopology *topo, guint id);
 QnHostNode *qn_topology_node(const QnTopology *topo, guint id);
 /** qn_topology_distance: SLIT distance between node ids @a and @b (255 if unknown). */
 guint qn_topology_distance(const QnTopology *topo, guint a, guint b);
+/**
+ * qn_topology_resv_pages:
+ * @page_size: bytes
+ * Returns: resv_hugepages of @page_size (kernel/mm/hugepages/hugepages-<K>kB/resv_hugepages):
+ *   pages that mappings have reserved but not faulted in yet. The kernel counts them in
+ *   free_hugepages and keeps them for those mappings; the count is global, not per node
+ *   (Documentation/admin-guide/mm/hugetlbpage.rst). 0 for an unknown size or a missing file.
+ */
+guint64 qn_topology_resv_pages(const QnTopology *topo, guint64 page_size);
+
 /** qn_host_node_pool: (transfer none) the pool of @page_size bytes on @node, or %NULL. */
 QnHugepagePool *qn_host_node_pool(const QnHostNode *node, guint64 page_size);
 /** qn_topology_mount_for: (transfer none) the first mount of @page_size, or %NULL. */

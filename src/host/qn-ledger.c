@@ -254,20 +254,20 @@ qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error)
 JsonNode *
 qn_ledger_entry_parse(const char *data, gsize len, GError **error)
 {
-    g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) local = NULL;
-    JsonNode *root;
+    g_autoptr(JsonNode) root = NULL;
 
-    if (!json_parser_load_from_data(parser, data, (gssize)len, &local)) {
+    /* Any user of the state directory writes here: bounded before json-glib recurses. */
+    root = qn_json_parse_bounded(data, len, QN_JSON_MAX_DEPTH, QN_LEDGER_ENTRY_MAX_LEN, &local);
+    if (root == NULL) {
         g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "%s", local->message);
         return NULL;
     }
-    root = json_parser_get_root(parser);
-    if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+    if (!JSON_NODE_HOLDS_OBJECT(root)) {
         g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "not a JSON object");
         return NULL;
     }
-    return json_node_ref(root);
+    return g_steal_pointer(&root);
 }
 
 /* The entry in file @path: the same parser as every other reader, so fuzzing it covers them. */

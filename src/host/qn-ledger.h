@@ -87,10 +87,24 @@ JsonNode *qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guin
 gboolean qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error);
 
 /**
+ * QN_LEDGER_ENTRY_MAX_LEN:
+ * Largest ledger file read, in bytes (1 MiB). The state directory is writable by the user QEMU
+ * runs as, so a file there may be anything; root reads every entry on each launch and each
+ * qemu-numa-ctl command. An entry we write is a few KiB: the plan, and at most
+ * QN_MONITOR_MAX_EVENTS (1000) QMP events of typically 100-300 bytes each, pretty-printed.
+ * A QEMU that sends huge or deep events can push its own entry over this or over
+ * %QN_JSON_MAX_DEPTH; the entry is then skipped as unreadable, as if that QEMU had written
+ * the file itself, which it can.
+ */
+#define QN_LEDGER_ENTRY_MAX_LEN ((gsize)1024 * 1024)
+
+/**
  * qn_ledger_entry_parse:
  * @data: (array length=len): the bytes of one ledger file, not necessarily NUL-terminated
  * @len: bytes in @data
- * @error: %QN_ERROR_LEDGER when @data is not JSON or its root is not an object
+ * @error: %QN_ERROR_LEDGER when @data is not JSON or its root is not an object, or is over
+ *   %QN_LEDGER_ENTRY_MAX_LEN bytes or nested deeper than %QN_JSON_MAX_DEPTH (the message is
+ *   qn_json_parse_bounded()'s: "JSON nested deeper than 64")
  *
  * The parser behind qn_ledger_read() and qn_ledger_list(), on a buffer (STYLE.md: parsers take
  * buffers) so tests and tests/fuzz/fuzz-ledger.c feed it directly. Checks only that the entry

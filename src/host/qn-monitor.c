@@ -23,6 +23,7 @@
 #include "qn-ledger.h"
 #include "qn-plan-json.h"
 #include "qn-qmp-client.h"
+#include "qn-text.h"
 #include "qn-topology.h"
 
 #define QN_MONITOR_MAX_EVENTS 1000
@@ -143,10 +144,14 @@ qn_log(const char *fmt, ...)
     g_autofree gchar *ts = g_date_time_format_iso8601(now);
     g_autofree gchar *msg = NULL;
 
+    g_autofree gchar *safe = NULL;
+
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s qemu-numa-monitor: %s\n", ts, msg);
+    /* messages quote QMP replies and events: an admin reading the log sees no escapes */
+    safe = qn_text_escape_terminal(msg);
+    fprintf(stderr, "%s qemu-numa-monitor: %s\n", ts, safe);
     fflush(stderr);
 }
 

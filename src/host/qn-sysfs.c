@@ -90,11 +90,14 @@ qn_load_page_sizes(QnTopology *topo, const char *sysfs_root, GError **error)
         }
     }
     g_array_sort(topo->page_sizes, qn_cmp_u64);
-    if (topo->default_page_size != 0) {
-        g_autofree gchar *hd = qn_hugepage_dir(topo->default_page_size);
+    /* resv_hugepages is global per size (no per-node file): the planner caps its total by it */
+    g_array_set_size(topo->page_resv, topo->page_sizes->len);
+    for (guint i = 0; i < topo->page_sizes->len; i++) {
+        g_autofree gchar *hd = qn_hugepage_dir(g_array_index(topo->page_sizes, guint64, i));
         g_autofree gchar *p = g_strdup_printf("%s/%s/resv_hugepages", dir, hd);
 
-        if (!qn_read_counter_file(p, &topo->global_resv, error)) {
+        /* a missing file (older captures) reads as 0 */
+        if (!qn_read_counter_file(p, &g_array_index(topo->page_resv, guint64, i), error)) {
             return FALSE;
         }
     }

@@ -22,7 +22,9 @@
  *    hugetlbsize the host does not mount, leaves nothing to compare and is skipped). pCPUs of
  *    dedicated vCPUs are not in the argv (the monitor pins them), so they are not compared.
  * 4. When the plan emits -numa dist, the rewritten argv carries exactly that matrix.
- * 5. A plan that leaves the argv alone (passthrough, fallback) returns it unchanged. */
+ * 5. A plan that leaves the argv alone (passthrough, fallback) returns it unchanged.
+ * 6. A JSON value that qn_json_check_bounds() lets through json-glib parses no deeper than
+ *    QN_JSON_MAX_DEPTH (qn_fuzz_check_json_bounds()). */
 #include "config.h"
 
 #include <string.h>
@@ -202,7 +204,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_ptr_array_add(env, NULL);
     g_ptr_array_add(argv, (gpointer) "qemu-system-x86_64");
     for (; i < words->len; i++) {
-        g_ptr_array_add(argv, g_ptr_array_index(words, i));
+        const char *w = g_ptr_array_index(words, i);
+
+        /* a JSON -object/-device value: what the bounds check lets through stays shallow */
+        if (w[0] == '{') {
+            qn_fuzz_check_json_bounds(w, strlen(w));
+        }
+        g_ptr_array_add(argv, (gpointer)w);
     }
     g_ptr_array_add(argv, NULL);
 

@@ -4,8 +4,10 @@
  *
  * Input: the file's bytes. Ledger files may be truncated, binary or hand-edited (README
  * "Reliability"): none of that may crash, leak, or reach a g_return_if_fail().
- * Invariant: a plan that decodes encodes back to JSON that decodes to the same plan, so
- * what qemu-numa-ctl shows is what the planner and the monitor use. */
+ * Invariants: a plan that decodes encodes back to JSON that decodes to the same plan, so
+ * what qemu-numa-ctl shows is what the planner and the monitor use; no entry deeper than
+ * QN_JSON_MAX_DEPTH is parsed, and whatever qn_json_check_bounds() lets through json-glib
+ * parses no deeper (qn_fuzz_check_json_bounds()). */
 #include "config.h"
 
 #include <glib.h>
@@ -45,9 +47,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_autoptr(JsonNode) json2 = NULL;
     g_autofree gchar *text = NULL, *text2 = NULL, *summary = NULL;
 
+    qn_fuzz_check_json_bounds((const char *)data, size);
     if (entry == NULL) {
         g_assert(error != NULL);
         return 0;
+    }
+    if (qn_fuzz_json_depth(entry, QN_JSON_MAX_DEPTH) > QN_JSON_MAX_DEPTH) {
+        qn_fuzz_fail("an entry nested deeper than %u was parsed", QN_JSON_MAX_DEPTH);
     }
     g_assert(error == NULL && JSON_NODE_HOLDS_OBJECT(entry));
     qn_ledger_entry_add_reservations(json_node_get_object(entry), resv);

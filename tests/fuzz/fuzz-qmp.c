@@ -9,7 +9,10 @@
  *   rejected because its "\r\n" arrived in another read;
  * - every accessor accepts every decoded message (no critical, no crash);
  * - a decoded message used as a command's "arguments" encodes to one line that decodes back
- *   to {"execute", "arguments"} equal to it. */
+ *   to {"execute", "arguments"} equal to it (when one more level stays within the limit);
+ * - no message nested deeper than QN_JSON_MAX_DEPTH is decoded, and whatever
+ *   qn_json_check_bounds() lets through json-glib parses no deeper (each line,
+ *   qn_fuzz_check_json_bounds()). */
 #include "config.h"
 
 #include <string.h>
@@ -146,6 +149,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     stream = (const char *)data + 2;
     len = size - 2;
 
+    /* per line, as the decoder hands lines to the parser (the whole stream would double the
+     * json-glib work per input for a case the decoder never parses) */
+    for (const char *line = stream, *end = stream + len; line < end;) {
+        const char *nl = memchr(line, '\n', (gsize)(end - line));
+        const char *stop = nl != NULL ? nl : end;
+
+        qn_fuzz_check_json_bounds(line, (gsize)(stop - line));
+        line = stop + 1;
+    }
+
     whole = qn_qmp_decoder_new(max_line);
     qn_qmp_decoder_feed(whole, stream, len);
     qn_pop_all(whole, a);
@@ -172,8 +185,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                          i, chunk, max_line, xs, ys);
         }
         if (x != NULL) {
+            guint depth = qn_fuzz_json_depth(x, QN_JSON_MAX_DEPTH);
+
+            if (depth > QN_JSON_MAX_DEPTH) {
+                qn_fuzz_fail("item %u: a message nested deeper than %u was decoded", i,
+                             QN_JSON_MAX_DEPTH);
+            }
             qn_check_accessors(x);
-            if (qn_json_glib_can_write(x)) {
+            /* the command wraps @x in one more object: at the limit it is refused, rightly */
+            if (depth < QN_JSON_MAX_DEPTH && qn_json_glib_can_write(x)) {
                 qn_check_encode(x);
             }
         }

@@ -1,0 +1,224 @@
+/* qemu-numa-ctl, the built binary, against state directories written the way a hostile user of
+ * that directory could write them (under libvirt, whoever escapes a guest into QEMU runs as
+ * libvirt-qemu and owns /run/qemu-numa). Needs no root: the ledger entries name this test's
+ * own process, so the sweep every command runs first keeps them. */
+#include "config.h"
+
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "qn-json.h"
+#include "qn-ledger.h"
+
+static gchar *builddir;
+
+/* What one run of qemu-numa-ctl did. */
+typedef struct {
+    gchar *out;
+    gchar *err;
+    gsize out_len;
+    gsize err_len;
+    gboolean exited;    /* FALSE: killed by a signal (the SIGSEGV this guards against) */
+    gint status;        /* exit status when exited */
+    gint64 elapsed_us;
+} CtlRun;
+
+static void
+ctl_run_clear(CtlRun *r)
+{
+    g_free(r->out);
+    g_free(r->err);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CtlRun, ctl_run_clear)
+
+static void
+ctl_run(const char *state, const char *const *args, CtlRun *r)
+{
+    g_autofree gchar *bin = g_build_filename(builddir, "qemu-numa-ctl", NULL);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
+        G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) out = NULL;
+    g_autoptr(GBytes) err = NULL;
+    gint64 start = g_get_monotonic_time();
+
+    g_subprocess_launcher_setenv(l, "QEMU_NUMA_STATE_DIR", state, TRUE);
+    g_subprocess_launcher_setenv(l, "QEMU_NUMA_CONFIG", "/dev/null", TRUE);
+    g_ptr_array_add(argv, bin);
+    for (guint i = 0; args[i] != NULL; i++) {
+        g_ptr_array_add(argv, (gpointer)args[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    p = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
+    g_assert_no_error(error);
+    g_assert_true(g_subprocess_communicate(p, NULL, NULL, &out, &err, &error));
+    g_assert_no_error(error);
+    r->elapsed_us = g_get_monotonic_time() - start;
+    r->exited = g_subprocess_get_if_exited(p);
+    r->status = r->exited ? g_subprocess_get_exit_status(p) : -g_subprocess_get_term_sig(p);
+    /* NUL-terminated copies (an empty stream gives ""), lengths kept for byte searches */
+    r->out_len = g_bytes_get_size(out);
+    r->err_len = g_bytes_get_size(err);
+    r->out = r->out_len > 0 ? g_strndup(g_bytes_get_data(out, NULL), r->out_len) : g_strdup("");
+    r->err = r->err_len > 0 ? g_strndup(g_bytes_get_data(err, NULL), r->err_len) : g_strdup("");
+}
+
+/* A ledger entry for this process, as the launcher writes it, with @name and @extra members
+ * (JSON text, may be empty) spliced in. */
+static void
+write_entry(const char *dir, const char *name_json, const char *extra)
+{
+    gint pid = getpid();
+    guint64 start = qn_proc_start_time("/proc", pid);
+    g_autofree gchar *path = g_strdup_printf("%s/%d.json", dir, pid);
+    g_autofree gchar *text = g_strdup_printf(
+        "{\"version\": 1, \"name\": %s, \"uuid\": null, \"pid\": %d, \"start_time\": %"
+        G_GUINT64_FORMAT ", \"created\": \"2026-01-01T00:00:00Z\", \"reservations\": []%s}",
+        name_json, pid, start, extra);
+
+    g_assert_cmpuint(start, >, 0);
+    g_assert_true(g_file_set_contents(path, text, -1, NULL));
+}
+
+static gchar *
+make_state_dir(void)
+{
+    g_autoptr(GError) error = NULL;
+    gchar *dir = g_dir_make_tmp("qn-test-ctl-XXXXXX", &error);
+
+    g_assert_no_error(error);
+    return dir;
+}
+
+static void
+remove_state_dir(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *n;
+
+    while (d != NULL && (n = g_dir_read_name(d)) != NULL) {
+        g_autofree gchar *p = g_build_filename(dir, n, NULL);
+
+        g_unlink(p);
+    }
+    g_rmdir(dir);
+}
+
+/* 100 KB of '[' saved as 77777.json made every qemu-numa-ctl command (and every launch) die
+ * with SIGSEGV inside json-glib. Now the file is skipped with a warning, the valid entry beside
+ * it is still listed, and each command ends at once in bounded memory. */
+static void
+test_deep_ledger_file(void)
+{
+    g_autofree gchar *dir = make_state_dir();
+    g_autofree gchar *deep = g_strnfill(100 * 1000, '[');
+    g_autofree gchar *deep_path = g_build_filename(dir, "77777.json", NULL);
+    g_autofree gchar *pid = g_strdup_printf("%d", getpid());
+    const char *list[] = { "list", NULL };
+    const char *list_json[] = { "--json", "list", NULL };
+    const char *status[] = { "status", pid, NULL };
+    const char *const *runs[] = { list, list_json, status };
+    struct rusage ru;
+
+    g_assert_true(g_file_set_contents(deep_path, deep, -1, NULL));
+    write_entry(dir, "\"good-vm\"", ", \"state\": \"running\"");
+    for (guint i = 0; i < G_N_ELEMENTS(runs); i++) {
+        g_auto(CtlRun) r = { 0 };
+
+        ctl_run(dir, runs[i], &r);
+        g_test_message("%s: exit %d in %" G_GINT64_FORMAT " ms", runs[i][0], r.status,
+                       r.elapsed_us / 1000);
+        g_assert_true(r.exited);
+        g_assert_cmpint(r.status, ==, 0);
+        g_assert_cmpint(r.elapsed_us, <, 5 * G_USEC_PER_SEC);
+        if (runs[i] != status) { /* status looks for one VM: it reports no other files */
+            g_assert_nonnull(strstr(r.err, "77777.json' is not a valid entry: skipped"));
+        }
+        g_assert_nonnull(strstr(r.out, "good-vm"));
+    }
+    /* the largest child so far, in KiB: json-glib never got the 100 KB of brackets */
+    g_assert_cmpint(getrusage(RUSAGE_CHILDREN, &ru), ==, 0);
+    g_test_message("largest qemu-numa-ctl: %ld KiB", ru.ru_maxrss);
+    g_assert_cmpint(ru.ru_maxrss, <, 64 * 1024);
+    /* nothing deleted: a hostile file may be evidence */
+    g_assert_true(g_file_test(deep_path, G_FILE_TEST_EXISTS));
+    remove_state_dir(dir);
+}
+
+/* A VM name, state, plan reason or event from the ledger carries escape sequences (an OSC that
+ * retitles root's terminal, ending in BEL; "clear screen"): the human output shows them as
+ * \xNN, --json keeps the exact string. */
+static void
+test_escape_sequences(void)
+{
+    static const char name[] = "\x1b]0;pwned\x07vm\x1b[2J";
+    static const char name_json[] = "\"\\u001b]0;pwned\\u0007vm\\u001b[2J\"";
+    g_autofree gchar *dir = make_state_dir();
+    g_autofree gchar *bad_path = g_build_filename(dir, "\x1b[2J.json", NULL);
+    const char *list[] = { "list", NULL };
+    const char *status[] = { "status", name, NULL };
+    const char *events[] = { "events", name, NULL };
+    const char *missing[] = { "status", "\x1b[2Jnone", NULL };
+    const char *const *runs[] = { list, status, events, missing };
+    const char *list_json[] = { "--json", "list", NULL };
+    const char *status_json[] = { "--json", "status", name, NULL };
+    const char *const *json_runs[] = { list_json, status_json };
+
+    write_entry(dir, name_json,
+                ", \"state\": \"\\u001b[31mrunning\\u0007\","
+                " \"plan\": {\"kind\": \"fallback\", \"policy\": \"best-effort\","
+                " \"memory_mode\": \"bind\", \"guest_topology\": \"auto\", \"guest_nodes\": [],"
+                " \"reason\": \"\\u001b]0;reason\\u0007\\u009b2J\"},"
+                " \"events\": [{\"event\": \"\\u001b[2JRESUME\", \"time\": \"\\u001b[1m\","
+                " \"data\": {\"x\": \"\\u009b2J\\u001b\"}}]");
+    g_assert_true(g_file_set_contents(bad_path, "{", -1, NULL));
+    for (guint i = 0; i < G_N_ELEMENTS(runs); i++) {
+        g_auto(CtlRun) r = { 0 };
+
+        ctl_run(dir, runs[i], &r);
+        g_test_message("%s: exit %d, stdout %s", runs[i][0], r.status, r.out);
+        g_assert_true(r.exited);
+        g_assert_cmpint(r.status, ==, i == 3 ? 1 : 0);
+        g_assert_null(memchr(r.out, 0x1b, r.out_len));
+        g_assert_null(memchr(r.out, 0x07, r.out_len));
+        g_assert_null(strstr(r.out, "\xc2\x9b"));
+        g_assert_null(memchr(r.err, 0x1b, r.err_len));
+        g_assert_null(memchr(r.err, 0x07, r.err_len));
+        if (i < 2) {
+            g_assert_nonnull(strstr(r.out, "\\x1b]0;pwned\\x07vm\\x1b[2J"));
+        }
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(json_runs); i++) {
+        g_auto(CtlRun) r = { 0 };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) root = NULL;
+        JsonObject *o;
+
+        ctl_run(dir, json_runs[i], &r);
+        g_assert_true(r.exited);
+        g_assert_cmpint(r.status, ==, 0);
+        root = qn_json_parse_bounded(r.out, r.out_len, QN_JSON_MAX_DEPTH, G_MAXSIZE, &error);
+        g_assert_no_error(error);
+        o = JSON_NODE_HOLDS_ARRAY(root)
+                ? json_array_get_object_element(json_node_get_array(root), 0)
+                : json_node_get_object(root);
+        g_assert_cmpstr(json_object_get_string_member(o, "name"), ==, name);
+    }
+    remove_state_dir(dir);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    builddir = g_strdup(g_getenv("QN_TOP_BUILDDIR") ? g_getenv("QN_TOP_BUILDDIR") : ".");
+    g_test_add_func("/ctl/hostile/deep-ledger-file", test_deep_ledger_file);
+    g_test_add_func("/ctl/hostile/escape-sequences", test_escape_sequences);
+    return g_test_run();
+}
