@@ -6,6 +6,7 @@
 
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -86,6 +87,16 @@ write_entry(const char *dir, const char *name_json, const char *extra)
     g_assert_true(g_file_set_contents(path, text, -1, NULL));
 }
 
+/* The largest child process so far, in KiB (ru_maxrss). */
+static glong
+getrusage_children_kib(void)
+{
+    struct rusage ru;
+
+    g_assert_cmpint(getrusage(RUSAGE_CHILDREN, &ru), ==, 0);
+    return ru.ru_maxrss;
+}
+
 static gchar *
 make_state_dir(void)
 {
@@ -148,6 +159,71 @@ test_deep_ledger_file(void)
     g_assert_cmpint(ru.ru_maxrss, <, 64 * 1024);
     /* nothing deleted: a hostile file may be evidence */
     g_assert_true(g_file_test(deep_path, G_FILE_TEST_EXISTS));
+    remove_state_dir(dir);
+}
+
+/* Files another user of the state directory can plant (issue 12): a FIFO named 6.json (it
+ * blocked `list` with the ledger lock held), 5.json -> /dev/zero (it grew `list` past 1 GB),
+ * 8.json -> a file holding a JSON object (read through the link, its contents would reach the
+ * output), and a forged 1.json claiming init with its real start time (it survived every sweep
+ * and counted as reserved). None is read or counted, each is reported as not a valid entry,
+ * nothing is deleted, and the real entry beside them is listed. */
+static void
+test_planted_files(void)
+{
+    g_autofree gchar *dir = make_state_dir();
+    g_autofree gchar *secret_dir = make_state_dir();
+    g_autofree gchar *secret = g_build_filename(secret_dir, "secret.json", NULL);
+    g_autofree gchar *fifo = g_build_filename(dir, "6.json", NULL);
+    g_autofree gchar *zero = g_build_filename(dir, "5.json", NULL);
+    g_autofree gchar *link = g_build_filename(dir, "8.json", NULL);
+    g_autofree gchar *init = g_build_filename(dir, "1.json", NULL);
+    g_autofree gchar *init_text = g_strdup_printf(
+        "{\"version\": 1, \"name\": \"claims-the-host\", \"pid\": 1, \"start_time\": %"
+        G_GUINT64_FORMAT ", \"state\": \"reserving\", \"reservations\": []}",
+        qn_proc_start_time("/proc", 1));
+    const char *list[] = { "list", NULL };
+    const char *list_json[] = { "--json", "list", NULL };
+    const char *sweep[] = { "sweep", NULL };
+    const char *const *runs[] = { list, list_json, sweep, list };
+    const char *bad[] = { "6.json", "5.json", "8.json", "1.json" };
+
+    g_assert_true(g_file_set_contents(secret, "{\"version\": 1, \"name\": \"SECRET-MARKER\", "
+                                              "\"pid\": 8, \"reservations\": []}", -1, NULL));
+    g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+    g_assert_cmpint(symlink("/dev/zero", zero), ==, 0);
+    g_assert_cmpint(symlink(secret, link), ==, 0);
+    g_assert_true(g_file_set_contents(init, init_text, -1, NULL));
+    write_entry(dir, "\"good-vm\"", ", \"state\": \"running\"");
+    for (guint i = 0; i < G_N_ELEMENTS(runs); i++) {
+        g_auto(CtlRun) r = { 0 };
+
+        ctl_run(dir, runs[i], &r);
+        g_test_message("%s: exit %d in %" G_GINT64_FORMAT " ms", runs[i][0], r.status,
+                       r.elapsed_us / 1000);
+        g_assert_true(r.exited);
+        g_assert_cmpint(r.status, ==, 0);
+        g_assert_cmpint(r.elapsed_us, <, 5 * G_USEC_PER_SEC);
+        g_assert_null(strstr(r.out, "SECRET-MARKER"));
+        g_assert_null(strstr(r.err, "SECRET-MARKER"));
+        g_assert_null(strstr(r.out, "claims-the-host"));
+        if (runs[i] != sweep) {
+            g_assert_nonnull(strstr(r.out, "good-vm"));
+            for (guint b = 0; b < G_N_ELEMENTS(bad); b++) {
+                g_autofree gchar *want = g_strdup_printf("%s' is not a valid entry", bad[b]);
+
+                g_assert_nonnull(strstr(r.err, want));
+            }
+        }
+    }
+    g_assert_cmpint(getrusage_children_kib(), <, 64 * 1024);
+    /* nothing deleted or followed: the planted files are all still there, the secret intact */
+    g_assert_true(g_file_test(fifo, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(zero, G_FILE_TEST_IS_SYMLINK));
+    g_assert_true(g_file_test(link, G_FILE_TEST_IS_SYMLINK));
+    g_assert_true(g_file_test(init, G_FILE_TEST_EXISTS));
+    g_unlink(secret);
+    g_rmdir(secret_dir);
     remove_state_dir(dir);
 }
 
@@ -220,5 +296,6 @@ main(int argc, char **argv)
     builddir = g_strdup(g_getenv("QN_TOP_BUILDDIR") ? g_getenv("QN_TOP_BUILDDIR") : ".");
     g_test_add_func("/ctl/hostile/deep-ledger-file", test_deep_ledger_file);
     g_test_add_func("/ctl/hostile/escape-sequences", test_escape_sequences);
+    g_test_add_func("/ctl/hostile/planted-files", test_planted_files);
     return g_test_run();
 }

@@ -512,20 +512,9 @@ test_bad_input(gconstpointer data)
     }
 }
 
-/* The pools this run grew, as path, old nr_hugepages pairs: given back at the end, so a test
- * run leaves the host's memory as it found it. */
+/* The pools this run grew, as path, old nr_hugepages pairs: given back at the end by the
+ * janitor (qn_start_janitor()), so a test run leaves the host's memory as it found it. */
 static GPtrArray *pools_grown;
-
-static void
-qn_restore_pools(void)
-{
-    for (guint i = 0; pools_grown != NULL && i + 1 < pools_grown->len; i += 2) {
-        if (!qn_write_file(pools_grown->pdata[i], pools_grown->pdata[i + 1])) {
-            g_printerr("# restoring %s: %s\n", (char *)pools_grown->pdata[i], g_strerror(errno));
-        }
-    }
-    g_clear_pointer(&pools_grown, g_ptr_array_unref);
-}
 
 /* Add @more pages of @kb KiB to node 0's pool; FALSE with errno's text in *ret_why. */
 static gboolean
@@ -545,7 +534,7 @@ qn_grow_pool(guint64 kb, guint64 more, gchar **ret_why)
     if (pools_grown == NULL) {
         pools_grown = g_ptr_array_new_with_free_func(g_free);
     }
-    g_ptr_array_add(pools_grown, g_strdup(path)); /* restored by qn_restore_pools() */
+    g_ptr_array_add(pools_grown, g_strdup(path)); /* restored by the janitor */
     g_ptr_array_add(pools_grown, g_strdup(cur));
     want = g_strdup_printf("%" G_GUINT64_FORMAT "\n", g_ascii_strtoull(cur, NULL, 10) + more);
     if (!qn_write_file(path, want)) {
@@ -2135,6 +2124,60 @@ test_parallel_sampled(void)
     g_assert_cmpuint(qn_free_pages_settled(2048, s.pool), ==, s.pool);
 }
 
+/* What this run made goes back even when a test aborts (a failed g_assert ends the process
+ * with SIGABRT, past any cleanup code of ours): a janitor process, forked once the set-up is
+ * done, waits for this process to end (end of file on a pipe whose only writer is us), then
+ * unmounts our hugetlbfs mounts, gives node 0's pools back and removes tmpdir (state
+ * directories, sockets, mount points). The QEMUs we started die with us (PR_SET_PDEATHSIG).
+ * The janitor shares our open file descriptions, the hugepage test lock among them, so the
+ * next test program waits until the pools are back. Only async-signal-safe calls after fork. */
+static void
+qn_start_janitor(void)
+{
+    int p[2];
+    pid_t pid;
+
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        g_printerr("# janitor: pipe: %s\n", g_strerror(errno));
+        return;
+    }
+    pid = fork();
+    if (pid < 0) {
+        g_printerr("# janitor: fork: %s\n", g_strerror(errno));
+        close(p[0]);
+        close(p[1]);
+        return;
+    }
+    if (pid == 0) {
+        char c;
+
+        signal(SIGINT, SIG_IGN); /* a Ctrl-C of the test run still gets cleaned up */
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        close(p[1]);
+        while (read(p[0], &c, 1) < 0 && errno == EINTR) {
+        }
+        if (mnt2m != NULL) {
+            umount2(mnt2m, MNT_DETACH);
+        }
+        if (have_1g) {
+            umount2(mnt1g, MNT_DETACH);
+        }
+        for (guint i = 0; pools_grown != NULL && i + 1 < pools_grown->len; i += 2) {
+            const char *v = pools_grown->pdata[i + 1];
+            int fd = open(pools_grown->pdata[i], O_WRONLY | O_CLOEXEC);
+
+            if (fd >= 0) {
+                (void)!write(fd, v, strlen(v));
+                close(fd);
+            }
+        }
+        execlp("rm", "rm", "-rf", tmpdir, (char *)NULL);
+        _exit(127);
+    }
+    close(p[0]); /* p[1] stays open, close-on-exec, until this process ends */
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2192,20 +2235,7 @@ main(int argc, char **argv)
 
         g_test_add_data_func(path, &bad_cases[i], test_bad_input);
     }
+    qn_start_janitor();
     rc = g_test_run();
-    if (mnt2m != NULL) {
-        umount(mnt2m);
-    }
-    if (have_1g) {
-        umount(mnt1g);
-    }
-    qn_restore_pools();
-    {
-        /* state directories, sockets and mount points of this run */
-        const char *rm[] = { "rm", "-rf", tmpdir, NULL };
-
-        g_spawn_sync(NULL, (gchar **)rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-                     NULL, NULL);
-    }
-    return rc;
+    return rc; /* the janitor cleans up once this process is gone */
 }

@@ -270,6 +270,69 @@ qn_ledger_entry_parse(const char *data, gsize len, GError **error)
     return g_steal_pointer(&root);
 }
 
+gboolean
+qn_file_read_untrusted(const char *path, gsize max_len, gchar **ret_data, gsize *ret_len,
+                       GError **error)
+{
+    g_autofree gchar *data = NULL;
+    struct stat st;
+    gsize len = 0;
+    int fd;
+
+    g_assert(path != NULL && ret_data != NULL && ret_len != NULL);
+    /* O_NOFOLLOW: a planted symlink (to a secret, to /dev/zero) is refused, not read through;
+     * O_NONBLOCK: opening a planted FIFO returns at once instead of waiting for a writer */
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "%s", g_strerror(errno));
+        return FALSE;
+    }
+    if (fstat(fd, &st) != 0) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "%s", g_strerror(errno));
+        close(fd);
+        return FALSE;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "not a regular file");
+        close(fd);
+        return FALSE;
+    }
+    if ((guint64)st.st_size > max_len) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "longer than %" G_GSIZE_FORMAT " bytes",
+                    max_len);
+        close(fd);
+        return FALSE;
+    }
+    /* the size may change under us: read at most one byte more than the cap, to see it */
+    data = g_malloc(max_len + 2);
+    while (len <= max_len) {
+        ssize_t n = read(fd, data + len, max_len + 1 - len);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "%s", g_strerror(errno));
+            close(fd);
+            return FALSE;
+        }
+        if (n == 0) {
+            break;
+        }
+        len += (gsize)n;
+    }
+    close(fd);
+    if (len > max_len) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "longer than %" G_GSIZE_FORMAT " bytes",
+                    max_len);
+        return FALSE;
+    }
+    data[len] = '\0';
+    *ret_data = g_realloc(g_steal_pointer(&data), len + 1);
+    *ret_len = len;
+    return TRUE;
+}
+
 /* The entry in file @path: the same parser as every other reader, so fuzzing it covers them. */
 static JsonNode *
 qn_ledger_entry_load(const char *path, GError **error)
@@ -279,7 +342,7 @@ qn_ledger_entry_load(const char *path, GError **error)
     g_autoptr(GError) local = NULL;
     JsonNode *root;
 
-    if (!g_file_get_contents(path, &data, &len, &local)) {
+    if (!qn_file_read_untrusted(path, QN_LEDGER_ENTRY_MAX_LEN, &data, &len, &local)) {
         g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "ledger '%s': %s", path, local->message);
         return NULL;
     }
@@ -319,6 +382,11 @@ qn_entry_name_matches(JsonObject *o, const char *file_name)
 
     if (pid == NULL || !JSON_NODE_HOLDS_VALUE(pid) ||
         json_node_get_value_type(pid) != G_TYPE_INT64) {
+        return FALSE;
+    }
+    /* pid 1 is init, never a QEMU we exec'd (issue 12: a forged 1.json claiming the whole
+     * host survived every sweep, since init is alive with the start time it gave) */
+    if (json_node_get_int(pid) <= 1) {
         return FALSE;
     }
     want = g_strdup_printf("%" G_GINT64_FORMAT ".json", json_node_get_int(pid));

@@ -99,6 +99,27 @@ gboolean qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **e
 #define QN_LEDGER_ENTRY_MAX_LEN ((gsize)1024 * 1024)
 
 /**
+ * qn_file_read_untrusted:
+ * @path: a file in a directory another user can write (the state directory)
+ * @max_len: the most bytes accepted
+ * @ret_data: (out) (transfer full): the contents, NUL-terminated; written only on success
+ * @ret_len: (out): bytes in *@ret_data, NUL excluded; written only on success
+ * @error: %QN_ERROR_LEDGER with a one-phrase reason: errno's text (a symlink is ELOOP: "Too
+ *   many levels of symbolic links"), "not a regular file" (a FIFO, socket or device, opened
+ *   without blocking), or "longer than N bytes"
+ *
+ * Reads a file whose name, type and contents another user may have chosen: opened with
+ * O_NOFOLLOW | O_NONBLOCK (a planted link is refused, a planted FIFO does not block), checked
+ * with fstat to be a regular file within @max_len, and read to at most @max_len + 1 bytes, so
+ * a file that grows while we read is refused rather than followed. Rule: issue 12 (the trust
+ * boundary), as systemd's chase() and openat users do.
+ *
+ * Returns: %TRUE with the contents
+ */
+gboolean qn_file_read_untrusted(const char *path, gsize max_len, gchar **ret_data,
+                                gsize *ret_len, GError **error);
+
+/**
  * qn_ledger_entry_parse:
  * @data: (array length=len): the bytes of one ledger file, not necessarily NUL-terminated
  * @len: bytes in @data
