@@ -839,6 +839,7 @@ typedef struct {
     gboolean timed_out;
     gboolean handshaking;
     GError *last_error; /* why the last attempt failed, for the timeout message */
+    gint peer_pid;      /* > 0: the process that must serve the socket (SO_PEERCRED) */
     QnQmpClient *client;
 } QnQmpConnect;
 
@@ -1020,6 +1021,23 @@ qn_qmp_connect_attempt(GTask *task)
         g_source_attach(c->retry_source, c->context);
         return;
     }
+    /* Before a byte is sent: whoever can rename files in the socket's directory can put another
+     * server's socket there. The kernel's SO_PEERCRED names the process that listened. */
+    if (c->peer_pid > 0) {
+        g_autoptr(GCredentials) creds = g_socket_get_credentials(socket, &error);
+        pid_t pid = creds != NULL ? g_credentials_get_unix_pid(creds, &error) : -1;
+
+        if (pid != c->peer_pid) {
+            qn_qmp_connect_return_error(
+                task, pid < 0 ? g_error_new(QN_ERROR, QN_ERROR_QMP,
+                                            "QMP socket '%s': no peer credentials: %s",
+                                            c->path, error->message)
+                              : g_error_new(QN_ERROR, QN_ERROR_QMP,
+                                            "QMP socket '%s' is served by pid %d, not by "
+                                            "QEMU's pid %d", c->path, (int)pid, c->peer_pid));
+            return;
+        }
+    }
 
     c->client = qn_qmp_client_new_for_socket(socket, c->context);
     c->handshaking = TRUE;
@@ -1032,6 +1050,15 @@ void
 qn_qmp_client_connect_async(const char *socket_path, GMainContext *context, guint timeout_ms,
                             GCancellable *cancellable, GAsyncReadyCallback callback,
                             gpointer user_data)
+{
+    qn_qmp_client_connect_peer_async(socket_path, 0, context, timeout_ms, cancellable, callback,
+                                     user_data);
+}
+
+void
+qn_qmp_client_connect_peer_async(const char *socket_path, gint peer_pid, GMainContext *context,
+                                 guint timeout_ms, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data)
 {
     /* Held by the operation until one of its ends returns it. */
     GTask *task;
@@ -1047,6 +1074,7 @@ qn_qmp_client_connect_async(const char *socket_path, GMainContext *context, guin
                                  : g_main_context_ref_thread_default();
     c->timeout_ms = timeout_ms;
     c->delay_ms = QN_QMP_RETRY_MIN_MS;
+    c->peer_pid = peer_pid;
     c->cancellable = g_cancellable_new();
     g_task_set_task_data(task, c, (GDestroyNotify) qn_qmp_connect_free);
 
@@ -1078,9 +1106,20 @@ qn_qmp_client_connect_finish(GAsyncResult *result, GError **error)
     return g_task_propagate_pointer(G_TASK(result), error);
 }
 
+static QnQmpClient *
+qn_qmp_connect_sync(const char *socket_path, gint peer_pid, GMainContext *context,
+                    guint timeout_ms, GError **error);
+
 QnQmpClient *
 qn_qmp_client_connect_sync(const char *socket_path, GMainContext *context, guint timeout_ms,
                            GError **error)
+{
+    return qn_qmp_connect_sync(socket_path, 0, context, timeout_ms, error);
+}
+
+static QnQmpClient *
+qn_qmp_connect_sync(const char *socket_path, gint peer_pid, GMainContext *context,
+                    guint timeout_ms, GError **error)
 {
     g_autoptr(GMainContext) ctx = context != NULL ? g_main_context_ref(context)
                                                   : g_main_context_ref_thread_default();
@@ -1093,7 +1132,8 @@ qn_qmp_client_connect_sync(const char *socket_path, GMainContext *context, guint
     g_main_context_push_thread_default(ctx);
     /* No timeout here: connect_async has its own, with better messages. */
     qn_qmp_sync_wait_init(&w, ctx, 0);
-    qn_qmp_client_connect_async(socket_path, ctx, timeout_ms, NULL, qn_qmp_sync_wait_cb, &w);
+    qn_qmp_client_connect_peer_async(socket_path, peer_pid, ctx, timeout_ms, NULL,
+                                     qn_qmp_sync_wait_cb, &w);
     qn_qmp_sync_wait_run(&w, ctx);
     client = qn_qmp_client_connect_finish(w.result, error);
     qn_qmp_sync_wait_clear(&w);
@@ -1105,6 +1145,13 @@ JsonNode *
 qn_qmp_query(const char *socket_path, const char *execute, JsonObject *arguments,
              guint timeout_ms, GError **error)
 {
+    return qn_qmp_query_peer(socket_path, 0, execute, arguments, timeout_ms, error);
+}
+
+JsonNode *
+qn_qmp_query_peer(const char *socket_path, gint peer_pid, const char *execute,
+                  JsonObject *arguments, guint timeout_ms, GError **error)
+{
     g_autoptr(GMainContext) context = g_main_context_new();
     g_autoptr(QnQmpClient) client = NULL;
     gint64 start = g_get_monotonic_time();
@@ -1115,7 +1162,7 @@ qn_qmp_query(const char *socket_path, const char *execute, JsonObject *arguments
     g_return_val_if_fail(execute != NULL, NULL);
     g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
-    client = qn_qmp_client_connect_sync(socket_path, context, timeout_ms, error);
+    client = qn_qmp_connect_sync(socket_path, peer_pid, context, timeout_ms, error);
     if (client != NULL) {
         if (timeout_ms > 0) {
             gint64 spent_ms = (g_get_monotonic_time() - start) / 1000;

@@ -84,6 +84,24 @@ void qn_qmp_client_connect_async(const char *socket_path, GMainContext *context,
                                  gpointer user_data);
 
 /**
+ * qn_qmp_client_connect_peer_async:
+ * @socket_path: the QMP unix socket
+ * @peer_pid: the process that must be listening on it, or 0 for no check
+ * @context: (nullable): as for qn_qmp_client_connect_async()
+ * @timeout_ms: as for qn_qmp_client_connect_async()
+ * @cancellable: (nullable): as for qn_qmp_client_connect_async()
+ * @callback: as for qn_qmp_client_connect_async()
+ * @user_data: as for qn_qmp_client_connect_async()
+ *
+ * qn_qmp_client_connect_async() that, once connected and before the handshake, fails with
+ * %QN_ERROR_QMP unless SO_PEERCRED names @peer_pid (not retried: another server is there).
+ */
+void qn_qmp_client_connect_peer_async(const char *socket_path, gint peer_pid,
+                                      GMainContext *context, guint timeout_ms,
+                                      GCancellable *cancellable, GAsyncReadyCallback callback,
+                                      gpointer user_data);
+
+/**
  * qn_qmp_client_connect_finish:
  * @result: as given to the callback
  * @error: %QN_ERROR_QMP on a connection, handshake or timeout failure, %QN_ERROR_QMP_COMMAND if
@@ -258,5 +276,23 @@ GMainContext *qn_qmp_client_get_context(QnQmpClient *client);
  */
 JsonNode *qn_qmp_query(const char *socket_path, const char *execute, JsonObject *arguments,
                        guint timeout_ms, GError **error);
+
+/**
+ * qn_qmp_query_peer:
+ * @socket_path: the QMP unix socket
+ * @peer_pid: the process that must be listening on it (QEMU's pid), or 0 for no check
+ * @execute: the command name
+ * @arguments: (nullable): the command's arguments
+ * @timeout_ms: limit for the whole exchange, in milliseconds; 0 for none
+ * @error: as for qn_qmp_query(); %QN_ERROR_QMP "QMP socket 'P' is served by pid N, not by
+ *   QEMU's pid M" when the socket's listener (SO_PEERCRED) is another process
+ *
+ * qn_qmp_query(), refusing a socket served by anyone but @peer_pid before a byte is sent: a
+ * socket path in a directory another user can write may name any server (issue 12).
+ *
+ * Returns: (transfer full) (nullable): the reply's "return" value, or NULL
+ */
+JsonNode *qn_qmp_query_peer(const char *socket_path, gint peer_pid, const char *execute,
+                            JsonObject *arguments, guint timeout_ms, GError **error);
 
 G_END_DECLS

@@ -2,6 +2,10 @@
  * Exit status: 0 ok, 1 error, 2 usage. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -423,6 +427,40 @@ qn_find_vm(const QnConfig *cfg, const char *which, GError **error)
     return NULL;
 }
 
+/* query-status of VM @pid on its ctl socket @sock, connected to only when it is what the
+ * launcher made: a socket (not a link to one), owned by the state directory's owner or root,
+ * reached through an O_PATH descriptor of that very file (no second lookup by name), and
+ * served by QEMU's pid (SO_PEERCRED). A planted link or socket gets no byte from root. */
+static JsonNode *
+qn_ctl_query_status(const char *state_dir, const char *sock, gint pid, GError **error)
+{
+    struct stat dir_st, st;
+    g_autofree gchar *via = NULL;
+    JsonNode *live;
+    int fd;
+
+    if (stat(state_dir, &dir_st) != 0) {
+        g_set_error(error, QN_ERROR, QN_ERROR_QMP, "'%s': %s", state_dir, g_strerror(errno));
+        return NULL;
+    }
+    fd = open(sock, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        g_set_error(error, QN_ERROR, QN_ERROR_QMP, "'%s': %s", sock, g_strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+        (st.st_uid != 0 && st.st_uid != dir_st.st_uid)) {
+        g_set_error(error, QN_ERROR, QN_ERROR_QMP,
+                    "'%s': not a socket of the state directory's owner: not used", sock);
+        close(fd);
+        return NULL;
+    }
+    via = g_strdup_printf("/proc/self/fd/%d", fd);
+    live = qn_qmp_query_peer(via, pid, "query-status", NULL, 3000, error);
+    close(fd);
+    return live;
+}
+
 static int
 qn_cmd_status(const QnConfig *cfg, const char *which, GError **error)
 {
@@ -444,7 +482,10 @@ qn_cmd_status(const QnConfig *cfg, const char *which, GError **error)
     o = json_node_get_object(entry);
     pid = (gint)qn_json_get_int(o, "pid", 0);
     sock = qn_monitor_socket_path(cfg->state_dir, pid, "ctl");
-    live = qn_qmp_query(sock, "query-status", NULL, 3000, &qerr);
+    live = qn_ctl_query_status(cfg->state_dir, sock, pid, &qerr);
+    if (live == NULL && qerr != NULL) {
+        g_debug("%s", qerr->message);
+    }
     maps_path = g_strdup_printf("%s/%d/numa_maps", cfg->proc_root, pid);
     if (g_file_get_contents(maps_path, &maps, NULL, NULL)) {
         GHashTableIter it;

@@ -6,7 +6,12 @@
 
 #include <string.h>
 #include <sys/resource.h>
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -227,6 +232,123 @@ test_planted_files(void)
     remove_state_dir(dir);
 }
 
+/* A listening unix socket at @path whose listen() was made by a short-lived child, so that
+ * SO_PEERCRED names that child and not this process (the entry's pid). Non-blocking. */
+static int
+listen_as_child(const char *path)
+{
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    pid_t child;
+    int st;
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpuint(strlen(path), <, sizeof(a.sun_path));
+    strcpy(a.sun_path, path);
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
+    child = fork();
+    g_assert_cmpint(child, >=, 0);
+    if (child == 0) {
+        _exit(listen(fd, 8) == 0 ? 0 : 1);
+    }
+    g_assert_cmpint(waitpid(child, &st, 0), ==, child);
+    g_assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    return fd;
+}
+
+/* A fake QMP server on a listening socket: for 5 s, accepts one connection, sends a QMP
+ * greeting and keeps what the client sends within 1 s. The result: %NULL when nobody
+ * connected, else the bytes received ("" when the client said nothing). */
+static gpointer
+fake_qmp_server(gpointer data)
+{
+    int lfd = GPOINTER_TO_INT(data);
+    static const char greeting[] = "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, "
+                                   "\"minor\": 2, \"major\": 7}, \"package\": \"\"}, "
+                                   "\"capabilities\": []}}\r\n";
+    GString *got = NULL;
+    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    int c = -1;
+
+    while (c < 0 && g_get_monotonic_time() < deadline) {
+        c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0) {
+            g_usleep(10 * 1000);
+        }
+    }
+    if (c < 0) {
+        return NULL;
+    }
+    got = g_string_new(NULL);
+    (void)!send(c, greeting, strlen(greeting), MSG_NOSIGNAL); /* the client may be gone */
+    deadline = g_get_monotonic_time() + G_USEC_PER_SEC;
+    while (g_get_monotonic_time() < deadline) {
+        struct pollfd pfd = { .fd = c, .events = POLLIN };
+        char buf[256];
+        ssize_t n;
+
+        if (poll(&pfd, 1, 50) <= 0) {
+            continue;
+        }
+        n = read(c, buf, sizeof(buf));
+        if (n <= 0) {
+            break;
+        }
+        g_string_append_len(got, buf, n);
+    }
+    close(c);
+    return g_string_free(got, FALSE);
+}
+
+/* `qemu-numa-ctl status` connects to a VM's <pid>.ctl.qmp (issue 12, item 5): a symlink planted
+ * there, to a socket of another server, is not followed (no connection at all); a socket
+ * planted there and served by another process than the VM's pid, greeting like QEMU, gets no
+ * byte (SO_PEERCRED is checked before the QMP handshake). status still answers, without live
+ * data. */
+static void
+test_planted_ctl_socket(void)
+{
+    g_autofree gchar *dir = make_state_dir();
+    g_autofree gchar *other_dir = make_state_dir();
+    g_autofree gchar *other = g_build_filename(other_dir, "server.sock", NULL);
+    g_autofree gchar *pid = g_strdup_printf("%d", getpid());
+    g_autofree gchar *ctl_sock = g_strdup_printf("%s/%d.ctl.qmp", dir, getpid());
+    const char *status[] = { "--json", "status", pid, NULL };
+
+    write_entry(dir, "\"sock-vm\"", ", \"state\": \"running\"");
+    for (guint round = 0; round < 2; round++) {
+        g_auto(CtlRun) r = { 0 };
+        int lfd;
+        GThread *server;
+        g_autofree gchar *got = NULL;
+
+        if (round == 0) { /* a link to another server's socket */
+            lfd = listen_as_child(other);
+            g_assert_cmpint(symlink(other, ctl_sock), ==, 0);
+        } else { /* a socket in the directory, served by another process */
+            lfd = listen_as_child(ctl_sock);
+        }
+        server = g_thread_new("fake-qmp", fake_qmp_server, GINT_TO_POINTER(lfd));
+        ctl_run(dir, status, &r);
+        g_test_message("round %u: exit %d, stderr %s", round, r.status, r.err);
+        g_assert_true(r.exited);
+        g_assert_cmpint(r.status, ==, 0);
+        g_assert_nonnull(strstr(r.out, "\"live_status\" : null"));
+        got = g_thread_join(server);
+        g_test_message("round %u: the fake server got %s", round, got ? got : "no connection");
+        if (round == 0) {
+            g_assert_null(got); /* never even connected */
+        } else {
+            g_assert_true(got == NULL || got[0] == '\0'); /* not even qmp_capabilities */
+        }
+        close(lfd);
+        g_unlink(ctl_sock);
+        g_unlink(other);
+    }
+    g_rmdir(other_dir);
+    remove_state_dir(dir);
+}
+
 /* A VM name, state, plan reason or event from the ledger carries escape sequences (an OSC that
  * retitles root's terminal, ending in BEL; "clear screen"): the human output shows them as
  * \xNN, --json keeps the exact string. */
@@ -297,5 +419,6 @@ main(int argc, char **argv)
     g_test_add_func("/ctl/hostile/deep-ledger-file", test_deep_ledger_file);
     g_test_add_func("/ctl/hostile/escape-sequences", test_escape_sequences);
     g_test_add_func("/ctl/hostile/planted-files", test_planted_files);
+    g_test_add_func("/ctl/hostile/planted-ctl-socket", test_planted_ctl_socket);
     return g_test_run();
 }

@@ -432,6 +432,16 @@ qn_get_affinity(gint tid)
     return qn_bitmap_format_list(b, ",");
 }
 
+/* Whether @tid is one of QEMU's own threads: listed under /proc/<QEMU pid>/task/. */
+static gboolean
+qn_is_qemu_thread(const QnMonitor *m, gint64 tid)
+{
+    g_autofree gchar *path = g_strdup_printf("%s/%d/task/%" G_GINT64_FORMAT, m->proc_root,
+                                             m->pid, tid);
+
+    return tid > 0 && tid <= G_MAXINT && g_file_test(path, G_FILE_TEST_IS_DIR);
+}
+
 /* thread id -> current cpulist of every vCPU thread QEMU reports (query-cpus-fast), or %NULL
  * when QMP does not answer. */
 static GHashTable *
@@ -448,7 +458,7 @@ qn_vcpu_affinity(QnMonitor *m)
     for (guint i = 0; i < json_array_get_length(json_node_get_array(cpus)); i++) {
         JsonObject *c = json_array_get_object_element(json_node_get_array(cpus), i);
         gint64 tid = qn_json_get_int(c, "thread-id", 0);
-        gchar *aff = tid > 0 ? qn_get_affinity((gint)tid) : NULL;
+        gchar *aff = qn_is_qemu_thread(m, tid) ? qn_get_affinity((gint)tid) : NULL;
 
         if (aff != NULL) {
             g_hash_table_insert(h, GINT_TO_POINTER((gint)tid), aff);
@@ -502,6 +512,13 @@ qn_pin(QnMonitor *m, const QnPlan *plan)
             }
         }
         if (pcpu < 0 || tid <= 0) {
+            continue;
+        }
+        if (!qn_is_qemu_thread(m, tid)) {
+            /* QMP's thread ids are QEMU's word, not the kernel's: never pin another process */
+            qn_log("vCPU %" G_GINT64_FORMAT ": thread id %" G_GINT64_FORMAT " is not a thread "
+                   "of QEMU pid %d: not pinned", index, tid, m->pid);
+            ok = FALSE;
             continue;
         }
         {
@@ -627,8 +644,11 @@ qn_monitor_main(int argc, char **argv)
     g_unix_fd_add(pidfd, G_IO_IN, qn_on_pidfd, &m);
     sock = qn_monitor_socket_path(m.state_dir, m.pid, "monitor");
     /* Connect asynchronously, so that QEMU dying before its monitor is up (the pidfd fires)
-     * ends the wait at once instead of at the connect timeout. */
-    qn_qmp_client_connect_async(sock, NULL, 60000, NULL, qn_on_connected, &m);
+     * ends the wait at once instead of at the connect timeout. Only to QEMU itself: the
+     * launcher listened on this socket in the pid it then exec'd QEMU in, and whoever can
+     * rename files in the state directory could have bound another server at this path
+     * (whose query-cpus-fast thread ids we would pin). */
+    qn_qmp_client_connect_peer_async(sock, m.pid, NULL, 60000, NULL, qn_on_connected, &m);
     g_main_loop_run(m.loop);
     if (m.qmp == NULL && !m.qemu_gone && m.connect_error != NULL) {
         qn_log("QMP %s: %s", sock, m.connect_error->message);
