@@ -1197,6 +1197,84 @@ qn_wait_files(const char *state, guint want, gint64 limit_ms)
     return n;
 }
 
+/* What a VM leaves in the state directory is bounded (issue 12, item 8): exits.jsonl moves to
+ * exits.jsonl.1 past 256 KiB (one generation), the monitor's <pid>.log goes with its VM, and
+ * a hard link planted as exits.jsonl (to a file elsewhere, as fs.protected_hardlinks=0 lets
+ * the directory's owner make) is never appended to. */
+static void
+test_bounded_files(void)
+{
+    g_autofree gchar *henv = NULL, *senv = NULL;
+    const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", NULL, NULL, NULL };
+    const char *args[] = { "-name", "bounded", "-m", "32M", "-smp", "1", "-machine", "pc",
+                           "-nodefaults", "-display", "none", NULL };
+
+    if (qn_skip_unless(mnt2m != NULL, "needs root and 2M hugepages")) {
+        return;
+    }
+    henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", mnt2m);
+    env[1] = henv;
+    for (guint round = 0; round < 2; round++) {
+        g_autofree gchar *state = qn_new_dir("bounded-state");
+        g_autofree gchar *exits = g_build_filename(state, "exits.jsonl", NULL);
+        g_autofree gchar *exits1 = g_build_filename(state, "exits.jsonl.1", NULL);
+        g_autofree gchar *victim_dir = qn_new_dir("victim");
+        g_autofree gchar *victim = g_build_filename(victim_dir, "victim", NULL);
+        g_autofree gchar *old = NULL;
+        g_autofree gchar *text = NULL;
+        g_autofree gchar *log = NULL;
+        g_autofree gchar *want = NULL;
+        Vm *vm;
+        gint pid;
+
+        senv = (g_free(senv), g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", state));
+        env[2] = senv;
+        if (round == 0) { /* 300 KiB of earlier exits */
+            GString *g = g_string_new(NULL);
+
+            while (g->len < 300 * 1024) {
+                g_string_append(g, "{\"pid\":2,\"name\":\"old\",\"reason\":\"earlier\"}\n");
+            }
+            old = g_string_free(g, FALSE);
+            g_assert_true(g_file_set_contents(exits, old, -1, NULL));
+        } else { /* a hard link to a file outside the directory */
+            old = g_strdup("VICTIM CONTENTS\n");
+            g_assert_true(g_file_set_contents(victim, old, -1, NULL));
+            g_assert_cmpint(link(victim, exits), ==, 0);
+        }
+        vm = qn_vm_start(env, args);
+        {
+            g_autoptr(JsonNode) st = qn_vm_qmp(vm, "query-status");
+
+            (void)st;
+        }
+        g_assert_cmpuint(qn_wait_files(state, 1, 5000), ==, 1);
+        pid = g_ascii_strtoll(g_subprocess_get_identifier(vm->proc), NULL, 10);
+        log = g_strdup_printf("%s/%d.log", state, pid);
+        want = g_strdup_printf("\"pid\":%d,", pid);
+        g_assert_true(g_file_test(log, G_FILE_TEST_EXISTS));
+        qn_vm_quit(vm);
+        g_assert_cmpuint(qn_wait_files(state, 0, 5000), ==, 0);
+        /* the monitor is done once its log is gone (it removes it last, with the sockets) */
+        for (guint i = 0; i < 100 && g_file_test(log, G_FILE_TEST_EXISTS); i++) {
+            g_usleep(20 * 1000);
+        }
+        g_assert_false(g_file_test(log, G_FILE_TEST_EXISTS));
+        if (round == 0) {
+            g_assert_true(g_file_get_contents(exits1, &text, NULL, NULL));
+            g_assert_cmpstr(text, ==, old); /* the old generation, whole */
+            g_clear_pointer(&text, g_free);
+            g_assert_true(g_file_get_contents(exits, &text, NULL, NULL));
+            g_assert_nonnull(strstr(text, want)); /* this exit, in a new file */
+            g_assert_cmpuint(strlen(text), <, 1024);
+        } else {
+            g_assert_true(g_file_get_contents(victim, &text, NULL, NULL));
+            g_assert_cmpstr(text, ==, old); /* not appended to */
+            g_assert_false(g_file_test(exits1, G_FILE_TEST_EXISTS));
+        }
+    }
+}
+
 /* The state letter of /proc/@pid/stat (R, S, T, Z, ...), or 0 when the process is gone. */
 static char
 qn_proc_state(const char *pid)
@@ -2229,6 +2307,7 @@ main(int argc, char **argv)
     g_test_add_func("/faults/hand-edited-live-entry", test_hand_edited_live_entry);
     g_test_add_func("/faults/vm-names", test_vm_names);
     g_test_add_func("/faults/unprivileged", test_unprivileged);
+    g_test_add_func("/faults/bounded-files", test_bounded_files);
     g_test_add_func("/launch/parallel-sampled", test_parallel_sampled);
     for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree gchar *path = g_strdup_printf("/launch/bad-input/%s", bad_cases[i].name);

@@ -35,6 +35,17 @@ qn_ledger_open(const char *state_dir, GError **error)
                     g_strerror(errno));
         return NULL;
     }
+    {
+        /* a hard link planted as .lock (fs.protected_hardlinks=0) must not become ours */
+        struct stat lst;
+
+        if (fstat(fd, &lst) != 0 || !S_ISREG(lst.st_mode) || lst.st_nlink != 1) {
+            g_set_error(error, QN_ERROR, QN_ERROR_LEDGER,
+                        "lock '%s': not a regular file with one link", lock);
+            close(fd);
+            return NULL;
+        }
+    }
     while (flock(fd, LOCK_EX) != 0) {
         if (errno != EINTR) {
             g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "lock '%s': %s", lock,
@@ -61,7 +72,12 @@ qn_ledger_open(const char *state_dir, GError **error)
 void
 qn_ledger_give(const QnLedger *ledger, const char *path)
 {
-    if (geteuid() == 0 && ledger->owner_uid != 0) {
+    struct stat st;
+
+    /* Never a file with other names: with fs.protected_hardlinks=0 the directory's owner can
+     * hard-link any file of the filesystem (/etc/shadow) under one of our names. */
+    if (geteuid() == 0 && ledger->owner_uid != 0 && lstat(path, &st) == 0 &&
+        (S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode)) && st.st_nlink == 1) {
         /* best effort: a failure leaves the file root's, which root's own runs still read */
         (void)!lchown(path, ledger->owner_uid, ledger->owner_gid);
     }

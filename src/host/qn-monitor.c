@@ -71,9 +71,11 @@ qn_monitor_remove_sockets(const char *state_dir, gint pid)
 {
     g_autofree gchar *mon = qn_monitor_socket_path(state_dir, pid, "monitor");
     g_autofree gchar *ctl = qn_monitor_socket_path(state_dir, pid, "ctl");
+    g_autofree gchar *log = g_strdup_printf("%s/%d.log", state_dir, pid);
 
     g_unlink(mon);
     g_unlink(ctl);
+    g_unlink(log); /* the VM's story is its exits.jsonl record from here on */
 }
 
 gboolean
@@ -104,6 +106,15 @@ qn_monitor_spawn(const char *state_dir, const char *proc_root, gint pid, gboolea
             dup2(fd, 0);
         }
         fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+        {
+            /* a hard link planted under the log's name is another file: log nowhere instead */
+            struct stat st;
+
+            if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
+                close(fd);
+                fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+            }
+        }
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
@@ -136,6 +147,13 @@ static void
 qn_log(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static gboolean qn_pin_deferred(gpointer user);
 
+/* A monitor's log (<state>/<pid>.log, its stderr) and exits.jsonl are bounded (issue 12): the
+ * log stops at QN_MONITOR_LOG_MAX bytes and goes with its VM (qn_monitor_remove_sockets());
+ * exits.jsonl moves to exits.jsonl.1 once it reaches QN_EXITS_MAX bytes, one generation kept. */
+#define QN_MONITOR_LOG_MAX (256U * 1024)
+#define QN_EXITS_MAX (256U * 1024)
+static gsize qn_log_bytes;
+
 static void
 qn_log(const char *fmt, ...)
 {
@@ -151,7 +169,17 @@ qn_log(const char *fmt, ...)
     va_end(ap);
     /* messages quote QMP replies and events: an admin reading the log sees no escapes */
     safe = qn_text_escape_terminal(msg);
-    fprintf(stderr, "%s qemu-numa-monitor: %s\n", ts, safe);
+    /* bounded: a QEMU that makes us log on every event cannot fill the state directory */
+    if (qn_log_bytes > QN_MONITOR_LOG_MAX) {
+        return;
+    }
+    qn_log_bytes += strlen(ts) + strlen(safe) + 21;
+    if (qn_log_bytes > QN_MONITOR_LOG_MAX) {
+        fprintf(stderr, "%s qemu-numa-monitor: log reached %u bytes: nothing more is logged\n",
+                ts, QN_MONITOR_LOG_MAX);
+    } else {
+        fprintf(stderr, "%s qemu-numa-monitor: %s\n", ts, safe);
+    }
     fflush(stderr);
 }
 
@@ -351,7 +379,27 @@ qn_finish(QnMonitor *m)
         {
             /* append only to a regular file of ours: never through a planted symlink */
             int efd = open(exits, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+            struct stat est;
 
+            /* rotated under the ledger lock (held by @ledger): one generation kept */
+            if (efd >= 0 && fstat(efd, &est) == 0 && S_ISREG(est.st_mode) &&
+                (guint64)est.st_size >= QN_EXITS_MAX) {
+                g_autofree gchar *old = g_strconcat(exits, ".1", NULL);
+
+                close(efd);
+                efd = rename(exits, old) == 0
+                          ? open(exits, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+                                 0600)
+                          : -1;
+            }
+
+            if (efd >= 0 && (fstat(efd, &est) != 0 || !S_ISREG(est.st_mode) ||
+                             est.st_nlink != 1)) {
+                /* a hard link planted as exits.jsonl: never append to another file */
+                qn_log("%s: not a regular file with one link: exit not recorded", exits);
+                close(efd);
+                efd = -1;
+            }
             if (efd >= 0) {
                 qn_ledger_give(ledger, exits);
             }

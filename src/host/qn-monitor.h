@@ -36,7 +36,16 @@ gchar *qn_monitor_socket_path(const char *state_dir, gint pid, const char *which
  */
 GSocket *qn_monitor_listen(const QnLedger *ledger, gint pid, const char *which, GError **error);
 
-/** qn_monitor_remove_sockets: unlinks both QMP sockets of @pid; missing ones are fine. */
+/**
+ * qn_monitor_remove_sockets:
+ * @state_dir: the state directory
+ * @pid: the VM's QEMU pid
+ *
+ * Unlinks the files the launcher and monitor made for @pid beside its ledger entry: both QMP
+ * sockets and the monitor's log; missing ones are fine. Called when the entry goes (the
+ * monitor at QEMU's exit, a sweep of a stale entry), so nothing of a VM outlives it but its
+ * exits.jsonl record.
+ */
 void qn_monitor_remove_sockets(const char *state_dir, gint pid);
 
 /**
