@@ -248,11 +248,10 @@ qn_cmd_host(const QnConfig *cfg, GError **error)
         return 1;
     }
     if (g_file_test(cfg->state_dir, G_FILE_TEST_IS_DIR)) {
-        g_autoptr(QnLedger) ledger = qn_ledger_open(cfg->state_dir, NULL);
+        g_autoptr(QnLedger) ledger = qn_ledger_open_read(cfg->state_dir, NULL);
 
         if (ledger != NULL) {
-            qn_ledger_sweep(ledger, cfg->proc_root);
-            resv = qn_ledger_reservations(ledger);
+            resv = qn_ledger_reservations(ledger, cfg->proc_root);
         }
     }
     j = qn_host_to_json(t, resv);
@@ -336,7 +335,7 @@ qn_cmd_list(const QnConfig *cfg, GError **error)
     if (!g_file_test(cfg->state_dir, G_FILE_TEST_IS_DIR)) {
         entries = g_ptr_array_new();
     } else {
-        ledger = qn_ledger_open(cfg->state_dir, error);
+        ledger = qn_ledger_open_read(cfg->state_dir, error);
         if (ledger == NULL) {
             return 1;
         }
@@ -378,7 +377,7 @@ qn_cmd_list(const QnConfig *cfg, GError **error)
 static int
 qn_cmd_sweep(const QnConfig *cfg, GError **error)
 {
-    g_autoptr(QnLedger) ledger = qn_ledger_open(cfg->state_dir, error);
+    g_autoptr(QnLedger) ledger = qn_ledger_open_read(cfg->state_dir, error);
     guint n;
 
     if (ledger == NULL) {
@@ -406,7 +405,7 @@ qn_find_vm(const QnConfig *cfg, const char *which, GError **error)
         g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "'%s': no such VM", which8);
         return NULL;
     }
-    ledger = qn_ledger_open(cfg->state_dir, error);
+    ledger = qn_ledger_open_read(cfg->state_dir, error);
     if (ledger == NULL) {
         return NULL;
     }
@@ -427,8 +426,9 @@ qn_find_vm(const QnConfig *cfg, const char *which, GError **error)
     return NULL;
 }
 
-/* query-status of VM @pid on its ctl socket @sock, connected to only when it is what the
- * launcher made: a socket (not a link to one), owned by the state directory's owner or root,
+/* query-status of VM @pid on its ctl socket @sock in its user's directory @state_dir,
+ * connected to only when it is what the launcher made: a socket (not a link to one), owned by
+ * the directory's owner (the VM's user),
  * reached through an O_PATH descriptor of that very file (no second lookup by name), and
  * served by QEMU's pid (SO_PEERCRED). A planted link or socket gets no byte from root. */
 static JsonNode *
@@ -439,7 +439,7 @@ qn_ctl_query_status(const char *state_dir, const char *sock, gint pid, GError **
     JsonNode *live;
     int fd;
 
-    if (stat(state_dir, &dir_st) != 0) {
+    if (lstat(state_dir, &dir_st) != 0 || !S_ISDIR(dir_st.st_mode)) {
         g_set_error(error, QN_ERROR, QN_ERROR_QMP, "'%s': %s", state_dir, g_strerror(errno));
         return NULL;
     }
@@ -448,10 +448,9 @@ qn_ctl_query_status(const char *state_dir, const char *sock, gint pid, GError **
         g_set_error(error, QN_ERROR, QN_ERROR_QMP, "'%s': %s", sock, g_strerror(errno));
         return NULL;
     }
-    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
-        (st.st_uid != 0 && st.st_uid != dir_st.st_uid)) {
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != dir_st.st_uid) {
         g_set_error(error, QN_ERROR, QN_ERROR_QMP,
-                    "'%s': not a socket of the state directory's owner: not used", sock);
+                    "'%s': not a socket of its directory's owner: not used", sock);
         close(fd);
         return NULL;
     }
@@ -467,6 +466,7 @@ qn_cmd_status(const QnConfig *cfg, const char *which, GError **error)
     g_autoptr(JsonNode) entry = qn_find_vm(cfg, which, error);
     JsonObject *o;
     gint pid;
+    g_autofree gchar *udir = NULL;
     g_autofree gchar *sock = NULL;
     g_autoptr(JsonNode) live = NULL;
     g_autoptr(GError) qerr = NULL;
@@ -481,8 +481,10 @@ qn_cmd_status(const QnConfig *cfg, const char *which, GError **error)
     }
     o = json_node_get_object(entry);
     pid = (gint)qn_json_get_int(o, "pid", 0);
-    sock = qn_monitor_socket_path(cfg->state_dir, pid, "ctl");
-    live = qn_ctl_query_status(cfg->state_dir, sock, pid, &qerr);
+    /* the VM's user's directory: "user" is set by qn_ledger_list() from the directory */
+    udir = g_build_filename(cfg->state_dir, qn_json_get_string(o, "user", "?"), NULL);
+    sock = qn_monitor_socket_path(udir, pid, "ctl");
+    live = qn_ctl_query_status(udir, sock, pid, &qerr);
     if (live == NULL && qerr != NULL) {
         g_debug("%s", qerr->message);
     }

@@ -77,12 +77,23 @@ ctl_run(const char *state, const char *const *args, CtlRun *r)
 
 /* A ledger entry for this process, as the launcher writes it, with @name and @extra members
  * (JSON text, may be empty) spliced in. */
+/* Our own user's directory in state directory @dir (the layout of qn-ledger.h), made. */
+static gchar *
+user_dir(const char *dir)
+{
+    gchar *udir = qn_state_user_dir(dir);
+
+    g_assert_true(g_mkdir(udir, 0755) == 0 || errno == EEXIST);
+    return udir;
+}
+
 static void
 write_entry(const char *dir, const char *name_json, const char *extra)
 {
     gint pid = getpid();
     guint64 start = qn_proc_start_time("/proc", pid);
-    g_autofree gchar *path = g_strdup_printf("%s/%d.json", dir, pid);
+    g_autofree gchar *udir = user_dir(dir);
+    g_autofree gchar *path = g_strdup_printf("%s/%d.json", udir, pid);
     g_autofree gchar *text = g_strdup_printf(
         "{\"version\": 1, \"name\": %s, \"uuid\": null, \"pid\": %d, \"start_time\": %"
         G_GUINT64_FORMAT ", \"created\": \"2026-01-01T00:00:00Z\", \"reservations\": []%s}",
@@ -112,6 +123,7 @@ make_state_dir(void)
     return dir;
 }
 
+/* Removes @dir, its files and its user directories' files. */
 static void
 remove_state_dir(const char *dir)
 {
@@ -121,7 +133,11 @@ remove_state_dir(const char *dir)
     while (d != NULL && (n = g_dir_read_name(d)) != NULL) {
         g_autofree gchar *p = g_build_filename(dir, n, NULL);
 
-        g_unlink(p);
+        if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK)) {
+            remove_state_dir(p);
+        } else {
+            g_unlink(p);
+        }
     }
     g_rmdir(dir);
 }
@@ -133,8 +149,9 @@ static void
 test_deep_ledger_file(void)
 {
     g_autofree gchar *dir = make_state_dir();
+    g_autofree gchar *udir = user_dir(dir);
     g_autofree gchar *deep = g_strnfill(100 * 1000, '[');
-    g_autofree gchar *deep_path = g_build_filename(dir, "77777.json", NULL);
+    g_autofree gchar *deep_path = g_build_filename(udir, "77777.json", NULL);
     g_autofree gchar *pid = g_strdup_printf("%d", getpid());
     const char *list[] = { "list", NULL };
     const char *list_json[] = { "--json", "list", NULL };
@@ -177,12 +194,13 @@ static void
 test_planted_files(void)
 {
     g_autofree gchar *dir = make_state_dir();
+    g_autofree gchar *udir = user_dir(dir);
     g_autofree gchar *secret_dir = make_state_dir();
     g_autofree gchar *secret = g_build_filename(secret_dir, "secret.json", NULL);
-    g_autofree gchar *fifo = g_build_filename(dir, "6.json", NULL);
-    g_autofree gchar *zero = g_build_filename(dir, "5.json", NULL);
-    g_autofree gchar *link = g_build_filename(dir, "8.json", NULL);
-    g_autofree gchar *init = g_build_filename(dir, "1.json", NULL);
+    g_autofree gchar *fifo = g_build_filename(udir, "6.json", NULL);
+    g_autofree gchar *zero = g_build_filename(udir, "5.json", NULL);
+    g_autofree gchar *link = g_build_filename(udir, "8.json", NULL);
+    g_autofree gchar *init = g_build_filename(udir, "1.json", NULL);
     g_autofree gchar *init_text = g_strdup_printf(
         "{\"version\": 1, \"name\": \"claims-the-host\", \"pid\": 1, \"start_time\": %"
         G_GUINT64_FORMAT ", \"state\": \"reserving\", \"reservations\": []}",
@@ -309,10 +327,11 @@ static void
 test_planted_ctl_socket(void)
 {
     g_autofree gchar *dir = make_state_dir();
+    g_autofree gchar *udir = user_dir(dir);
     g_autofree gchar *other_dir = make_state_dir();
     g_autofree gchar *other = g_build_filename(other_dir, "server.sock", NULL);
     g_autofree gchar *pid = g_strdup_printf("%d", getpid());
-    g_autofree gchar *ctl_sock = g_strdup_printf("%s/%d.ctl.qmp", dir, getpid());
+    g_autofree gchar *ctl_sock = g_strdup_printf("%s/%d.ctl.qmp", udir, getpid());
     const char *status[] = { "--json", "status", pid, NULL };
 
     write_entry(dir, "\"sock-vm\"", ", \"state\": \"running\"");
@@ -358,7 +377,8 @@ test_escape_sequences(void)
     static const char name[] = "\x1b]0;pwned\x07vm\x1b[2J";
     static const char name_json[] = "\"\\u001b]0;pwned\\u0007vm\\u001b[2J\"";
     g_autofree gchar *dir = make_state_dir();
-    g_autofree gchar *bad_path = g_build_filename(dir, "\x1b[2J.json", NULL);
+    g_autofree gchar *udir = user_dir(dir);
+    g_autofree gchar *bad_path = g_build_filename(udir, "\x1b[2J.json", NULL);
     const char *list[] = { "list", NULL };
     const char *status[] = { "status", name, NULL };
     const char *events[] = { "events", name, NULL };

@@ -22,6 +22,7 @@
 #include <glib/gstdio.h>
 
 #include "qn-error.h"
+#include "qn-ledger.h"
 #include "qn-qmp-client.h"
 
 static gchar *builddir;
@@ -90,17 +91,32 @@ qn_write_file(const char *path, const char *value)
            });
 }
 
+/* Ledger entry files (*.json) of every user's directory in state directory @state (the
+ * layout of qn-ledger.h: <state>/<user>/<pid>.json), counted directly. */
 static guint
 qn_state_entries(const char *state)
 {
     g_autoptr(GDir) d = g_dir_open(state, 0, NULL);
-    const char *n;
+    const char *u;
     guint count = 0;
 
-    while (d && (n = g_dir_read_name(d)) != NULL) {
-        count += g_str_has_suffix(n, ".json");
+    while (d && (u = g_dir_read_name(d)) != NULL) {
+        g_autofree gchar *udir = g_build_filename(state, u, NULL);
+        g_autoptr(GDir) ud = u[0] == '.' ? NULL : g_dir_open(udir, 0, NULL);
+        const char *n;
+
+        while (ud && (n = g_dir_read_name(ud)) != NULL) {
+            count += g_str_has_suffix(n, ".json") && n[0] != '.';
+        }
     }
     return count;
+}
+
+/* <state>/<our user>: where root's launches put their entries, sockets and logs. */
+static gchar *
+qn_udir(const char *state)
+{
+    return qn_state_user_dir(state);
 }
 
 static guint
@@ -272,7 +288,11 @@ test_launch_2m(void)
         exe = g_file_read_link(link, NULL);
         g_assert_true(g_str_has_suffix(exe, "qemu-system-x86_64"));
     }
-    entry = g_strdup_printf("%s/%s.json", vm->state, g_subprocess_get_identifier(vm->proc));
+    {
+        g_autofree gchar *udir = qn_udir(vm->state);
+
+        entry = g_strdup_printf("%s/%s.json", udir, g_subprocess_get_identifier(vm->proc));
+    }
     g_assert_true(g_file_get_contents(entry, &state, NULL, NULL));
     /* "reserved" by the launcher, then QEMU's own status once the monitor has connected */
     g_assert_true(strstr(state, "\"state\" : \"reserved\"") != NULL ||
@@ -1149,7 +1169,10 @@ test_garbage_ledger(void)
     henv = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", mnt2m);
     senv = g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", state);
     for (guint i = 0; i < G_N_ELEMENTS(junk); i++) {
-        g_autofree gchar *path = g_build_filename(state, junk[i].file, NULL);
+        g_autofree gchar *udir = qn_udir(state);
+        g_autofree gchar *path = g_build_filename(udir, junk[i].file, NULL);
+
+        g_assert_true(g_mkdir(udir, 0755) == 0 || errno == EEXIST);
 
         g_assert_true(g_file_set_contents(path, junk[i].content, -1, NULL));
     }
@@ -1175,7 +1198,10 @@ test_garbage_ledger(void)
         qn_vm_quit(vm);
     }
     for (guint i = 0; i < G_N_ELEMENTS(junk); i++) {
-        g_autofree gchar *path = g_build_filename(state, junk[i].file, NULL);
+        g_autofree gchar *udir = qn_udir(state);
+        g_autofree gchar *path = g_build_filename(udir, junk[i].file, NULL);
+
+        g_assert_true(g_mkdir(udir, 0755) == 0 || errno == EEXIST);
 
         g_assert_true(g_file_test(path, G_FILE_TEST_EXISTS)); /* reported, never deleted */
     }
@@ -1216,8 +1242,9 @@ test_bounded_files(void)
     env[1] = henv;
     for (guint round = 0; round < 2; round++) {
         g_autofree gchar *state = qn_new_dir("bounded-state");
-        g_autofree gchar *exits = g_build_filename(state, "exits.jsonl", NULL);
-        g_autofree gchar *exits1 = g_build_filename(state, "exits.jsonl.1", NULL);
+        g_autofree gchar *udir = qn_udir(state);
+        g_autofree gchar *exits = g_build_filename(udir, "exits.jsonl", NULL);
+        g_autofree gchar *exits1 = g_build_filename(udir, "exits.jsonl.1", NULL);
         g_autofree gchar *victim_dir = qn_new_dir("victim");
         g_autofree gchar *victim = g_build_filename(victim_dir, "victim", NULL);
         g_autofree gchar *old = NULL;
@@ -1229,6 +1256,7 @@ test_bounded_files(void)
 
         senv = (g_free(senv), g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", state));
         env[2] = senv;
+        g_assert_cmpint(g_mkdir(udir, 0755), ==, 0); /* as the first launch would make it */
         if (round == 0) { /* 300 KiB of earlier exits */
             GString *g = g_string_new(NULL);
 
@@ -1250,7 +1278,7 @@ test_bounded_files(void)
         }
         g_assert_cmpuint(qn_wait_files(state, 1, 5000), ==, 1);
         pid = g_ascii_strtoll(g_subprocess_get_identifier(vm->proc), NULL, 10);
-        log = g_strdup_printf("%s/%d.log", state, pid);
+        log = g_strdup_printf("%s/%d.log", udir, pid);
         want = g_strdup_printf("\"pid\":%d,", pid);
         g_assert_true(g_file_test(log, G_FILE_TEST_EXISTS));
         qn_vm_quit(vm);
@@ -1429,7 +1457,8 @@ test_monitor_kill_both(void)
     }
     g_assert_cmpuint(qn_state_entries(state), ==, 0);
     {
-        g_autofree gchar *sock = g_strdup_printf("%s/%d.qmp", state, qemu);
+        g_autofree gchar *udir = qn_udir(state);
+        g_autofree gchar *sock = g_strdup_printf("%s/%d.qmp", udir, qemu);
 
         g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
     }
@@ -1462,7 +1491,8 @@ test_monitor_qemu_exits_early(void)
     before = qn_free_pages(2048);
     for (guint k = 0; k < 2; k++) {
         g_autofree gchar *state = qn_new_dir("early-state");
-        g_autofree gchar *exits = g_build_filename(state, "exits.jsonl", NULL);
+        g_autofree gchar *udir = qn_udir(state);
+        g_autofree gchar *exits = g_build_filename(udir, "exits.jsonl", NULL);
         g_autofree gchar *text = NULL;
         g_autofree gchar *err = NULL;
         const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", henv,
@@ -1642,7 +1672,7 @@ test_state_dir_unusable(gconstpointer data)
 static void
 test_hand_edited_live_entry(void)
 {
-    g_autofree gchar *state = NULL, *henv = NULL, *senv = NULL, *path = NULL;
+    g_autofree gchar *state = NULL, *henv = NULL, *senv = NULL, *path = NULL, *udir = NULL;
     const char *env[] = { "QEMU_NUMA_HUGEPAGE_SIZE=2M", NULL, NULL, NULL };
     const char *args[] = { "-name", "edited", "-m", "32M", "-machine", "pc", "-nodefaults",
                            "-display", "none", NULL };
@@ -1666,7 +1696,8 @@ test_hand_edited_live_entry(void)
 
         (void)st;
     }
-    path = g_strdup_printf("%s/%s.json", state, g_subprocess_get_identifier(vm->proc));
+    udir = qn_udir(state);
+    path = g_strdup_printf("%s/%s.json", udir, g_subprocess_get_identifier(vm->proc));
     {
         /* edit as an operator would, under the ledger lock (the monitor writes too) */
         g_autofree gchar *lock = g_build_filename(state, ".lock", NULL);
@@ -1692,7 +1723,7 @@ test_hand_edited_live_entry(void)
         /* a copy under another name, claiming the live VM's pid with a wrong start time: it is
          * reported, and must not make a sweep remove the live VM's own entry */
         g_autofree gchar *text = NULL;
-        g_autofree gchar *copy = g_build_filename(state, "99005.json", NULL);
+        g_autofree gchar *copy = g_build_filename(udir, "99005.json", NULL);
         g_autofree gchar *edited = NULL;
 
         g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
@@ -1734,7 +1765,7 @@ test_hand_edited_live_entry(void)
     /* the monitors removed both entries; the copy is reported, never deleted */
     g_assert_cmpuint(qn_wait_files(state, 1, 2000), ==, 1);
     {
-        g_autofree gchar *copy = g_build_filename(state, "99005.json", NULL);
+        g_autofree gchar *copy = g_build_filename(udir, "99005.json", NULL);
 
         g_assert_true(g_file_test(copy, G_FILE_TEST_EXISTS));
     }
@@ -1786,14 +1817,24 @@ test_vm_names(void)
     g_assert_cmpuint(before - qn_free_pages(2048), ==, 8 * G_N_ELEMENTS(names));
     g_assert_cmpuint(qn_wait_files(state, G_N_ELEMENTS(names), 2000), ==, G_N_ELEMENTS(names));
     {
-        g_autoptr(GDir) d = g_dir_open(state, 0, NULL);
+        /* the top holds the lock and our user's directory only; that directory, files
+         * named by pid only */
+        g_autofree gchar *udir = qn_udir(state);
+        g_autofree gchar *uname = g_path_get_basename(udir);
+        g_autoptr(GDir) top = g_dir_open(state, 0, NULL);
+        g_autoptr(GDir) d = g_dir_open(udir, 0, NULL);
         const char *n;
 
+        while ((n = g_dir_read_name(top)) != NULL) {
+            if (strcmp(n, ".lock") != 0 && strcmp(n, uname) != 0) {
+                g_test_fail_printf("state directory holds '%s'", n);
+            }
+        }
         while ((n = g_dir_read_name(d)) != NULL) {
-            g_autofree gchar *p = g_build_filename(state, n, NULL);
+            g_autofree gchar *p = g_build_filename(udir, n, NULL);
 
             if (!g_regex_match(ours, n, 0, NULL) || g_file_test(p, G_FILE_TEST_IS_DIR)) {
-                g_test_fail_printf("state directory holds '%s'", n);
+                g_test_fail_printf("user directory holds '%s'", n);
             }
         }
         g_assert_false(g_file_test("/etc.json", G_FILE_TEST_EXISTS));
@@ -2023,8 +2064,9 @@ typedef struct {
 /* 2M pages the ledger files in @state say are reserved (aligned plans), read without the
  * ledger lock (files are replaced atomically, so each read is a whole entry). */
 static guint64
-qn_ledger_pages(const char *state)
+qn_ledger_pages(const char *top)
 {
+    g_autofree gchar *state = qn_udir(top); /* the launches are root's */
     g_autoptr(GDir) d = g_dir_open(state, 0, NULL);
     const char *n;
     guint64 pages = 0;

@@ -124,14 +124,14 @@ qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboolean dry_run
             return NULL;
         }
         qn_ledger_sweep(l->ledger, cfg->proc_root);
-        resv = qn_ledger_reservations(l->ledger);
+        resv = qn_ledger_reservations(l->ledger, cfg->proc_root);
     } else {
         /* A dry run reads the ledger without waiting on launches in flight if it cannot. */
         g_autoptr(QnLedger) ledger = g_file_test(cfg->state_dir, G_FILE_TEST_IS_DIR)
-                                         ? qn_ledger_open(cfg->state_dir, NULL)
+                                         ? qn_ledger_open_read(cfg->state_dir, NULL)
                                          : NULL;
 
-        resv = ledger ? qn_ledger_reservations(ledger) : qn_reservations_new();
+        resv = ledger ? qn_ledger_reservations(ledger, cfg->proc_root) : qn_reservations_new();
     }
     l->topo = qn_topology_load(cfg->sysfs_root, cfg->proc_root, error);
     if (l->topo == NULL) {
@@ -299,7 +299,9 @@ qn_launch_reserve(QnLaunch *l, GError **error)
 static void
 qn_launch_forget(QnLaunch *l)
 {
-    qn_monitor_remove_sockets(l->cfg->state_dir, l->pid);
+    g_autofree gchar *dir = qn_state_user_dir(l->cfg->state_dir);
+
+    qn_monitor_remove_sockets(dir, l->pid);
     if (l->ledger != NULL) {
         qn_ledger_remove(l->ledger, l->pid, NULL);
     } else {
@@ -358,7 +360,7 @@ qn_launch_exec(QnLaunch *l, GError **error)
 
         G_STATIC_ASSERT(G_N_ELEMENTS(which) == G_N_ELEMENTS(l->qmp_sockets));
         g_strv_builder_addv(b, (const char **)argv);
-        qn_monitor_remove_sockets(l->cfg->state_dir, l->pid);
+        qn_monitor_remove_sockets(l->ledger->dir, l->pid);
         for (guint i = 0; i < G_N_ELEMENTS(which); i++) {
             g_autofree gchar *chardev = NULL;
             g_autofree gchar *mon = NULL;

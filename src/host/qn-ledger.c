@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,71 +17,176 @@
 #include "qn-monitor.h"
 #include "qn-plan-json.h"
 
+gchar *
+qn_state_user_name(uid_t uid)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+
+    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL &&
+        res->pw_name[0] != '\0' && res->pw_name[0] != '.' && strchr(res->pw_name, '/') == NULL) {
+        return g_strdup(res->pw_name);
+    }
+    return g_strdup_printf("%u", (guint)uid);
+}
+
+gchar *
+qn_state_user_dir(const char *state_dir)
+{
+    g_autofree gchar *name = qn_state_user_name(geteuid());
+
+    return g_build_filename(state_dir, name, NULL);
+}
+
+/* @path must be a directory (not a link) owned by @want_a or @want_b, writable by its owner
+ * only; its stat in *@ret_st. One line naming @path otherwise (%QN_ERROR_LEDGER). */
+static gboolean
+qn_check_dir(const char *path, uid_t want_a, uid_t want_b, struct stat *ret_st, GError **error)
+{
+    struct stat st;
+
+    if (lstat(path, &st) != 0) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': %s", path,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': not a directory",
+                    path);
+        return FALSE;
+    }
+    if (st.st_uid != want_a && st.st_uid != want_b) {
+        g_autofree gchar *owner = qn_state_user_name(st.st_uid);
+        g_autofree gchar *me = qn_state_user_name(want_b);
+
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': owned by %s, not "
+                    "by %s: Permission denied", path, owner, me);
+        return FALSE;
+    }
+    if ((st.st_mode & 022) != 0) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': writable by group "
+                    "or others (mode %04o)", path, (guint)(st.st_mode & 07777));
+        return FALSE;
+    }
+    if (ret_st != NULL) {
+        *ret_st = st;
+    }
+    return TRUE;
+}
+
+static QnLedger *qn_ledger_open_full(const char *state_dir, gboolean writer, GError **error);
+
+/* mkdir @path 0755 if missing (EEXIST is fine), mode set exactly, whatever the umask. */
+static gboolean
+qn_make_dir(const char *path, GError **error)
+{
+    if (mkdir(path, 0755) == 0) {
+        if (chmod(path, 0755) != 0) {
+            g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': %s", path,
+                        g_strerror(errno));
+            return FALSE;
+        }
+    } else if (errno != EEXIST) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': %s", path,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
 QnLedger *
 qn_ledger_open(const char *state_dir, GError **error)
 {
+    return qn_ledger_open_full(state_dir, TRUE, error);
+}
+
+QnLedger *
+qn_ledger_open_read(const char *state_dir, GError **error)
+{
+    return qn_ledger_open_full(state_dir, FALSE, error);
+}
+
+static QnLedger *
+qn_ledger_open_full(const char *state_dir, gboolean writer, GError **error)
+{
     g_autofree gchar *lock = g_build_filename(state_dir, ".lock", NULL);
+    g_autofree gchar *dir = qn_state_user_dir(state_dir);
+    uid_t me = geteuid();
+    struct stat top_st, lst;
+    gint64 deadline;
     QnLedger *l;
     int fd;
 
-    if (g_mkdir_with_parents(state_dir, 0700) != 0) {
-        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': %s", state_dir,
-                    g_strerror(errno));
-        return NULL;
-    }
-    /* O_NOFOLLOW: a symlink planted as .lock must not make us create or lock its target */
-    fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': %s", state_dir,
-                    g_strerror(errno));
-        return NULL;
-    }
-    {
-        /* a hard link planted as .lock (fs.protected_hardlinks=0) must not become ours */
-        struct stat lst;
+    g_assert(state_dir != NULL);
+    /* the top: root's (or, for a user's private set-up, the user's own), 0755 */
+    if (!g_file_test(state_dir, G_FILE_TEST_EXISTS)) {
+        g_autofree gchar *parent = g_path_get_dirname(state_dir);
 
-        if (fstat(fd, &lst) != 0 || !S_ISREG(lst.st_mode) || lst.st_nlink != 1) {
-            g_set_error(error, QN_ERROR, QN_ERROR_LEDGER,
-                        "lock '%s': not a regular file with one link", lock);
-            close(fd);
+        if (g_mkdir_with_parents(parent, 0755) != 0 || !qn_make_dir(state_dir, NULL)) {
+            g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': %s", state_dir,
+                        g_strerror(errno));
             return NULL;
         }
     }
-    while (flock(fd, LOCK_EX) != 0) {
-        if (errno != EINTR) {
+    /* A writer's files go under it: it must be root's or ours. A reader only reads, every file
+     * as hostile input, so root's qemu-numa-ctl also reads a user's own state directory. */
+    if (!qn_check_dir(state_dir, 0, me, &top_st, writer ? error : NULL)) {
+        if (writer || lstat(state_dir, &top_st) != 0 ||
+            !qn_check_dir(state_dir, top_st.st_uid, top_st.st_uid, &top_st, error)) {
+            return NULL;
+        }
+    }
+    /* this user's directory: only the top's owner can make it (the package makes
+     * libvirt-qemu's); nobody else may write in it */
+    if (writer && (!qn_make_dir(dir, error) || !qn_check_dir(dir, me, me, NULL, error))) {
+        return NULL;
+    }
+    /* The lock belongs to the top's owner, readable by all: flock needs no write access, so
+     * every user's launchers serialise on the same file, and no one else's file is ours. */
+    if (top_st.st_uid == me) {
+        fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd >= 0) {
+            (void)!fchmod(fd, 0644);
+        }
+    } else {
+        fd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    }
+    if (fd < 0) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "state directory '%s': lock '%s': %s",
+                    state_dir, lock, g_strerror(errno));
+        return NULL;
+    }
+    /* a hard link planted as .lock (fs.protected_hardlinks=0) is another file */
+    if (fstat(fd, &lst) != 0 || !S_ISREG(lst.st_mode) || lst.st_nlink != 1 ||
+        lst.st_uid != top_st.st_uid) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER,
+                    "lock '%s': not a regular file of the state directory's owner", lock);
+        close(fd);
+        return NULL;
+    }
+    /* Bounded: another user of the host (a compromised QEMU's user) can take this lock too,
+     * and could hold it to stall every launch; it cannot make one wait forever. */
+    deadline = g_get_monotonic_time() + QN_LEDGER_LOCK_WAIT_S * G_USEC_PER_SEC;
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
             g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "lock '%s': %s", lock,
                         g_strerror(errno));
             close(fd);
             return NULL;
         }
+        if (g_get_monotonic_time() > deadline) {
+            g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "lock '%s': held by another process "
+                        "for %d s", lock, QN_LEDGER_LOCK_WAIT_S);
+            close(fd);
+            return NULL;
+        }
+        g_usleep(2000);
     }
     l = g_new0(QnLedger, 1);
-    l->dir = g_strdup(state_dir);
+    l->top = g_strdup(state_dir);
+    l->dir = g_steal_pointer(&dir);
     l->lock_fd = fd;
-    {
-        struct stat st;
-
-        if (fstatat(AT_FDCWD, state_dir, &st, 0) == 0) {
-            l->owner_uid = st.st_uid;
-            l->owner_gid = st.st_gid;
-        }
-    }
-    qn_ledger_give(l, lock);
     return l;
-}
-
-void
-qn_ledger_give(const QnLedger *ledger, const char *path)
-{
-    struct stat st;
-
-    /* Never a file with other names: with fs.protected_hardlinks=0 the directory's owner can
-     * hard-link any file of the filesystem (/etc/shadow) under one of our names. */
-    if (geteuid() == 0 && ledger->owner_uid != 0 && lstat(path, &st) == 0 &&
-        (S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode)) && st.st_nlink == 1) {
-        /* best effort: a failure leaves the file root's, which root's own runs still read */
-        (void)!lchown(path, ledger->owner_uid, ledger->owner_gid);
-    }
 }
 
 void
@@ -93,6 +199,7 @@ qn_ledger_close(QnLedger *ledger)
         close(ledger->lock_fd); /* releases the flock */
     }
     g_free(ledger->dir);
+    g_free(ledger->top);
     g_free(ledger);
 }
 
@@ -206,12 +313,19 @@ qn_write_atomic(const char *dir, const char *name, const char *data, gsize len)
 {
     g_autofree gchar *tmp = g_strdup_printf("%s/.%s.XXXXXX", dir, name);
     g_autofree gchar *path = g_build_filename(dir, name, NULL);
-    int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* 0644: every user's launchers read every entry (the host's books); only we write it */
+    int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
     gsize done = 0;
     int err = 0;
 
-    if (fd < 0) {
-        return -errno;
+    if (fd < 0 || fchmod(fd, 0644) != 0) { /* whatever the caller's umask */
+        int e = errno;
+
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        return -e;
     }
     while (done < len) {
         ssize_t n = write(fd, data + done, len - done);
@@ -259,11 +373,6 @@ qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error)
                     ledger->dir, name, g_strerror(-r));
         return FALSE;
     }
-    {
-        g_autofree gchar *path = qn_entry_path(ledger, pid);
-
-        qn_ledger_give(ledger, path); /* under the lock: no reader sees root's file */
-    }
     return TRUE;
 }
 
@@ -287,8 +396,8 @@ qn_ledger_entry_parse(const char *data, gsize len, GError **error)
 }
 
 gboolean
-qn_file_read_untrusted(const char *path, gsize max_len, gchar **ret_data, gsize *ret_len,
-                       GError **error)
+qn_file_read_untrusted(const char *path, uid_t owner, gsize max_len, gchar **ret_data,
+                       gsize *ret_len, GError **error)
 {
     g_autofree gchar *data = NULL;
     struct stat st;
@@ -310,6 +419,12 @@ qn_file_read_untrusted(const char *path, gsize max_len, gchar **ret_data, gsize 
     }
     if (!S_ISREG(st.st_mode)) {
         g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "not a regular file");
+        close(fd);
+        return FALSE;
+    }
+    if (owner != (uid_t)-1 && st.st_uid != owner) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "owned by uid %u, not %u",
+                    (guint)st.st_uid, (guint)owner);
         close(fd);
         return FALSE;
     }
@@ -349,16 +464,17 @@ qn_file_read_untrusted(const char *path, gsize max_len, gchar **ret_data, gsize 
     return TRUE;
 }
 
-/* The entry in file @path: the same parser as every other reader, so fuzzing it covers them. */
+/* The entry in file @path, which must belong to @owner: the same parser as every other
+ * reader, so fuzzing it covers them. */
 static JsonNode *
-qn_ledger_entry_load(const char *path, GError **error)
+qn_ledger_entry_load(const char *path, uid_t owner, GError **error)
 {
     g_autofree gchar *data = NULL;
     gsize len = 0;
     g_autoptr(GError) local = NULL;
     JsonNode *root;
 
-    if (!qn_file_read_untrusted(path, QN_LEDGER_ENTRY_MAX_LEN, &data, &len, &local)) {
+    if (!qn_file_read_untrusted(path, owner, QN_LEDGER_ENTRY_MAX_LEN, &data, &len, &local)) {
         g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "ledger '%s': %s", path, local->message);
         return NULL;
     }
@@ -374,7 +490,7 @@ qn_ledger_read(QnLedger *ledger, gint pid, GError **error)
 {
     g_autofree gchar *path = qn_entry_path(ledger, pid);
 
-    return qn_ledger_entry_load(path, error);
+    return qn_ledger_entry_load(path, geteuid(), error);
 }
 
 gboolean
@@ -420,16 +536,30 @@ qn_entry_cmp(gconstpointer a, gconstpointer b)
     return px < py ? -1 : px > py;
 }
 
-GPtrArray *
-qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad)
+/* Entries of one user's directory @top/@user into @entries (each given a "user" member from
+ * the directory, never from the file), bad files as "user/name" into @bad. The directory must
+ * be the user's own (its name is its owner's), writable by it alone; each file must belong
+ * to that owner. */
+static void
+qn_ledger_list_user(const char *top, const char *user, GPtrArray *entries, GPtrArray *bad)
 {
-    GPtrArray *entries = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
-    g_autoptr(GDir) d = g_dir_open(ledger->dir, 0, NULL);
+    g_autofree gchar *dir = g_build_filename(top, user, NULL);
+    g_autofree gchar *owner_name = NULL;
+    g_autoptr(GDir) d = NULL;
+    struct stat st;
     const char *name;
 
-    if (ret_bad != NULL) {
-        *ret_bad = g_ptr_array_new_with_free_func(g_free);
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return; /* not a user's directory: old-layout files, the lock, anything else */
     }
+    owner_name = qn_state_user_name(st.st_uid);
+    if (strcmp(owner_name, user) != 0 || (st.st_mode & 022) != 0) {
+        if (bad != NULL) {
+            g_ptr_array_add(bad, g_strdup_printf("%s/", user));
+        }
+        return;
+    }
+    d = g_dir_open(dir, 0, NULL);
     while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
         g_autofree gchar *path = NULL;
         g_autoptr(JsonNode) root = NULL;
@@ -438,44 +568,92 @@ qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad)
         if (!g_str_has_suffix(name, ".json") || name[0] == '.') {
             continue;
         }
-        path = g_build_filename(ledger->dir, name, NULL);
+        path = g_build_filename(dir, name, NULL);
         /* An entry is "<pid>.json" holding that pid: a file claiming another VM's pid (a
          * copy edited by hand) must not make a sweep delete that VM's own entry. */
-        root = qn_ledger_entry_load(path, NULL);
+        root = qn_ledger_entry_load(path, st.st_uid, NULL);
         if (root == NULL || !qn_entry_name_matches(json_node_get_object(root), name)) {
-            if (ret_bad != NULL) {
-                g_ptr_array_add(*ret_bad, g_strdup(name));
+            if (bad != NULL) {
+                g_ptr_array_add(bad, g_strdup_printf("%s/%s", user, name));
             }
             continue;
         }
+        json_object_set_string_member(json_node_get_object(root), "user", user);
         g_ptr_array_add(entries, g_steal_pointer(&root));
+    }
+}
+
+GPtrArray *
+qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad)
+{
+    GPtrArray *entries = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+    g_autoptr(GDir) d = g_dir_open(ledger->top, 0, NULL);
+    const char *name;
+
+    if (ret_bad != NULL) {
+        *ret_bad = g_ptr_array_new_with_free_func(g_free);
+    }
+    while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+        if (name[0] != '.') {
+            qn_ledger_list_user(ledger->top, name, entries, ret_bad ? *ret_bad : NULL);
+        }
     }
     g_ptr_array_sort(entries, qn_entry_cmp);
     return entries;
+}
+
+/* Whether entry @o names a live process of its user: the pid alive (not a zombie), started
+ * when the entry says (a start time that cannot be compared leaves it to the pid), and run by
+ * the entry's user, unless that user is root (root's launches may run QEMU as anyone).
+ * Pid 1 never qualifies (qn_entry_name_matches). Sets *@ret_stale when the process is gone. */
+static gboolean
+qn_entry_counts(JsonObject *o, const char *top, const char *proc_root, gboolean *ret_stale)
+{
+    gint pid = (gint)json_object_get_int_member_with_default(o, "pid", 0);
+    JsonNode *st = json_object_get_member(o, "start_time");
+    gboolean known = st != NULL && JSON_NODE_HOLDS_VALUE(st) &&
+                     json_node_get_value_type(st) == G_TYPE_INT64 && json_node_get_int(st) > 0;
+    guint64 now = qn_proc_start_time(proc_root, pid);
+    g_autofree gchar *pdir = g_strdup_printf("%s/%d", proc_root, pid);
+    g_autofree gchar *udir = g_build_filename(top, json_object_get_string_member(o, "user"),
+                                              NULL);
+    struct stat pst, ust;
+
+    *ret_stale = now == 0 || (known && now != (guint64)json_node_get_int(st));
+    if (*ret_stale) {
+        return FALSE;
+    }
+    if (lstat(udir, &ust) != 0 || stat(pdir, &pst) != 0) {
+        return FALSE;
+    }
+    return ust.st_uid == 0 || pst.st_uid == ust.st_uid;
 }
 
 guint
 qn_ledger_sweep(QnLedger *ledger, const char *proc_root)
 {
     g_autoptr(GPtrArray) entries = qn_ledger_list(ledger, NULL);
+    g_autofree gchar *me = qn_state_user_name(geteuid());
     guint removed = 0;
 
     for (guint i = 0; i < entries->len; i++) {
         JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
+        const char *user = json_object_get_string_member(o, "user");
         gint pid = (gint)json_object_get_int_member_with_default(o, "pid", 0);
-        JsonNode *st = json_object_get_member(o, "start_time");
-        gboolean known = st != NULL && JSON_NODE_HOLDS_VALUE(st) &&
-                         json_node_get_value_type(st) == G_TYPE_INT64 && json_node_get_int(st) > 0;
-        guint64 now = qn_proc_start_time(proc_root, pid);
+        gboolean stale;
 
         /* Stale: the process is gone, or its pid now belongs to a process started at another
          * time. A start time that cannot be compared (removed or mangled by hand, or not
          * readable at launch) leaves the pid alone to decide: a live VM's entry is never
-         * dropped on a guess. */
-        if (now == 0 || (known && now != (guint64)json_node_get_int(st))) {
-            /* the QMP sockets the launcher added for this VM go with it */
-            qn_monitor_remove_sockets(ledger->dir, pid);
-            removed += qn_ledger_remove(ledger, pid, NULL);
+         * dropped on a guess. Only our own entries go, or anyone's when we are root. */
+        qn_entry_counts(o, ledger->top, proc_root, &stale);
+        if (stale && (geteuid() == 0 || strcmp(user, me) == 0)) {
+            g_autofree gchar *dir = g_build_filename(ledger->top, user, NULL);
+            g_autofree gchar *path = g_strdup_printf("%s/%d.json", dir, pid);
+
+            /* the QMP sockets and log the launcher and monitor made for this VM go with it */
+            qn_monitor_remove_sockets(dir, pid);
+            removed += g_unlink(path) == 0;
         }
     }
     return removed;
@@ -513,13 +691,20 @@ qn_ledger_entry_add_reservations(JsonObject *entry, QnReservations *r)
 }
 
 QnReservations *
-qn_ledger_reservations(QnLedger *ledger)
+qn_ledger_reservations(QnLedger *ledger, const char *proc_root)
 {
     QnReservations *r = qn_reservations_new();
     g_autoptr(GPtrArray) entries = qn_ledger_list(ledger, NULL);
 
     for (guint i = 0; i < entries->len; i++) {
-        qn_ledger_entry_add_reservations(json_node_get_object(g_ptr_array_index(entries, i)), r);
+        JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
+        gboolean stale;
+
+        /* only live VMs of the entry's own user count (issue 12: a forged entry naming
+         * another user's process, or a dead one, reserves nothing) */
+        if (qn_entry_counts(o, ledger->top, proc_root, &stale)) {
+            qn_ledger_entry_add_reservations(o, r);
+        }
     }
     return r;
 }

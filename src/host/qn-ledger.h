@@ -9,36 +9,71 @@
 
 G_BEGIN_DECLS
 
+/*
+ * The layout (issue 12, doc/security.md): the state directory is root's, 0755, and holds
+ *   .lock          root's, 0644: every user's launchers flock it (read-only is enough)
+ *   <user>/        one directory per user that launches VMs, owned by that user, 0755:
+ *     <pid>.json   its VMs' entries, 0644: published read-only, checked on read
+ *     <pid>.qmp, <pid>.ctl.qmp, <pid>.log, exits.jsonl: its own, 0600
+ * Nothing root makes is given to another user, and no user can write another's files.
+ */
 typedef struct {
-    gchar *dir;
-    gint lock_fd; /* holds LOCK_EX on <dir>/.lock while open */
-    uid_t owner_uid; /* the state directory's owner: files root writes there are given to it */
-    gid_t owner_gid;
+    gchar *top;   /* the state directory */
+    gchar *dir;   /* top/<our user>: where our entries, sockets and logs go */
+    gint lock_fd; /* holds LOCK_EX on <top>/.lock while open */
 } QnLedger;
 
+/** QN_LEDGER_LOCK_WAIT_S: how long qn_ledger_open() waits for the lock, in seconds. */
+#define QN_LEDGER_LOCK_WAIT_S 60
+
 /**
- * qn_ledger_give:
- * @ledger: an open ledger
- * @path: a file or socket in the ledger's directory, just created by us (not followed:
- *   lchown)
+ * qn_state_user_name:
+ * @uid: a user id
  *
- * When we run as root and the state directory belongs to another user (libvirt's
- * `libvirt-qemu`, which runs its VMs' launchers), hands @path to that user, so that its
- * launchers can read, lock and replace what root's launchers and `qemu-numa-ctl` wrote. One
- * state directory is shared by every VM of the host, whoever starts it. Otherwise does nothing.
+ * The name of @uid's directory in the state directory: its login name, or the number when
+ * it has none (or one that could not be a file name).
+ *
+ * Returns: (transfer full): the name
  */
-void qn_ledger_give(const QnLedger *ledger, const char *path);
+gchar *qn_state_user_name(uid_t uid);
+
+/**
+ * qn_state_user_dir:
+ * @state_dir: the state directory
+ *
+ * Returns: (transfer full): @state_dir/<name of our effective user>, where our entries,
+ *   sockets, logs and exits.jsonl go (nothing is checked or made)
+ */
+gchar *qn_state_user_dir(const char *state_dir);
 
 /**
  * qn_ledger_open:
- * @state_dir: created with mode 0700 if missing (and its parent, 0755)
- * @error: %QN_ERROR_LEDGER when the directory or its lock file cannot be created or locked
+ * @state_dir: the state directory; made (0755, parents too) if missing and we may
+ * @error: %QN_ERROR_LEDGER, one line naming the directory, when @state_dir is not a directory
+ *   owned by root or by us and writable by its owner alone, when our own directory in it
+ *   cannot be made (only the state directory's owner can make it: the package makes
+ *   libvirt-qemu's) or is not ours alone ("state directory '/run/qemu-numa/libvirt-qemu':
+ *   owned by root, not by libvirt-qemu: Permission denied"), or when the lock cannot be opened
+ *   or is not held within %QN_LEDGER_LOCK_WAIT_S seconds
  *
- * Takes an exclusive flock on `<state_dir>/.lock`, blocking until other launchers and
- * qemu-numa-ctl release it: plan + reservation of one launch never interleave with another's.
+ * Takes an exclusive flock on `<state_dir>/.lock`, waiting for other launchers and
+ * qemu-numa-ctl (of every user) to release it: plan + reservation of one launch never
+ * interleave with another's. The wait is bounded because any user of the host can take it.
  * Returns: (transfer full): the locked ledger; qn_ledger_close() unlocks.
  */
 QnLedger *qn_ledger_open(const char *state_dir, GError **error);
+
+/**
+ * qn_ledger_open_read:
+ * @state_dir: the state directory (made if missing, as for qn_ledger_open())
+ * @error: as for qn_ledger_open()
+ *
+ * qn_ledger_open() for a reader (qemu-numa-ctl list, status, events, host, plan): takes the
+ * same lock, but needs no directory of our own in @state_dir and makes none, so any user may
+ * read the host's books. qn_ledger_write() and qn_ledger_sweep() need qn_ledger_open().
+ * Returns: (transfer full): the locked ledger
+ */
+QnLedger *qn_ledger_open_read(const char *state_dir, GError **error);
 void qn_ledger_close(QnLedger *ledger);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnLedger, qn_ledger_close)
 
@@ -100,13 +135,14 @@ gboolean qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **e
 
 /**
  * qn_file_read_untrusted:
- * @path: a file in a directory another user can write (the state directory)
+ * @path: a file whose name, type and contents another user may have chosen
+ * @owner: the user the file must belong to, or (uid_t)-1 for any
  * @max_len: the most bytes accepted
  * @ret_data: (out) (transfer full): the contents, NUL-terminated; written only on success
  * @ret_len: (out): bytes in *@ret_data, NUL excluded; written only on success
  * @error: %QN_ERROR_LEDGER with a one-phrase reason: errno's text (a symlink is ELOOP: "Too
  *   many levels of symbolic links"), "not a regular file" (a FIFO, socket or device, opened
- *   without blocking), or "longer than N bytes"
+ *   without blocking), "owned by uid N, not M", or "longer than N bytes"
  *
  * Reads a file whose name, type and contents another user may have chosen: opened with
  * O_NOFOLLOW | O_NONBLOCK (a planted link is refused, a planted FIFO does not block), checked
@@ -116,8 +152,8 @@ gboolean qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **e
  *
  * Returns: %TRUE with the contents
  */
-gboolean qn_file_read_untrusted(const char *path, gsize max_len, gchar **ret_data,
-                                gsize *ret_len, GError **error);
+gboolean qn_file_read_untrusted(const char *path, uid_t owner, gsize max_len,
+                                gchar **ret_data, gsize *ret_len, GError **error);
 
 /**
  * qn_ledger_entry_parse:
@@ -147,10 +183,13 @@ gboolean qn_ledger_remove(QnLedger *ledger, gint pid, GError **error);
 
 /**
  * qn_ledger_list:
- * Returns: (transfer full): every readable entry (JsonNode* objects), sorted by pid. Files that
- *   do not parse, are not objects, or are not named after their integer "pid" member
- *   (`<pid>.json`) are skipped and reported through @ret_bad (nullable, file names); nothing
- *   here deletes them.
+ * Returns: (transfer full): every readable entry of every user's directory (JsonNode* objects),
+ *   sorted by pid, each with a "user" member naming its directory (set here, never read from
+ *   the file). Files that do not parse, are not objects, are not their directory owner's, are
+ *   nested deeper than %QN_JSON_MAX_DEPTH, are not named after their integer "pid" member
+ *   (`<pid>.json`), or name pid 1, are skipped and reported through @ret_bad (nullable,
+ *   "user/file" names), as are user directories not owned by the user they are named after;
+ *   nothing here deletes them.
  */
 GPtrArray *qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad);
 
@@ -160,7 +199,8 @@ GPtrArray *qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad);
  * reused). Their hugepages were freed by the kernel with the process's last fd. An entry whose
  * "start_time" is missing, not a positive integer (edited by hand) or was unreadable at launch
  * is judged by its pid alone: kept while the pid lives. Files qn_ledger_list() skips are never
- * touched.
+ * touched. Only our own user's entries are removed, or every user's when we are root; each
+ * goes with its sockets and log (qn_monitor_remove_sockets()).
  * Returns: the number of entries removed.
  */
 guint qn_ledger_sweep(QnLedger *ledger, const char *proc_root);
@@ -168,10 +208,13 @@ guint qn_ledger_sweep(QnLedger *ledger, const char *proc_root);
 /**
  * qn_ledger_reservations:
  * What the planner must subtract from the sysfs counters: hugepages of entries still in state
- * "reserving" (not yet visible in free_hugepages) and regular memory of every live entry.
+ * "reserving" (not yet visible in free_hugepages) and regular memory of every live entry. An
+ * entry counts only while its process lives with the recorded start time and is run by the
+ * entry's user (any process for root's entries): a forged entry naming another user's
+ * process, init or a dead pid reserves nothing (issue 12).
  * Returns: (transfer full)
  */
-QnReservations *qn_ledger_reservations(QnLedger *ledger);
+QnReservations *qn_ledger_reservations(QnLedger *ledger, const char *proc_root);
 
 /**
  * qn_ledger_entry_add_reservations:

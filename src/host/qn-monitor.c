@@ -62,7 +62,6 @@ qn_monitor_listen(const QnLedger *ledger, gint pid, const char *which, GError **
                     local->message);
         return NULL;
     }
-    qn_ledger_give(ledger, path);
     return g_steal_pointer(&sock);
 }
 
@@ -83,7 +82,8 @@ qn_monitor_spawn(const char *state_dir, const char *proc_root, gint pid, gboolea
                  GError **error)
 {
     g_autofree gchar *pid_s = g_strdup_printf("%d", pid);
-    g_autofree gchar *log = g_strdup_printf("%s/%d.log", state_dir, pid);
+    g_autofree gchar *dir = qn_state_user_dir(state_dir);
+    g_autofree gchar *log = g_strdup_printf("%s/%d.log", dir, pid);
     char *const argv[] = { (char *)"qemu-numa-monitor", pid_s, (char *)state_dir,
                            (char *)proc_root, (char *)(resume ? "cont" : "nocont"), NULL };
     pid_t child = fork();
@@ -130,7 +130,8 @@ qn_monitor_spawn(const char *state_dir, const char *proc_root, gint pid, gboolea
 
 typedef struct {
     gint pid;
-    gchar *state_dir;
+    gchar *state_dir; /* the top: for qn_ledger_open() */
+    gchar *dir;       /* our user's directory in it: sockets, log, exits.jsonl */
     gchar *proc_root;
     GMainLoop *loop;
     QnQmpClient *qmp;
@@ -338,7 +339,7 @@ qn_finish(QnMonitor *m)
     g_autoptr(QnLedger) ledger = NULL;
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree gchar *ts = g_date_time_format_iso8601(now);
-    g_autofree gchar *exits = g_build_filename(m->state_dir, "exits.jsonl", NULL);
+    g_autofree gchar *exits = g_build_filename(m->dir, "exits.jsonl", NULL);
     g_autofree gchar *line = NULL;
     g_autofree gchar *name = NULL;
     const char *reason = m->last_shutdown_reason ? m->last_shutdown_reason
@@ -400,9 +401,6 @@ qn_finish(QnMonitor *m)
                 close(efd);
                 efd = -1;
             }
-            if (efd >= 0) {
-                qn_ledger_give(ledger, exits);
-            }
             f = efd >= 0 ? fdopen(efd, "a") : NULL;
             if (f != NULL) {
                 fprintf(f, "%s\n", line);
@@ -413,7 +411,7 @@ qn_finish(QnMonitor *m)
         }
     }
     qn_ledger_remove(ledger, m->pid, NULL);
-    qn_monitor_remove_sockets(m->state_dir, m->pid);
+    qn_monitor_remove_sockets(m->dir, m->pid);
     qn_log("QEMU pid %d exited (%s): ledger entry removed", m->pid, reason);
 }
 
@@ -664,6 +662,7 @@ qn_monitor_main(int argc, char **argv)
     QnMonitor m = { 0 };
     g_autoptr(GError) error = NULL;
     g_autofree gchar *sock = NULL;
+    g_autofree gchar *user_dir = NULL;
     int pidfd;
     gint64 pid64;
 
@@ -673,6 +672,8 @@ qn_monitor_main(int argc, char **argv)
     }
     m.pid = (gint)pid64;
     m.state_dir = argv[2];
+    user_dir = qn_state_user_dir(m.state_dir);
+    m.dir = user_dir;
     m.proc_root = argv[3];
     m.loop = g_main_loop_new(NULL, FALSE);
     pidfd = (int)syscall(SYS_pidfd_open, m.pid, 0);
@@ -690,7 +691,7 @@ qn_monitor_main(int argc, char **argv)
         return 1;
     }
     g_unix_fd_add(pidfd, G_IO_IN, qn_on_pidfd, &m);
-    sock = qn_monitor_socket_path(m.state_dir, m.pid, "monitor");
+    sock = qn_monitor_socket_path(m.dir, m.pid, "monitor");
     /* Connect asynchronously, so that QEMU dying before its monitor is up (the pidfd fires)
      * ends the wait at once instead of at the connect timeout. Only to QEMU itself: the
      * launcher listened on this socket in the pid it then exec'd QEMU in, and whoever can
