@@ -75,6 +75,19 @@ ctl_run(const char *state, const char *const *args, CtlRun *r)
     r->err = r->err_len > 0 ? g_strndup(g_bytes_get_data(err, NULL), r->err_len) : g_strdup("");
 }
 
+/* ctl_run() of a command that must end by itself at once, with exit status 0, whatever the
+ * state directory holds (a hostile file must neither crash nor hang it: 5 s at most). */
+static void
+ctl_run_bounded(const char *state, const char *const *args, CtlRun *r)
+{
+    ctl_run(state, args, r);
+    g_test_message("%s: exit %d in %" G_GINT64_FORMAT " ms", args[0], r->status,
+                   r->elapsed_us / 1000);
+    g_assert_true(r->exited);
+    g_assert_cmpint(r->status, ==, 0);
+    g_assert_cmpint(r->elapsed_us, <, 5 * G_USEC_PER_SEC);
+}
+
 /* A ledger entry for this process, as the launcher writes it, with @name and @extra members
  * (JSON text, may be empty) spliced in. */
 /* Our own user's directory in state directory @dir (the layout of qn-ledger.h), made. */
@@ -157,28 +170,21 @@ test_deep_ledger_file(void)
     const char *list_json[] = { "--json", "list", NULL };
     const char *status[] = { "status", pid, NULL };
     const char *const *runs[] = { list, list_json, status };
-    struct rusage ru;
 
     g_assert_true(g_file_set_contents(deep_path, deep, -1, NULL));
     write_entry(dir, "\"good-vm\"", ", \"state\": \"running\"");
     for (guint i = 0; i < G_N_ELEMENTS(runs); i++) {
         g_auto(CtlRun) r = { 0 };
 
-        ctl_run(dir, runs[i], &r);
-        g_test_message("%s: exit %d in %" G_GINT64_FORMAT " ms", runs[i][0], r.status,
-                       r.elapsed_us / 1000);
-        g_assert_true(r.exited);
-        g_assert_cmpint(r.status, ==, 0);
-        g_assert_cmpint(r.elapsed_us, <, 5 * G_USEC_PER_SEC);
+        ctl_run_bounded(dir, runs[i], &r);
         if (runs[i] != status) { /* status looks for one VM: it reports no other files */
             g_assert_nonnull(strstr(r.err, "77777.json' is not a valid entry: skipped"));
         }
         g_assert_nonnull(strstr(r.out, "good-vm"));
     }
     /* the largest child so far, in KiB: json-glib never got the 100 KB of brackets */
-    g_assert_cmpint(getrusage(RUSAGE_CHILDREN, &ru), ==, 0);
-    g_test_message("largest qemu-numa-ctl: %ld KiB", ru.ru_maxrss);
-    g_assert_cmpint(ru.ru_maxrss, <, 64 * 1024);
+    g_test_message("largest qemu-numa-ctl: %ld KiB", getrusage_children_kib());
+    g_assert_cmpint(getrusage_children_kib(), <, 64 * 1024);
     /* nothing deleted: a hostile file may be evidence */
     g_assert_true(g_file_test(deep_path, G_FILE_TEST_EXISTS));
     remove_state_dir(dir);
@@ -221,12 +227,7 @@ test_planted_files(void)
     for (guint i = 0; i < G_N_ELEMENTS(runs); i++) {
         g_auto(CtlRun) r = { 0 };
 
-        ctl_run(dir, runs[i], &r);
-        g_test_message("%s: exit %d in %" G_GINT64_FORMAT " ms", runs[i][0], r.status,
-                       r.elapsed_us / 1000);
-        g_assert_true(r.exited);
-        g_assert_cmpint(r.status, ==, 0);
-        g_assert_cmpint(r.elapsed_us, <, 5 * G_USEC_PER_SEC);
+        ctl_run_bounded(dir, runs[i], &r);
         g_assert_null(strstr(r.out, "SECRET-MARKER"));
         g_assert_null(strstr(r.err, "SECRET-MARKER"));
         g_assert_null(strstr(r.out, "claims-the-host"));
