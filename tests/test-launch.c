@@ -2256,6 +2256,7 @@ qn_start_janitor(void)
 {
     int p[2];
     pid_t pid;
+    gboolean keep = g_getenv("QN_TEST_KEEP") != NULL;
 
     if (pipe2(p, O_CLOEXEC) != 0) {
         g_printerr("# janitor: pipe: %s\n", g_strerror(errno));
@@ -2291,6 +2292,9 @@ qn_start_janitor(void)
                 (void)!write(fd, v, strlen(v));
                 close(fd);
             }
+        }
+        if (keep) { /* QN_TEST_KEEP=1: state directories and logs stay, to read after */
+            _exit(0);
         }
         execlp("rm", "rm", "-rf", tmpdir, (char *)NULL);
         _exit(127);
