@@ -38,8 +38,12 @@ qn_state_user_dir(const char *state_dir)
     return g_build_filename(state_dir, name, NULL);
 }
 
-/* @path must be a directory (not a link) owned by @want_a or @want_b, writable by its owner
- * only; its stat in *@ret_st. One line naming @path otherwise (%QN_ERROR_LEDGER). */
+/* Any owner will do, for qn_check_dir(). */
+#define QN_ANY_UID ((uid_t)-1)
+
+/* @path must be a directory (not a link) owned by @want_a or @want_b (either QN_ANY_UID: any
+ * owner), writable by its owner only; its stat in *@ret_st. One line naming @path otherwise
+ * (%QN_ERROR_LEDGER). */
 static gboolean
 qn_check_dir(const char *path, uid_t want_a, uid_t want_b, struct stat *ret_st, GError **error)
 {
@@ -55,7 +59,7 @@ qn_check_dir(const char *path, uid_t want_a, uid_t want_b, struct stat *ret_st, 
                     path);
         return FALSE;
     }
-    if (st.st_uid != want_a && st.st_uid != want_b) {
+    if (want_a != QN_ANY_UID && st.st_uid != want_a && st.st_uid != want_b) {
         g_autofree gchar *owner = qn_state_user_name(st.st_uid);
         g_autofree gchar *me = qn_state_user_name(want_b);
 
@@ -130,11 +134,8 @@ qn_ledger_open_full(const char *state_dir, gboolean writer, GError **error)
     }
     /* A writer's files go under it: it must be root's or ours. A reader only reads, every file
      * as hostile input, so root's qemu-numa-ctl also reads a user's own state directory. */
-    if (!qn_check_dir(state_dir, 0, me, &top_st, writer ? error : NULL)) {
-        if (writer || lstat(state_dir, &top_st) != 0 ||
-            !qn_check_dir(state_dir, top_st.st_uid, top_st.st_uid, &top_st, error)) {
-            return NULL;
-        }
+    if (!qn_check_dir(state_dir, writer ? 0 : QN_ANY_UID, me, &top_st, error)) {
+        return NULL;
     }
     /* this user's directory: only the top's owner can make it (the package makes
      * libvirt-qemu's); nobody else may write in it */
