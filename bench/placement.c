@@ -135,7 +135,8 @@ cmp_free_desc(gconstpointer a, gconstpointer b, gpointer host)
     return (gint)x - (gint)y;
 }
 
-/* ---- Cloudpods host-agent (seed 000): sort by free hugepage memory, first N of 1, 2, 4 ---- */
+/* ---- Cloudpods host-agent ("Host Enable NUMA Memory Allocation", Cloudpods docs): sort by
+ * free hugepage memory, first N of 1, 2, 4 ---- */
 static gboolean
 plan_cloudpods(Host *h, const Req *r, Placement *p)
 {

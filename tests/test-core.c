@@ -392,7 +392,8 @@ qn_host_of(const QnPlan *p, guint i)
 static void
 test_plan_choices(void)
 {
-    /* 2x2 (seed 002): 10G fits no node; nodes 0+1 share a socket (11), so not 0+2 (20). */
+    /* 2x2 (Xen's "Use neighbouring NUMA nodes" design): 10G fits no node; nodes 0+1 share a
+     * socket (11), so not 0+2 (20). */
     {
         const char *args[] = { "-m", "10G", "-smp", "8", NULL };
         g_autoptr(QnPlan) p = qn_plan_for("2x2", NULL, args, NULL);

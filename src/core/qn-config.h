@@ -5,7 +5,8 @@
 
 G_BEGIN_DECLS
 
-/** QnPolicy: Kubernetes Topology Manager policy names (seed 004). */
+/** QnPolicy: the Kubernetes Topology Manager policy names (kubelet --topology-manager-policy;
+ * OpenShift Virtualization's NUMA guide ties a VM's placement to them). */
 typedef enum {
     QN_POLICY_NONE,             /* pass the argv through untouched */
     QN_POLICY_BEST_EFFORT,      /* aligned if possible, else the OS allocates (recorded) */
@@ -13,7 +14,8 @@ typedef enum {
     QN_POLICY_SINGLE_NUMA_NODE, /* all memory on one host node, or refuse */
 } QnPolicy;
 
-/** QnMemoryMode: libvirt numatune modes (seed 001), QEMU's memory backend `policy`. */
+/** QnMemoryMode: libvirt's <numatune><memory mode=...> modes (strict is our bind), QEMU's
+ * memory backend `policy` (qom memory-backend policy=bind|preferred|interleave). */
 typedef enum {
     QN_MEMORY_MODE_BIND,
     QN_MEMORY_MODE_PREFERRED,
@@ -51,7 +53,7 @@ typedef struct {
     gchar *proc_root;
     gboolean allow_cpuless_nodes; /* back vCPU-carrying guest nodes by CPU-less host nodes */
     QnPacking packing;
-    gboolean dedicated_cpus;     /* pin each vCPU 1:1 to a pCPU (seed 004 dedicatedCpuPlacement) */
+    gboolean dedicated_cpus;     /* pin each vCPU 1:1 to a pCPU (KubeVirt dedicatedCpuPlacement) */
     QnCpuThreadPolicy cpu_thread_policy;
     gboolean isolate_emulator;   /* emulator threads on a pCPU of their own (isolateEmulatorThread) */
     GLogLevelFlags log_level;    /* messages at or above this level reach stderr */
