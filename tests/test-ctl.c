@@ -19,68 +19,14 @@
 
 #include "qn-json.h"
 #include "qn-ledger.h"
+#include "qn-test-fixture.h"
 
-static gchar *builddir;
-
-/* What one run of qemu-numa-ctl did. */
-typedef struct {
-    gchar *out;
-    gchar *err;
-    gsize out_len;
-    gsize err_len;
-    gboolean exited;    /* FALSE: killed by a signal (the SIGSEGV this guards against) */
-    gint status;        /* exit status when exited */
-    gint64 elapsed_us;
-} CtlRun;
-
-static void
-ctl_run_clear(CtlRun *r)
-{
-    g_free(r->out);
-    g_free(r->err);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CtlRun, ctl_run_clear)
-
-static void
-ctl_run(const char *state, const char *const *args, CtlRun *r)
-{
-    g_autofree gchar *bin = g_build_filename(builddir, "qemu-numa-ctl", NULL);
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
-        G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-    g_autoptr(GSubprocess) p = NULL;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GBytes) out = NULL;
-    g_autoptr(GBytes) err = NULL;
-    gint64 start = g_get_monotonic_time();
-
-    g_subprocess_launcher_setenv(l, "QEMU_NUMA_STATE_DIR", state, TRUE);
-    g_subprocess_launcher_setenv(l, "QEMU_NUMA_CONFIG", "/dev/null", TRUE);
-    g_ptr_array_add(argv, bin);
-    for (guint i = 0; args[i] != NULL; i++) {
-        g_ptr_array_add(argv, (gpointer)args[i]);
-    }
-    g_ptr_array_add(argv, NULL);
-    p = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
-    g_assert_no_error(error);
-    g_assert_true(g_subprocess_communicate(p, NULL, NULL, &out, &err, &error));
-    g_assert_no_error(error);
-    r->elapsed_us = g_get_monotonic_time() - start;
-    r->exited = g_subprocess_get_if_exited(p);
-    r->status = r->exited ? g_subprocess_get_exit_status(p) : -g_subprocess_get_term_sig(p);
-    /* NUL-terminated copies (an empty stream gives ""), lengths kept for byte searches */
-    r->out_len = g_bytes_get_size(out);
-    r->err_len = g_bytes_get_size(err);
-    r->out = r->out_len > 0 ? g_strndup(g_bytes_get_data(out, NULL), r->out_len) : g_strdup("");
-    r->err = r->err_len > 0 ? g_strndup(g_bytes_get_data(err, NULL), r->err_len) : g_strdup("");
-}
-
-/* ctl_run() of a command that must end by itself at once, with exit status 0, whatever the
+/* qn_ctl_run() of a command that must end by itself at once, with exit status 0, whatever the
  * state directory holds (a hostile file must neither crash nor hang it: 5 s at most). */
 static void
-ctl_run_bounded(const char *state, const char *const *args, CtlRun *r)
+ctl_run_bounded(const char *state, const char *const *args, QnCtlRun *r)
 {
-    ctl_run(state, args, r);
+    qn_ctl_run(state, NULL, args, r);
     g_test_message("%s: exit %d in %" G_GINT64_FORMAT " ms", args[0], r->status,
                    r->elapsed_us / 1000);
     g_assert_true(r->exited);
@@ -174,7 +120,7 @@ test_deep_ledger_file(void)
     g_assert_true(g_file_set_contents(deep_path, deep, -1, NULL));
     write_entry(dir, "\"good-vm\"", ", \"state\": \"running\"");
     for (guint i = 0; i < G_N_ELEMENTS(runs); i++) {
-        g_auto(CtlRun) r = { 0 };
+        g_auto(QnCtlRun) r = { 0 };
 
         ctl_run_bounded(dir, runs[i], &r);
         if (runs[i] != status) { /* status looks for one VM: it reports no other files */
@@ -225,7 +171,7 @@ test_planted_files(void)
     g_assert_true(g_file_set_contents(init, init_text, -1, NULL));
     write_entry(dir, "\"good-vm\"", ", \"state\": \"running\"");
     for (guint i = 0; i < G_N_ELEMENTS(runs); i++) {
-        g_auto(CtlRun) r = { 0 };
+        g_auto(QnCtlRun) r = { 0 };
 
         ctl_run_bounded(dir, runs[i], &r);
         g_assert_null(strstr(r.out, "SECRET-MARKER"));
@@ -337,7 +283,7 @@ test_planted_ctl_socket(void)
 
     write_entry(dir, "\"sock-vm\"", ", \"state\": \"running\"");
     for (guint round = 0; round < 2; round++) {
-        g_auto(CtlRun) r = { 0 };
+        g_auto(QnCtlRun) r = { 0 };
         int lfd;
         GThread *server;
         g_autofree gchar *got = NULL;
@@ -349,7 +295,7 @@ test_planted_ctl_socket(void)
             lfd = listen_as_child(ctl_sock);
         }
         server = g_thread_new("fake-qmp", fake_qmp_server, GINT_TO_POINTER(lfd));
-        ctl_run(dir, status, &r);
+        qn_ctl_run(dir, NULL, status, &r);
         g_test_message("round %u: exit %d, stderr %s", round, r.status, r.err);
         g_assert_true(r.exited);
         g_assert_cmpint(r.status, ==, 0);
@@ -398,9 +344,9 @@ test_escape_sequences(void)
                 " \"data\": {\"x\": \"\\u009b2J\\u001b\"}}]");
     g_assert_true(g_file_set_contents(bad_path, "{", -1, NULL));
     for (guint i = 0; i < G_N_ELEMENTS(runs); i++) {
-        g_auto(CtlRun) r = { 0 };
+        g_auto(QnCtlRun) r = { 0 };
 
-        ctl_run(dir, runs[i], &r);
+        qn_ctl_run(dir, NULL, runs[i], &r);
         g_test_message("%s: exit %d, stdout %s", runs[i][0], r.status, r.out);
         g_assert_true(r.exited);
         g_assert_cmpint(r.status, ==, i == 3 ? 1 : 0);
@@ -414,12 +360,12 @@ test_escape_sequences(void)
         }
     }
     for (guint i = 0; i < G_N_ELEMENTS(json_runs); i++) {
-        g_auto(CtlRun) r = { 0 };
+        g_auto(QnCtlRun) r = { 0 };
         g_autoptr(GError) error = NULL;
         g_autoptr(JsonNode) root = NULL;
         JsonObject *o;
 
-        ctl_run(dir, json_runs[i], &r);
+        qn_ctl_run(dir, NULL, json_runs[i], &r);
         g_assert_true(r.exited);
         g_assert_cmpint(r.status, ==, 0);
         root = qn_json_parse_bounded(r.out, r.out_len, QN_JSON_MAX_DEPTH, G_MAXSIZE, &error);
@@ -435,8 +381,7 @@ test_escape_sequences(void)
 int
 main(int argc, char **argv)
 {
-    g_test_init(&argc, &argv, NULL);
-    builddir = g_strdup(g_getenv("QN_TOP_BUILDDIR") ? g_getenv("QN_TOP_BUILDDIR") : ".");
+    qn_test_init_programs(&argc, &argv);
     g_test_add_func("/ctl/hostile/deep-ledger-file", test_deep_ledger_file);
     g_test_add_func("/ctl/hostile/escape-sequences", test_escape_sequences);
     g_test_add_func("/ctl/hostile/planted-files", test_planted_files);
