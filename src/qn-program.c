@@ -11,6 +11,30 @@
 static const char *qn_prog = "qemu-numa";
 static GLogLevelFlags qn_level = G_LOG_LEVEL_WARNING;
 
+/* The reason of a g_file_get_contents() error alone, as strerror() says it ("No such file or
+ * directory"): glib's message repeats the path. Codes without an errno give glib's message. */
+static const char *
+qn_program_file_error(const GError *e)
+{
+    static const struct {
+        GFileError code;
+        int err;
+    } map[] = {
+        { G_FILE_ERROR_NOENT, ENOENT }, { G_FILE_ERROR_ACCES, EACCES },
+        { G_FILE_ERROR_PERM, EPERM },   { G_FILE_ERROR_ISDIR, EISDIR },
+        { G_FILE_ERROR_LOOP, ELOOP },   { G_FILE_ERROR_NAMETOOLONG, ENAMETOOLONG },
+        { G_FILE_ERROR_NOTDIR, ENOTDIR }, { G_FILE_ERROR_NOMEM, ENOMEM },
+        { G_FILE_ERROR_IO, EIO },
+    };
+
+    for (gsize i = 0; e->domain == G_FILE_ERROR && i < G_N_ELEMENTS(map); i++) {
+        if (e->code == (gint)map[i].code) {
+            return g_strerror(map[i].err);
+        }
+    }
+    return e->message;
+}
+
 QnConfig *
 qn_program_load_config(GError **error)
 {
@@ -25,7 +49,9 @@ qn_program_load_config(GError **error)
     }
     if (!g_file_get_contents(path, &data, NULL, &local)) {
         if (explicit || !g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
-            g_set_error(error, QN_ERROR, QN_ERROR_BAD_CONFIG, "%s", local->message);
+            /* glib's "Failed to open file “PATH”: ..." names no role: say which file it is */
+            g_set_error(error, QN_ERROR, QN_ERROR_BAD_CONFIG, "configuration file '%s': %s", path,
+                        qn_program_file_error(local));
             return NULL;
         }
     }

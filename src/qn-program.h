@@ -9,6 +9,8 @@
  * qn_program_load_config:
  * Reads QEMU_NUMA_CONFIG (or the built-in default path; a missing default file is fine, a
  * missing QEMU_NUMA_CONFIG file is an error) and the QEMU_NUMA_* environment.
+ * Returns: (transfer full): the settings, or NULL with QN_ERROR_BAD_CONFIG; a file that cannot
+ * be read gives "configuration file 'PATH': REASON" (REASON as strerror() says it).
  */
 QnConfig *qn_program_load_config(GError **error);
 

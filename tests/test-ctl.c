@@ -378,10 +378,36 @@ test_escape_sequences(void)
     remove_state_dir(dir);
 }
 
+/* A configuration file that cannot be read is named as the configuration file, with the bad
+ * path quoted and the reason, on one line; exit 1 (qemu-numa says the same: test-launch's
+ * /launch/bad-input/config). */
+static void
+test_config_unreadable(void)
+{
+    g_autofree gchar *dir = make_state_dir();
+    const char *const missing[] = { "QEMU_NUMA_CONFIG=/nonexistent", NULL };
+    const char *const directory[] = { "QEMU_NUMA_CONFIG=/", NULL };
+    const char *list[] = { "list", NULL };
+    g_auto(QnCtlRun) r = { 0 };
+    g_auto(QnCtlRun) r2 = { 0 };
+
+    qn_ctl_run(dir, missing, list, &r);
+    g_assert_true(r.exited);
+    g_assert_cmpint(r.status, ==, 1);
+    g_assert_cmpstr(r.err, ==, "qemu-numa-ctl: configuration file '/nonexistent': "
+                               "No such file or directory\n");
+    g_assert_cmpstr(r.out, ==, "");
+    qn_ctl_run(dir, directory, list, &r2);
+    g_assert_cmpint(r2.status, ==, 1);
+    g_assert_cmpstr(r2.err, ==, "qemu-numa-ctl: configuration file '/': Is a directory\n");
+    remove_state_dir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
     qn_test_init_programs(&argc, &argv);
+    g_test_add_func("/ctl/config/unreadable", test_config_unreadable);
     g_test_add_func("/ctl/hostile/deep-ledger-file", test_deep_ledger_file);
     g_test_add_func("/ctl/hostile/escape-sequences", test_escape_sequences);
     g_test_add_func("/ctl/hostile/planted-files", test_planted_files);

@@ -228,6 +228,9 @@ static const BadCase bad_cases[] = {
     { "qemu", "QEMU_NUMA_QEMU=/nonexistent/qemu", { "-m", "64M" },
       "QEMU binary '/nonexistent/qemu'" },
     { "no-mount", "QEMU_NUMA_HUGEPAGE_SIZE=4M", { "-m", "64M" }, "hugepage size '4M'" },
+    /* the file named as the configuration file, the bad value quoted */
+    { "config", "QEMU_NUMA_CONFIG=/nonexistent", { "-m", "64M" },
+      "configuration file '/nonexistent': No such file or directory" },
     /* -m is set at run time to 64 pages more than node 0 has free: see test_bad_input */
     { "restricted", "QEMU_NUMA_POLICY=restricted", { "-m", "RUNTIME", "-smp", "2" },
       "policy restricted: no aligned plan" },
