@@ -94,11 +94,41 @@ qn_planner_note_miss(QnPlanner *p, const guint64 *sizes, guint n)
     p->tried_max = MAX(p->tried_max, n);
 }
 
+/* "-m 1025M is not a whole number of 2M pages" when -m (ours to split) is a whole number of
+ * none of the hugepage sizes tried, so no hugepage try was made at all; else %NULL. A hugepage
+ * guest node must be whole pages: QEMU rounds a memory-backend-file up to its page size
+ * (file_ram_alloc() in system/physmem.c), which would take a page the plan did not count, and
+ * the kernel refuses to size a hugetlbfs file or hugetlb memfd to anything else
+ * (hugetlbfs_setattr() in fs/hugetlbfs/inode.c: EINVAL). */
+static gchar *
+qn_planner_unwhole_pages(const QnPlanner *p)
+{
+    g_autoptr(GString) sizes = g_string_new(NULL);
+    g_autofree gchar *m = NULL;
+
+    if (p->user_sizes || p->page_sizes == NULL || p->page_sizes->len == 0) {
+        return NULL;
+    }
+    for (guint k = 0; k < p->page_sizes->len; k++) {
+        guint64 ps = g_array_index(p->page_sizes, guint64, k);
+        g_autofree gchar *s = qn_size_format(ps);
+
+        if (p->qa->ram_size % ps == 0) {
+            return NULL;
+        }
+        g_string_append_printf(sizes, "%s%s", k ? " or " : "", s);
+    }
+    m = qn_size_format(p->qa->ram_size);
+    return g_strdup_printf("-m %s is not a whole number of %s pages", m, sizes->str);
+}
+
 /* The note of a plan on regular memory: why no hugepage plan. */
 gchar *
 qn_planner_regular_reason(const QnPlanner *p)
 {
+    g_autofree gchar *unwhole = qn_planner_unwhole_pages(p);
     const char *why = p->resv_why != NULL ? p->resv_why
+                      : unwhole != NULL   ? unwhole
                       : p->page_sizes->len ? "not enough free hugepages per node"
                       : p->cfg->hugepage_size == QN_HUGEPAGE_SIZE_NONE ? "hugepage-size none"
                                                                        : "no hugetlbfs mount";
@@ -107,14 +137,18 @@ qn_planner_regular_reason(const QnPlanner *p)
 }
 
 /* The search found no plan: say what it tried (the first miss, the largest count, the global
- * hugepage limit). */
+ * hugepage limit) or, when it could try nothing, why not. */
 QnStageResult
 qn_planner_no_fit_memory(QnPlanner *p)
 {
+    g_autofree gchar *unwhole = NULL;
+
     if (p->why != NULL) {
         qn_planner_no_fit(p, "memory", "no aligned plan for %s (tried up to %u guest node%s)%s%s",
                           p->why, p->tried_max, p->tried_max == 1 ? "" : "s",
                           p->resv_why ? "; " : "", p->resv_why ? p->resv_why : "");
+    } else if ((unwhole = qn_planner_unwhole_pages(p)) != NULL) {
+        qn_planner_no_fit(p, "memory", "no aligned plan: %s", unwhole);
     } else {
         qn_planner_no_fit(p, "memory", "no aligned plan for no usable host node");
     }
