@@ -238,7 +238,6 @@ qn_plan_stage_cpus(QnPlanner *p, GError **error)
     g_autoptr(QnBitmap) mine = NULL;
     g_autofree gchar *why = NULL;
 
-    (void)error;
     if (!p->cfg->dedicated_cpus) {
         return QN_STAGE_OK;
     }

@@ -646,7 +646,6 @@ qn_search_pass(QnPlanner *p, gboolean regular)
 QnStageResult
 qn_plan_stage_search(QnPlanner *p, GError **error)
 {
-    (void)error;
     p->plan = qn_search_pass(p, FALSE);
     if (p->plan == NULL && qn_shape_uneven_allowed(p)) {
         /* No even hugepage split anywhere: hugepages on the nearest node set that holds
@@ -673,7 +672,6 @@ qn_plan_stage_distances(QnPlanner *p, GError **error)
     guint64 sum = 0;
     g_autoptr(QnBitmap) all = qn_bitmap_new();
 
-    (void)error;
     for (guint i = 0; i < n; i++) {
         qn_bitmap_or(all, ((QnGuestNode *)g_ptr_array_index(plan->guest_nodes, i))->host_nodes);
     }
