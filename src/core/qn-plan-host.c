@@ -143,14 +143,6 @@ qn_capacity(const QnPlanner *p, guint node_id, guint64 page_size)
     return avail > held ? avail - held : 0;
 }
 
-guint
-qn_pair_distance(const QnPlanner *p, guint a, guint b)
-{
-    /* id-indexed: the planner asks millions of times on big hosts (profiled: the linear lookup
-     * was 93% of a 64-node plan) */
-    return a < p->dim && b < p->dim ? p->dist[a * p->dim + b] : 255;
-}
-
 /* Pages of @page_size a new guest may take on all nodes together. The kernel keeps
  * resv_hugepages (pages mappings reserved but have not faulted in) out of free_hugepages, and
  * counts both globally, not per node: a mapping whose reservation would need more than
