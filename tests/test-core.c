@@ -505,6 +505,39 @@ test_plan_json_roundtrip(void)
     }
 }
 
+/* qn_plan_new_fallback(): what qn-launch.c makes of an aligned plan whose reservation failed.
+ * It keeps the plan's policy, mode and guest topology, nothing of its placement, and reads
+ * back from the ledger's JSON as it was written. */
+static void
+test_plan_fallback(void)
+{
+    const char *args[] = { "-m", "10G", "-smp", "8", NULL };
+    g_autoptr(QnPlan) p = qn_plan_for("2x2", NULL, args, NULL);
+    g_autoptr(QnPlan) fb = NULL;
+    g_autoptr(JsonNode) j = NULL;
+    g_autoptr(QnPlan) back = NULL;
+    g_autofree gchar *summary = NULL;
+
+    g_assert_cmpint(p->kind, ==, QN_PLAN_ALIGNED);
+    fb = qn_plan_new_fallback(p, "reservation failed: %s: memory left to the OS", "no pages");
+    g_assert_cmpint(fb->kind, ==, QN_PLAN_FALLBACK);
+    g_assert_cmpint(fb->policy, ==, p->policy);
+    g_assert_cmpint(fb->mode, ==, p->mode);
+    g_assert_cmpint(fb->guest_topology, ==, p->guest_topology);
+    g_assert_cmpuint(fb->guest_nodes->len, ==, 0);
+    g_assert_null(fb->hugetlbfs);
+    g_assert_null(fb->distance);
+    g_assert_false(fb->dedicated);
+    g_assert_cmpstr(fb->reason, ==, "reservation failed: no pages: memory left to the OS");
+    summary = qn_plan_summary(fb);
+    g_assert_cmpstr(summary, ==, "fallback: reservation failed: no pages: memory left to the OS");
+    j = qn_plan_to_json(fb);
+    back = qn_plan_from_json(j, NULL);
+    g_assert_nonnull(back);
+    g_assert_cmpint(back->kind, ==, QN_PLAN_FALLBACK);
+    g_assert_cmpstr(back->reason, ==, fb->reason);
+}
+
 /* The hostile-input catalogue (issue 6): each bad value gives its error code and a message
  * naming it. The launch tests check that such inputs also allocate nothing. */
 typedef struct {
@@ -926,6 +959,7 @@ main(int argc, char **argv)
     g_test_add_func("/core/topology/trees", test_topology_trees);
     g_test_add_func("/core/plan/choices", test_plan_choices);
     g_test_add_func("/core/plan/json-roundtrip", test_plan_json_roundtrip);
+    g_test_add_func("/core/plan/fallback", test_plan_fallback);
     g_test_add_func("/core/plan/resv", test_plan_resv);
     g_test_add_func("/core/hostile", test_hostile);
     g_test_add_func("/core/json/bounds", test_json_bounds);

@@ -9,7 +9,7 @@ G_BEGIN_DECLS
 
 /**
  * qn_plan_to_json:
- * Schema (stable; README "JSON schemas"): {"kind": "aligned"|"fallback"|"passthrough",
+ * Schema (stable; README "The ledger", PLAN): {"kind": "aligned"|"fallback"|"passthrough",
  * "policy", "memory_mode", "guest_topology", "reason": string|null, "mean_distance": number,
  * "hugetlbfs": string|null, "guest_nodes": [{"id", "vcpus": "0-3", "bytes", "page_size" (0 =
  * regular memory), "host_nodes": [ids], "mode", "memdev"}], "distance": [[...]]|null}.

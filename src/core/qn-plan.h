@@ -95,14 +95,33 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnPlan, qn_plan_free)
  *   sum to -m, a -numa node memdev naming no backend); %QN_ERROR_HUGEPAGES when a configured
  *   hugepage size has no hugetlbfs mount
  *
- * Placement rules: DESIGN.md "Placement rules" (Cloudpods seed 000 for 1, 2, 4 ... nodes; Xen
- * seed 002 for neighbouring nodes; Topology Manager policy names, seed 004). Deterministic:
- * the same input gives the same plan. No syscalls.
+ * Placement rules: guest node counts 1, 2, 4 ... then the others, memory split evenly in whole
+ * pages (Cloudpods' host agent splits a guest so); among the host node sets that fit, the one
+ * with the least summed SLIT distance (Xen libxl's automatic placement, Kubernetes Topology
+ * Manager's prefer-closest-numa-nodes), then packing; policy names from the Kubernetes Topology
+ * Manager. Each rule is stated where it is applied (src/core/qn-plan-*.c, stages listed in
+ * src/core/qn-planner.h). Deterministic: the same input gives the same plan. No syscalls.
  *
  * Returns: (transfer full): the plan, or %NULL on error.
  */
 QnPlan *qn_plan_compute(const QnTopology *topo, const QnReservations *resv,
                         const QnQemuArgv *qa, const QnConfig *cfg, GError **error);
+
+/**
+ * qn_plan_new_fallback:
+ * @from: the plan that cannot be carried out (an aligned plan whose reservation or pCPUs
+ *   failed, or the planner's draft): the fallback keeps its policy, memory mode and guest
+ *   topology, and nothing else (no guest nodes, no pCPUs, no hugetlbfs)
+ * @reason_format: printf format of the reason, the whole phrase as the ledger and
+ *   `qemu-numa-ctl status` show it, e.g. "reservation failed: %s: memory left to the OS"
+ *
+ * The plan of a best-effort launch that found or kept no aligned placement: QEMU runs with the
+ * user's argv and the OS allocates (Kubernetes Topology Manager's best-effort policy).
+ *
+ * Returns: (transfer full): a %QN_PLAN_FALLBACK plan; free with qn_plan_free().
+ */
+QnPlan *qn_plan_new_fallback(const QnPlan *from, const char *reason_format, ...)
+    G_GNUC_PRINTF(2, 3);
 
 /** qn_plan_summary: one line for people ("2 guest nodes: 0->host 0 (4G 2M pages), ..."). */
 gchar *qn_plan_summary(const QnPlan *plan);

@@ -265,16 +265,9 @@ qn_launch_reserve(QnLaunch *l, GError **error)
             }
             /* best-effort: the OS allocates, and the ledger says why */
             {
-                QnPlan *fb = g_new0(QnPlan, 1);
+                QnPlan *fb = qn_plan_new_fallback(l->plan, "reservation failed: %s: memory "
+                                                  "left to the OS", local->message);
 
-                fb->kind = QN_PLAN_FALLBACK;
-                fb->policy = l->plan->policy;
-                fb->mode = l->plan->mode;
-                fb->guest_topology = l->plan->guest_topology;
-                fb->guest_nodes = g_ptr_array_new_with_free_func(
-                    (GDestroyNotify)qn_guest_node_free);
-                fb->reason = g_strdup_printf("reservation failed: %s: memory left to the OS",
-                                             local->message);
                 qn_plan_free(l->plan);
                 l->plan = fb;
             }

@@ -1,0 +1,729 @@
+/* Guest shape: how many guest nodes, of what size, with which vCPUs and page sizes, before any
+ * host node is chosen; and, once the search has chosen, the guest nodes of the plan.
+ *
+ * Rules: an automatic topology tries 1 guest node, then 2, 4 ..., then the other counts, memory
+ * split evenly in whole hugepages and vCPU slots evenly in whole cores (the split of Cloudpods'
+ * host agent, extended past powers of two: a 6-node host may need 3). The argv's own topology
+ * (-numa node lines, or -machine memory-backend= as libvirt writes without <numa>) is kept as
+ * QEMU will read it, and must obey QEMU's rules: the nodes' memory sums to -m (hw/core/numa.c),
+ * a memdev names a backend. Hugepage sizes are tried largest first. */
+#include "qn-planner.h"
+
+#include <string.h>
+
+#include "qn-error.h"
+
+static void
+qn_shape_node_free(gpointer ptr)
+{
+    QnShapeNode *s = ptr;
+
+    qn_bitmap_free(s->vcpus);
+    g_free(s->memdev);
+    qn_bitmap_free(s->user_hosts);
+    g_free(s);
+}
+
+/* The hugepage size of a memory-backend-memfd with hugetlb=on: hugetlbsize=, else the host's
+ * default (memfd_create(MFD_HUGETLB) without a size flag). 0 when not hugetlb. */
+static guint64
+qn_page_size_of_memfd(const QnPlanner *p, const QnMemoryBackend *b)
+{
+    JsonNode *h = json_object_get_member(b->props, "hugetlb");
+    JsonNode *s = json_object_get_member(b->props, "hugetlbsize");
+    gboolean huge = FALSE;
+    guint64 size = 0;
+
+    if (h != NULL && JSON_NODE_HOLDS_VALUE(h)) {
+        huge = json_node_get_value_type(h) == G_TYPE_BOOLEAN
+                   ? json_node_get_boolean(h)
+                   : g_strcmp0(json_node_get_string(h), "on") == 0 ||
+                         g_strcmp0(json_node_get_string(h), "true") == 0;
+    }
+    if (!huge) {
+        return 0;
+    }
+    if (s != NULL && JSON_NODE_HOLDS_VALUE(s)) {
+        if (json_node_get_value_type(s) == G_TYPE_INT64) {
+            size = (guint64)json_node_get_int(s);
+        } else {
+            qn_size_parse(json_node_get_string(s), 1, &size, NULL);
+        }
+    }
+    return size ? size : p->topo->default_page_size;
+}
+
+/* The page size of the user's backend: a memory-backend-file's mem-path under a hugetlbfs
+ * mount (the deepest mount that holds it), a hugetlb memfd; 0 for regular memory. */
+static guint64
+qn_page_size_of_backend(const QnPlanner *p, const QnMemoryBackend *b)
+{
+    if (g_strcmp0(b->qom_type, "memory-backend-file") == 0 && b->mem_path != NULL) {
+        guint64 best = 0;
+        gsize best_len = 0;
+
+        for (guint i = 0; i < p->topo->mounts->len; i++) {
+            const QnHugetlbfsMount *m = g_ptr_array_index(p->topo->mounts, i);
+            gsize len = strlen(m->path);
+
+            if (qn_path_is_under(b->mem_path, m->path) && len >= best_len) {
+                best = m->page_size;
+                best_len = len;
+            }
+        }
+        return best;
+    }
+    if (g_strcmp0(b->qom_type, "memory-backend-memfd") == 0) {
+        return qn_page_size_of_memfd(p, b);
+    }
+    return 0;
+}
+
+/* What a user backend fixes of its guest node: size, id, page size, host nodes, policy. */
+static void
+qn_shape_node_from_backend(const QnPlanner *p, QnShapeNode *s, const QnMemoryBackend *b)
+{
+    s->bytes = b->size;
+    s->memdev = g_strdup(b->id);
+    s->page_size = (gint64)qn_page_size_of_backend(p, b);
+    if (b->host_nodes != NULL && qn_bitmap_count(b->host_nodes) > 0) {
+        s->user_hosts = qn_bitmap_copy(b->host_nodes);
+    }
+    s->has_user_mode = qn_memory_mode_from_qemu(b->policy, &s->user_mode);
+}
+
+/* The guest nodes of the argv's -numa node lines. */
+static GPtrArray *
+qn_shape_from_numa_nodes(const QnPlanner *p, GError **error)
+{
+    const QnQemuArgv *qa = p->qa;
+    g_autoptr(GPtrArray) shape = g_ptr_array_new_with_free_func(qn_shape_node_free);
+    guint64 sum = 0;
+    gboolean any_mem = FALSE;
+
+    for (guint i = 0; i < qa->numa_nodes->len; i++) {
+        const QnNumaNode *un = g_ptr_array_index(qa->numa_nodes, i);
+
+        any_mem |= un->memdev != NULL || un->has_mem;
+    }
+    for (guint i = 0; i < qa->numa_nodes->len; i++) {
+        const QnNumaNode *un = g_ptr_array_index(qa->numa_nodes, i);
+        QnShapeNode *s = g_new0(QnShapeNode, 1);
+
+        s->id = un->nodeid >= 0 ? (guint)un->nodeid : i;
+        s->user_node = (gint)i;
+        s->vcpus = qn_bitmap_copy(un->cpus);
+        s->page_size = -1;
+        g_ptr_array_add(shape, s);
+        if (un->memdev != NULL) {
+            const QnMemoryBackend *b = qn_qemu_argv_find_backend(qa, un->memdev);
+
+            if (b == NULL) {
+                g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV,
+                            "-numa node memdev '%s': no such memory backend", un->memdev);
+                return NULL;
+            }
+            qn_shape_node_from_backend(p, s, b);
+        } else if (un->has_mem) {
+            s->bytes = un->mem;
+        }
+        sum += s->bytes;
+    }
+    if (!any_mem) {
+        /* Nodes with CPUs but no memory at all: QEMU 7.2 refuses that for pc/q35, so the
+         * memory is ours to split, evenly, as for auto. Marked by bytes == 0 here. */
+        return g_steal_pointer(&shape);
+    }
+    if (sum != qa->ram_size) {
+        g_autofree gchar *a = qn_size_format(sum);
+        g_autofree gchar *b = qn_size_format(qa->ram_size);
+
+        g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV,
+                    "-numa: the guest nodes' memory (%s) does not equal -m (%s)", a, b);
+        return NULL;
+    }
+    return g_steal_pointer(&shape);
+}
+
+/* The one guest node of -machine memory-backend= (libvirt's argv for a guest without <numa>). */
+static GPtrArray *
+qn_shape_from_machine_backend(const QnPlanner *p, GError **error)
+{
+    const QnQemuArgv *qa = p->qa;
+    const QnMemoryBackend *b = qn_qemu_argv_find_backend(qa, qa->machine_memory_backend);
+    g_autoptr(GPtrArray) shape = g_ptr_array_new_with_free_func(qn_shape_node_free);
+    QnShapeNode *s;
+
+    if (b == NULL) {
+        g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV,
+                    "-machine memory-backend '%s': no such memory backend",
+                    qa->machine_memory_backend);
+        return NULL;
+    }
+    if (qa->has_m && b->size != qa->ram_size) {
+        g_autofree gchar *a = qn_size_format(b->size);
+        g_autofree gchar *c = qn_size_format(qa->ram_size);
+
+        g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV,
+                    "-machine memory-backend '%s': size %s does not equal -m (%s)", b->id, a, c);
+        return NULL;
+    }
+    s = g_new0(QnShapeNode, 1);
+    s->user_node = -1;
+    s->vcpus = qn_bitmap_new();
+    for (guint c = 0; c < qa->smp.maxcpus; c++) {
+        qn_bitmap_set(s->vcpus, c);
+    }
+    qn_shape_node_from_backend(p, s, b);
+    g_ptr_array_add(shape, s);
+    return g_steal_pointer(&shape);
+}
+
+/* Does the argv give any guest node memory? (If not, -m is ours to split.) */
+static gboolean
+qn_shape_has_memory(const GPtrArray *shape)
+{
+    for (guint i = 0; shape != NULL && i < shape->len; i++) {
+        if (((const QnShapeNode *)g_ptr_array_index(shape, i))->bytes > 0) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/* Does any of the argv's backends name its host nodes (libvirt <numatune>)? */
+static gboolean
+qn_shape_has_user_hosts(const GPtrArray *shape)
+{
+    for (guint i = 0; shape != NULL && i < shape->len; i++) {
+        if (((const QnShapeNode *)g_ptr_array_index(shape, i))->user_hosts != NULL) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/* Hugepage sizes to try, largest first; 0 (regular memory) is not in the list. */
+static GArray *
+qn_page_sizes(const QnPlanner *p, GError **error)
+{
+    g_autoptr(GArray) sizes = g_array_new(FALSE, FALSE, sizeof(guint64));
+    guint64 want = p->cfg->hugepage_size;
+
+    if (want == QN_HUGEPAGE_SIZE_NONE) {
+        return g_steal_pointer(&sizes);
+    }
+    if (want != QN_HUGEPAGE_SIZE_AUTO) {
+        gboolean known = FALSE;
+        g_autofree gchar *s = qn_size_format(want);
+
+        for (guint i = 0; i < p->topo->page_sizes->len; i++) {
+            known |= g_array_index(p->topo->page_sizes, guint64, i) == want;
+        }
+        if (!known) {
+            g_set_error(error, QN_ERROR, QN_ERROR_HUGEPAGES,
+                        "hugepage size '%s': this host has no hugepages of that size", s);
+            return NULL;
+        }
+        if (!qn_topology_mount_for(p->topo, want)) {
+            g_set_error(error, QN_ERROR, QN_ERROR_HUGEPAGES,
+                        "hugepage size '%s': no hugetlbfs mount of that page size", s);
+            return NULL;
+        }
+        g_array_append_val(sizes, want);
+        return g_steal_pointer(&sizes);
+    }
+    for (guint i = p->topo->page_sizes->len; i > 0; i--) {
+        guint64 ps = g_array_index(p->topo->page_sizes, guint64, i - 1);
+
+        if (qn_topology_mount_for(p->topo, ps) != NULL) {
+            g_array_append_val(sizes, ps);
+        }
+    }
+    return g_steal_pointer(&sizes);
+}
+
+/* Node counts to try: the argv's or the configured one, else 1, 2, 4 ... then the other
+ * counts (a 6-node host may need 3: better aligned on 3 than left to the OS). */
+static GArray *
+qn_node_counts(const QnPlanner *p)
+{
+    GArray *counts = g_array_new(FALSE, FALSE, sizeof(guint));
+    guint maxn = MAX(p->usable->len, 1);
+
+    if (p->shape != NULL) {
+        guint c = p->shape->len;
+
+        g_array_append_val(counts, c);
+    } else if (p->kind == QN_GUEST_TOPOLOGY_FIXED) {
+        g_array_append_val(counts, p->cfg->guest_nodes);
+    } else if (p->single) {
+        guint one = 1;
+
+        g_array_append_val(counts, one);
+    } else {
+        for (guint c = 1; c <= maxn; c *= 2) {
+            g_array_append_val(counts, c);
+        }
+        for (guint c = 3; c <= maxn; c++) {
+            if ((c & (c - 1)) != 0) {
+                g_array_append_val(counts, c);
+            }
+        }
+    }
+    return counts;
+}
+
+/* Any policy but none: a guest larger than all the memory this process may use cannot run
+ * aligned or not, so it is an error, not a fallback. */
+static gboolean
+qn_shape_check_host_memory(const QnPlanner *p, GError **error)
+{
+    guint64 host_total = 0;
+
+    for (guint i = 0; i < p->usable->len; i++) {
+        host_total += qn_topology_node(p->topo, g_array_index(p->usable, guint, i))->mem_total;
+    }
+    if (p->qa->ram_size > host_total) {
+        g_autofree gchar *a = qn_size_format_human(p->qa->ram_size);
+        g_autofree gchar *b = qn_size_format_human(host_total);
+
+        g_set_error(error, QN_ERROR, QN_ERROR_NO_FIT,
+                    "-m %s: guest memory exceeds the %s of memory on the host nodes this "
+                    "process may use", a, b);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/**
+ * qn_plan_stage_shape:
+ * Fills the planner's guest shape: the argv's own topology if it has one, the guest topology
+ * kind, the hugepage sizes and the node counts to try. Errors: the guest is larger than the
+ * usable memory, the argv's topology breaks QEMU's rules, a configured hugepage size the host
+ * cannot give.
+ */
+QnStageResult
+qn_plan_stage_shape(QnPlanner *p, GError **error)
+{
+    const QnConfig *cfg = p->cfg;
+    GError *local = NULL;
+
+    if (!qn_shape_check_host_memory(p, error)) {
+        return QN_STAGE_ERROR;
+    }
+    if (p->qa->numa_nodes->len > 0) {
+        p->kind = QN_GUEST_TOPOLOGY_USER;
+        p->shape = qn_shape_from_numa_nodes(p, &local);
+    } else if (p->qa->machine_memory_backend != NULL) {
+        p->shape = qn_shape_from_machine_backend(p, &local);
+        p->kind = p->shape != NULL ? QN_GUEST_TOPOLOGY_MACHINE_BACKEND : p->kind;
+    }
+    if (local != NULL) {
+        g_propagate_error(error, local);
+        return QN_STAGE_ERROR;
+    }
+    p->page_sizes = qn_page_sizes(p, error);
+    if (p->page_sizes == NULL) {
+        return QN_STAGE_ERROR;
+    }
+    p->fixed_shape = p->shape != NULL || cfg->guest_nodes_mode == QN_GUEST_NODES_FIXED;
+    if (p->shape == NULL && cfg->guest_nodes_mode == QN_GUEST_NODES_FIXED) {
+        p->kind = QN_GUEST_TOPOLOGY_FIXED;
+    } else if (p->shape == NULL && cfg->guest_nodes_mode == QN_GUEST_NODES_PASSTHROUGH) {
+        p->kind = QN_GUEST_TOPOLOGY_PASSTHROUGH;
+    }
+    p->single = cfg->policy == QN_POLICY_SINGLE_NUMA_NODE;
+    p->user_sizes = qn_shape_has_memory(p->shape);
+    p->user_hosts = qn_shape_has_user_hosts(p->shape);
+    p->counts = qn_node_counts(p);
+    return QN_STAGE_OK;
+}
+
+/* Split @total bytes into @n whole-@granule parts, the first ones one granule larger. */
+static gboolean
+qn_split_bytes(guint64 total, guint n, guint64 granule, guint64 *ret_sizes)
+{
+    guint64 units;
+
+    if (total % granule != 0) {
+        return FALSE;
+    }
+    units = total / granule;
+    if (units < n) {
+        return FALSE;
+    }
+    for (guint i = 0; i < n; i++) {
+        ret_sizes[i] = (units / n + (i < units % n)) * granule;
+    }
+    return TRUE;
+}
+
+/**
+ * qn_shape_sizes:
+ * The bytes of each of @n guest nodes on @page_size pages (0: regular memory): the argv's own
+ * sizes, or -m split evenly in whole pages (regular memory: whole 2M units when -m is a
+ * multiple of 2M, else 4K). *@ret_user_fixed_ps: a backend of the argv fixes its page size.
+ * Returns: FALSE when -m does not split so (not a whole number of pages, fewer pages than
+ * nodes).
+ */
+gboolean
+qn_shape_sizes(const QnPlanner *p, guint n, guint64 page_size, guint64 *ret_sizes,
+               gboolean *ret_user_fixed_ps)
+{
+    guint64 ram = p->qa->ram_size;
+
+    *ret_user_fixed_ps = FALSE;
+    if (!p->user_sizes) {
+        return qn_split_bytes(ram, n,
+                              page_size ? page_size
+                                        : (ram % QN_REGULAR_GRANULE ? 4096 : QN_REGULAR_GRANULE),
+                              ret_sizes);
+    }
+    for (guint i = 0; i < n; i++) {
+        const QnShapeNode *s = g_ptr_array_index(p->shape, i);
+
+        ret_sizes[i] = s->bytes;
+        if (s->bytes > 0 && s->page_size >= 0) {
+            *ret_user_fixed_ps = TRUE;
+        }
+    }
+    return TRUE;
+}
+
+/* vCPU slots 0..maxcpus-1 split evenly in whole cores (SMT siblings stay together). */
+static void
+qn_split_vcpus(const QnSmp *smp, guint n, QnBitmap **ret)
+{
+    guint threads = MAX(smp->threads, 1);
+    guint cores = smp->maxcpus / threads;
+    guint next = 0;
+
+    for (guint i = 0; i < n; i++) {
+        guint take = cores / n + (i < cores % n);
+
+        ret[i] = qn_bitmap_new();
+        for (guint c = 0; c < take * threads; c++) {
+            qn_bitmap_set(ret[i], next++);
+        }
+    }
+    /* maxcpus not a multiple of threads cannot happen: -smp checked the product. */
+}
+
+static QnGuestNode *
+qn_guest_node_new(guint id, const QnShapeNode *s, guint64 bytes, guint64 page_size,
+                  QnMemoryMode mode)
+{
+    QnGuestNode *g = g_new0(QnGuestNode, 1);
+
+    g->id = id;
+    g->vcpus = s && s->vcpus ? qn_bitmap_copy(s->vcpus) : qn_bitmap_new();
+    g->bytes = bytes;
+    g->page_size = page_size;
+    g->host_nodes = qn_bitmap_new();
+    g->mode = mode;
+    g->memdev = s && s->memdev ? g_strdup(s->memdev) : g_strdup_printf("qn-ram%u", id);
+    g->user_node = s ? s->user_node : -1;
+    g->pcpus = g_array_new(FALSE, FALSE, sizeof(guint));
+    return g;
+}
+
+/**
+ * qn_shape_build_plan:
+ * The aligned plan of @n guest nodes of @sizes bytes on @page_size pages, each on the host
+ * nodeset of @hosts (QnBitmap*, one per guest node). The argv's own nodes keep their id,
+ * vCPUs, backend, page size and policy; ours get an even vCPU split.
+ */
+QnPlan *
+qn_shape_build_plan(const QnPlanner *p, guint n, const guint64 *sizes, guint64 page_size,
+                    GPtrArray *hosts)
+{
+    QnPlan *plan = qn_plan_new(p->cfg, QN_PLAN_ALIGNED);
+    g_autofree QnBitmap **vcpus = g_new0(QnBitmap *, n);
+
+    plan->guest_topology = p->kind;
+    if (!p->user_sizes && p->shape == NULL) {
+        qn_split_vcpus(&p->qa->smp, n, vcpus);
+    }
+    for (guint i = 0; i < n; i++) {
+        const QnShapeNode *s = p->shape ? g_ptr_array_index(p->shape, i) : NULL;
+        QnMemoryMode mode = s && s->has_user_mode ? s->user_mode : p->cfg->memory_mode;
+        guint64 gps = s && s->page_size >= 0 ? (guint64)s->page_size : page_size;
+        QnGuestNode *g = qn_guest_node_new(s ? s->id : i, s, sizes[i], sizes[i] ? gps : 0,
+                                           mode);
+
+        if (vcpus[i] != NULL) {
+            qn_bitmap_free(g->vcpus);
+            g->vcpus = vcpus[i];
+        }
+        qn_bitmap_or(g->host_nodes, g_ptr_array_index(hosts, i));
+        g->host_nodes_from_user = s && s->user_hosts;
+        if (s != NULL && s->memdev == NULL && sizes[i] > 0) {
+            g_free(g->memdev);
+            g->memdev = g_strdup_printf("qn-ram%u", g->id);
+        }
+        g_ptr_array_add(plan->guest_nodes, g);
+    }
+    return plan;
+}
+
+/* ---- uneven split: the last aligned try before the OS ---- */
+
+/* The nearest node set whose free @page_size capacity adds up to @total: greedily from every
+ * seed node, fewest nodes first, then least summed distance. Writes it to @ret_set (room for
+ * every usable node). Returns the node count, 0 if none. */
+static guint
+qn_uneven_node_set(const QnPlanner *p, guint64 total, guint64 page_size, guint64 granule,
+                   guint *ret_set)
+{
+    guint m = p->usable->len;
+    guint best_n = 0;
+    guint64 best_dist = 0;
+    g_autofree guint *set = g_new0(guint, m);
+    g_autofree gboolean *used = g_new0(gboolean, m);
+
+    for (guint seed = 0; seed < m; seed++) {
+        guint64 cap, dist = 0;
+        guint n = 1;
+
+        memset(used, 0, m * sizeof(gboolean));
+        set[0] = g_array_index(p->usable, guint, seed);
+        used[seed] = TRUE;
+        cap = qn_capacity(p, set[0], page_size);
+        if (cap < granule) {
+            continue;
+        }
+        while (cap < total && n < m) {
+            gint pick = -1;
+            guint64 pick_d = 0;
+
+            for (guint c = 0; c < m; c++) {
+                guint id = g_array_index(p->usable, guint, c);
+                guint64 d = 0;
+
+                if (used[c] || qn_capacity(p, id, page_size) < granule) {
+                    continue;
+                }
+                for (guint j = 0; j < n; j++) {
+                    d += qn_pair_distance(p, set[j], id);
+                }
+                if (pick < 0 || d < pick_d) {
+                    pick = (gint)c;
+                    pick_d = d;
+                }
+            }
+            if (pick < 0) {
+                break;
+            }
+            used[pick] = TRUE;
+            set[n++] = g_array_index(p->usable, guint, pick);
+            cap += qn_capacity(p, set[n - 1], page_size);
+            dist += pick_d;
+        }
+        if (cap < total) {
+            continue;
+        }
+        if (best_n == 0 || n < best_n || (n == best_n && dist < best_dist)) {
+            best_n = n;
+            best_dist = dist;
+            memcpy(ret_set, set, n * sizeof(guint));
+        }
+    }
+    return best_n;
+}
+
+/* When no even split fits, the nearest node set whose free capacity adds up to the guest still
+ * beats the OS: guest nodes sized in proportion to each host node's free pages (whole pages),
+ * vCPU slots in proportion to memory (whole cores). numad binds such a set too, but gives the
+ * guest one flat node; here each guest node stays on its own host node. Writes @ret_set and
+ * @ret_sizes (bytes) for *ret_n nodes. */
+static gboolean
+qn_uneven_split(const QnPlanner *p, guint64 total, guint64 page_size, guint *ret_n,
+                guint *ret_set, guint64 *ret_sizes)
+{
+    guint64 granule = page_size ? page_size : QN_REGULAR_GRANULE;
+    g_autofree guint *best = g_new0(guint, MAX(p->usable->len, 1));
+    guint best_n;
+    guint64 units = total / granule, given = 0, capsum = 0;
+
+    if (total % granule != 0) {
+        return FALSE;
+    }
+    best_n = qn_uneven_node_set(p, total, page_size, granule, best);
+    if (best_n < 2) {
+        return FALSE; /* one node would have been an even split */
+    }
+    for (guint i = 0; i < best_n; i++) {
+        capsum += qn_capacity(p, best[i], page_size) / granule;
+    }
+    for (guint i = 0; i < best_n; i++) {
+        guint64 c = qn_capacity(p, best[i], page_size) / granule;
+
+        ret_sizes[i] = MIN(c, units * c / capsum);
+        given += ret_sizes[i];
+    }
+    for (guint i = 0; i < best_n && given < units; i++) {
+        guint64 room = qn_capacity(p, best[i], page_size) / granule - ret_sizes[i];
+        guint64 add = MIN(room, units - given);
+
+        ret_sizes[i] += add;
+        given += add;
+    }
+    if (given != units) {
+        return FALSE;
+    }
+    for (guint i = 0; i < best_n; i++) {
+        ret_sizes[i] *= granule;
+        ret_set[i] = best[i];
+    }
+    *ret_n = best_n;
+    return TRUE;
+}
+
+/* vCPU slots in proportion to @sizes, in whole cores, each node at least one core while there
+ * are cores to give. */
+static void
+qn_split_vcpus_weighted(const QnSmp *smp, guint n, const guint64 *sizes, QnBitmap **ret)
+{
+    guint threads = MAX(smp->threads, 1);
+    guint cores = smp->maxcpus / threads, given = 0, next = 0;
+    g_autofree guint *take = g_new0(guint, n);
+    guint64 total = 0;
+
+    for (guint i = 0; i < n; i++) {
+        total += sizes[i];
+    }
+    for (guint i = 0; i < n; i++) {
+        take[i] = (guint)((guint64)cores * sizes[i] / total);
+        if (take[i] == 0 && given < cores) {
+            take[i] = 1;
+        }
+        given += take[i];
+    }
+    for (guint i = 0; given < cores; i = (i + 1) % n) {
+        take[i]++;
+        given++;
+    }
+    for (guint i = n; given > cores && i > 0; i--) {
+        while (take[i - 1] > 1 && given > cores) {
+            take[i - 1]--;
+            given--;
+        }
+    }
+    for (guint i = 0; i < n; i++) {
+        ret[i] = qn_bitmap_new();
+        for (guint c = 0; c < take[i] * threads && next < smp->maxcpus; c++) {
+            qn_bitmap_set(ret[i], next++);
+        }
+    }
+}
+
+/* The uneven split applies to an automatic topology in bind or preferred mode: an interleaved
+ * guest node spreads over its nodes anyway, and a fixed or user shape is not ours to size. */
+gboolean
+qn_shape_uneven_allowed(const QnPlanner *p)
+{
+    return p->shape == NULL && p->kind == QN_GUEST_TOPOLOGY_AUTO && !p->single &&
+           p->cfg->memory_mode != QN_MEMORY_MODE_INTERLEAVE;
+}
+
+/* The uneven split on one hugepage size; %NULL when it does not fit. */
+static QnPlan *
+qn_uneven_plan(QnPlanner *p, guint64 ps)
+{
+    guint n = 0;
+    g_autofree guint *set = g_new0(guint, MAX(p->usable->len, 1));
+    g_autofree guint64 *sizes = g_new0(guint64, MAX(p->usable->len, 1));
+    g_autofree QnBitmap **vcpus = NULL;
+    g_autoptr(QnPlan) plan = NULL;
+    g_autofree gchar *over = NULL;
+
+    if (!qn_uneven_split(p, p->qa->ram_size, ps, &n, set, sizes)) {
+        return NULL;
+    }
+    plan = qn_plan_new(p->cfg, QN_PLAN_ALIGNED);
+    plan->guest_topology = p->kind;
+    plan->reason = g_strdup("no even split fits: guest nodes sized to the nearest node set "
+                            "with room");
+    vcpus = g_new0(QnBitmap *, n);
+    qn_split_vcpus_weighted(&p->qa->smp, n, sizes, vcpus);
+    for (guint i = 0; i < n; i++) {
+        QnGuestNode *g = qn_guest_node_new(i, NULL, sizes[i], ps, p->cfg->memory_mode);
+
+        qn_bitmap_free(g->vcpus);
+        g->vcpus = vcpus[i];
+        qn_bitmap_set(g->host_nodes, set[i]);
+        g_ptr_array_add(plan->guest_nodes, g);
+    }
+    over = qn_plan_check_resv(p, plan);
+    if (over != NULL) {
+        if (p->resv_why == NULL) {
+            p->resv_why = g_steal_pointer(&over);
+        }
+        return NULL;
+    }
+    return g_steal_pointer(&plan);
+}
+
+/**
+ * qn_shape_try_uneven:
+ * The uneven split, hugepage sizes largest first (dedicated pCPUs are not counted here: the
+ * CPU stage checks them on the plan). Returns: (transfer full) (nullable): the plan.
+ */
+QnPlan *
+qn_shape_try_uneven(QnPlanner *p)
+{
+    guint need_pcpus = p->need_pcpus;
+    QnPlan *plan = NULL;
+
+    p->need_pcpus = 0;
+    for (guint k = 0; k < p->page_sizes->len && plan == NULL; k++) {
+        plan = qn_uneven_plan(p, g_array_index(p->page_sizes, guint64, k));
+    }
+    p->need_pcpus = need_pcpus;
+    return plan;
+}
+
+/**
+ * qn_plan_stage_mount:
+ * The hugetlbfs mount of p->plan's hugepage guest nodes: the configured one, which must be of
+ * their page size (%QN_ERROR_HUGEPAGES otherwise), else the host's mount of that size.
+ */
+QnStageResult
+qn_plan_stage_mount(QnPlanner *p, GError **error)
+{
+    QnPlan *plan = p->plan;
+    const QnConfig *cfg = p->cfg;
+
+    for (guint i = 0; i < plan->guest_nodes->len && plan->hugetlbfs == NULL; i++) {
+        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+        const QnHugetlbfsMount *m = NULL;
+
+        if (g->page_size == 0) {
+            continue;
+        }
+        if (cfg->hugetlbfs[0] == '\0') {
+            m = qn_topology_mount_for(p->topo, g->page_size);
+        } else {
+            for (guint k = 0; k < p->topo->mounts->len; k++) {
+                const QnHugetlbfsMount *mm = g_ptr_array_index(p->topo->mounts, k);
+
+                if (strcmp(mm->path, cfg->hugetlbfs) == 0) {
+                    m = mm;
+                }
+            }
+            if (m == NULL || m->page_size != g->page_size) {
+                g_autofree gchar *s = qn_size_format(g->page_size);
+
+                g_set_error(error, QN_ERROR, QN_ERROR_HUGEPAGES,
+                            "hugetlbfs '%s': not a hugetlbfs mount of %s pages", cfg->hugetlbfs,
+                            s);
+                return QN_STAGE_ERROR;
+            }
+        }
+        if (m != NULL) {
+            plan->hugetlbfs = g_strdup(m->path);
+        }
+    }
+    return QN_STAGE_OK;
+}
