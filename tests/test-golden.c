@@ -1,6 +1,9 @@
 /* Golden argv cases (libvirt's qemuxml2argv style): tests/data/argv/<case>.in gives a host
  * (fake sysfs tree), settings, ledger reservations and the user's QEMU argv; <case>.args holds
- * the expected argv (one element a line), or <case>.err the expected error message.
+ * the expected argv (one element a line), or <case>.err the expected error message. The argv is
+ * the whole one the launch execs (qn_rewrite_qemu_argv()): memory options, our QMP monitors
+ * whenever the plan is not passthrough, and -S by qn_rewrite_wants_start_paused(). Fds are
+ * placeholders: mem-paths /proc/self/fd/100 + guest node, monitors fd=<qn-monitor>.
  * QN_TEST_REGENERATE=1 rewrites the expected files: review every diff.
  *
  * .in lines:  topology NAME | env NAME=VALUE | cpuset CPUS MEMS | reserve NODE PAGESIZE BYTES
@@ -126,8 +129,11 @@ qn_run_case(const char *in_path, gboolean *ret_is_error)
         goto err;
     }
     {
+        static const char *const monitor_fds[QN_REWRITE_MONITORS] = { "<qn-monitor>",
+                                                                       "<qn-ctl>" };
         g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
         g_autofree gchar *summary = qn_plan_summary(plan);
+        QnRewriteInput in = { 0 };
 
         for (guint i = 0; i < plan->guest_nodes->len; i++) {
             const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
@@ -136,7 +142,12 @@ qn_run_case(const char *in_path, gboolean *ret_is_error)
                                                 : NULL);
         }
         g_ptr_array_add(paths, NULL);
-        out = qn_rewrite_argv(qa, plan, (const char *const *)paths->pdata);
+        /* The whole argv the launch execs: our monitors (fd placeholders, as `qemu-numa-ctl
+         * plan` shows them) by the same rule as the launch, a function of the plan. */
+        in.mem_paths = (const char *const *)paths->pdata;
+        in.monitor_fds = qn_rewrite_wants_monitors(plan) ? monitor_fds : NULL;
+        in.start_paused = qn_rewrite_wants_start_paused(plan, qa);
+        out = qn_rewrite_qemu_argv(qa, plan, &in);
         *ret_is_error = FALSE;
         g_string_append_printf(res, "# plan: %s\n", summary);
         for (guint i = 0; out[i] != NULL; i++) {

@@ -358,3 +358,51 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
     }
     return g_strv_builder_end(out);
 }
+
+const char *
+qn_rewrite_monitor_name(guint i)
+{
+    static const char *const names[QN_REWRITE_MONITORS] = { "monitor", "ctl" };
+
+    g_assert(i < G_N_ELEMENTS(names));
+    return names[i];
+}
+
+gboolean
+qn_rewrite_wants_monitors(const QnPlan *plan)
+{
+    g_assert(plan != NULL);
+    return plan->kind != QN_PLAN_PASSTHROUGH;
+}
+
+gboolean
+qn_rewrite_wants_start_paused(const QnPlan *plan, const QnQemuArgv *qa)
+{
+    g_assert(plan != NULL && qa != NULL);
+    return qn_rewrite_wants_monitors(plan) && plan->dedicated && !qa->start_paused &&
+           qa->incoming == NULL;
+}
+
+GStrv
+qn_rewrite_qemu_argv(const QnQemuArgv *qa, const QnPlan *plan, const QnRewriteInput *in)
+{
+    g_auto(GStrv) mem = NULL;
+    g_autoptr(GStrvBuilder) out = g_strv_builder_new();
+
+    g_assert(qa != NULL && plan != NULL && in != NULL);
+    g_assert(!in->start_paused || in->monitor_fds != NULL);
+    mem = qn_rewrite_argv(qa, plan, in->mem_paths);
+    g_strv_builder_addv(out, (const char **)mem);
+    for (guint i = 0; in->monitor_fds != NULL && i < QN_REWRITE_MONITORS; i++) {
+        const char *name = qn_rewrite_monitor_name(i);
+        g_autofree gchar *chardev = g_strdup_printf("socket,id=qn-%s,fd=%s,server=on,wait=off",
+                                                    name, in->monitor_fds[i]);
+        g_autofree gchar *mon = g_strdup_printf("chardev=qn-%s,mode=control", name);
+
+        g_strv_builder_add_many(out, "-chardev", chardev, "-mon", mon, NULL);
+    }
+    if (in->start_paused) {
+        g_strv_builder_add(out, "-S");
+    }
+    return g_strv_builder_end(out);
+}

@@ -311,8 +311,13 @@ GStrv
 qn_launch_argv(QnLaunch *l, gboolean for_exec)
 {
     gchar **paths = NULL;
+    gchar *fds[QN_REWRITE_MONITORS + 1] = { NULL };
+    QnRewriteInput in = { 0 };
     GStrv argv;
     guint n = l->plan->guest_nodes->len;
+    /* The exec's condition is the ledger entry we wrote; a dry run shows what a launch of this
+     * plan would write (the same rule: qn_rewrite_wants_monitors()). */
+    gboolean monitors = for_exec ? l->ledger_entry : qn_rewrite_wants_monitors(l->plan);
 
     if (l->reservation != NULL) {
         paths = qn_reservation_mem_paths(l->reservation, for_exec);
@@ -326,11 +331,25 @@ qn_launch_argv(QnLaunch *l, gboolean for_exec)
             }
         }
     }
-    argv = qn_rewrite_argv(l->qa, l->plan, (const char *const *)paths);
+    for (guint i = 0; monitors && i < QN_REWRITE_MONITORS; i++) {
+        if (for_exec) {
+            g_assert(l->qmp_sockets[i] != NULL);
+            fds[i] = g_strdup_printf("%d", g_socket_get_fd(l->qmp_sockets[i]));
+        } else {
+            fds[i] = g_strdup_printf("<qn-%s>", qn_rewrite_monitor_name(i));
+        }
+    }
+    in.mem_paths = (const char *const *)paths;
+    in.monitor_fds = monitors ? (const char *const *)fds : NULL;
+    in.start_paused = monitors && qn_rewrite_wants_start_paused(l->plan, l->qa);
+    argv = qn_rewrite_qemu_argv(l->qa, l->plan, &in);
     for (guint i = 0; paths != NULL && i < n; i++) {
         g_free(paths[i]);
     }
     g_free(paths);
+    for (guint i = 0; i < QN_REWRITE_MONITORS; i++) {
+        g_free(fds[i]);
+    }
     g_free(argv[0]);
     argv[0] = g_strdup(l->qemu);
     return argv;
@@ -339,45 +358,35 @@ qn_launch_argv(QnLaunch *l, gboolean for_exec)
 gboolean
 qn_launch_exec(QnLaunch *l, GError **error)
 {
-    g_auto(GStrv) argv = qn_launch_argv(l, TRUE);
+    g_auto(GStrv) argv = NULL;
     int err;
 
+    G_STATIC_ASSERT(QN_REWRITE_MONITORS == G_N_ELEMENTS(l->qmp_sockets));
     if (l->ledger_entry) {
         /* Our own QMP monitors beside the user's (QEMU keeps several): one the monitor
-         * process holds, one for qemu-numa-ctl status. */
-        static const char *const which[] = { "monitor", "ctl" };
-        g_autoptr(GStrvBuilder) b = g_strv_builder_new();
-        /* Pin before the guest runs: start paused and let the monitor resume, unless the
-         * user (or libvirt, or a migration target) keeps it paused anyway. */
-        gboolean add_s = l->plan->dedicated && !l->qa->start_paused && l->qa->incoming == NULL;
-
-        G_STATIC_ASSERT(G_N_ELEMENTS(which) == G_N_ELEMENTS(l->qmp_sockets));
-        g_strv_builder_addv(b, (const char **)argv);
+         * process holds, one for qemu-numa-ctl status. The sockets listen before the argv is
+         * made: it names their fds. */
         qn_monitor_remove_sockets(l->ledger->dir, l->pid);
-        for (guint i = 0; i < G_N_ELEMENTS(which); i++) {
-            g_autofree gchar *chardev = NULL;
-            g_autofree gchar *mon = NULL;
-
-            l->qmp_sockets[i] = qn_monitor_listen(l->ledger, l->pid, which[i], error);
+        for (guint i = 0; i < QN_REWRITE_MONITORS; i++) {
+            l->qmp_sockets[i] = qn_monitor_listen(l->ledger, l->pid, qn_rewrite_monitor_name(i),
+                                                  error);
             if (l->qmp_sockets[i] == NULL) {
                 qn_launch_forget(l);
                 return FALSE;
             }
-            chardev = g_strdup_printf("socket,id=qn-%s,fd=%d,server=on,wait=off", which[i],
-                                      g_socket_get_fd(l->qmp_sockets[i]));
-            mon = g_strdup_printf("chardev=qn-%s,mode=control", which[i]);
-            g_strv_builder_add_many(b, "-chardev", chardev, "-mon", mon, NULL);
         }
-        if (add_s) {
-            g_strv_builder_add(b, "-S");
-        }
-        g_strfreev(argv);
-        argv = g_strv_builder_end(b);
-        if (!qn_monitor_spawn(l->cfg->state_dir, l->cfg->proc_root, l->pid, add_s, error)) {
+    }
+    /* Exactly the rewriter's argv; this clears FD_CLOEXEC on the reserved hugepage fds. */
+    argv = qn_launch_argv(l, TRUE);
+    if (l->ledger_entry) {
+        /* The monitor resumes QEMU exactly when the argv has our -S. */
+        gboolean resume = qn_rewrite_wants_start_paused(l->plan, l->qa);
+
+        if (!qn_monitor_spawn(l->cfg->state_dir, l->cfg->proc_root, l->pid, resume, error)) {
             qn_launch_forget(l);
             return FALSE;
         }
-        for (guint i = 0; i < G_N_ELEMENTS(l->qmp_sockets); i++) {
+        for (guint i = 0; i < QN_REWRITE_MONITORS; i++) {
             int fd = g_socket_get_fd(l->qmp_sockets[i]);
 
             fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) & ~FD_CLOEXEC);

@@ -67,8 +67,14 @@ gboolean qn_launch_reserve(QnLaunch *l, GError **error);
 
 /**
  * qn_launch_argv:
- * Returns: (transfer full): the argv QEMU gets (argv[0] is the real QEMU's path), with the
- *   reserved fds' mem-paths; @for_exec clears FD_CLOEXEC on them.
+ * @for_exec: %TRUE: the argv for execv(): the reserved fds' mem-paths (FD_CLOEXEC cleared on
+ *   them) and, when the launch wrote a ledger entry, our listening QMP sockets' fds (they must
+ *   be listening already; qn_launch_exec() clears their FD_CLOEXEC itself). %FALSE: the same
+ *   argv for display, with placeholders `/proc/self/fd/<qn-ram0>` and `fd=<qn-monitor>`, and
+ *   our monitors wherever a launch of this plan would add them (qn_rewrite_wants_monitors())
+ *
+ * Returns: (transfer full): the whole argv QEMU gets (qn_rewrite_qemu_argv(): memory options,
+ *   our monitors, -S), argv[0] the real QEMU's path.
  */
 GStrv qn_launch_argv(QnLaunch *l, gboolean for_exec);
 
