@@ -713,7 +713,7 @@ qn_assert_memdev(JsonObject *m, gint64 size, const char *policy)
 /* ---- the launch fixture ---- */
 
 gboolean
-qn_launch_skip_unless(QnLaunch *f, gboolean ok, const char *why)
+qn_launch_skip_unless(QnTestLaunch *f, gboolean ok, const char *why)
 {
     if (qn_skip_unless(ok, why)) {
         f->skipped = TRUE;
@@ -722,7 +722,7 @@ qn_launch_skip_unless(QnLaunch *f, gboolean ok, const char *why)
 }
 
 void
-qn_launch_setup_plain(QnLaunch *f, gconstpointer data)
+qn_launch_setup_plain(QnTestLaunch *f, gconstpointer data)
 {
     f->state = qn_new_dir("state");
     f->udir = qn_udir(f->state);
@@ -732,14 +732,14 @@ qn_launch_setup_plain(QnLaunch *f, gconstpointer data)
 }
 
 void
-qn_launch_setup(QnLaunch *f, gconstpointer data)
+qn_launch_setup(QnTestLaunch *f, gconstpointer data)
 {
     qn_launch_setup_plain(f, data);
     qn_launch_skip_unless(f, qn_test_host.mnt2m != NULL, "needs root and 2M hugepages");
 }
 
 void
-qn_launch_teardown(QnLaunch *f, gconstpointer data)
+qn_launch_teardown(QnTestLaunch *f, gconstpointer data)
 {
     if (!f->skipped) {
         /* nothing leaked: every page back (the kernel frees them a moment after QEMU's
@@ -755,7 +755,7 @@ qn_launch_teardown(QnLaunch *f, gconstpointer data)
 }
 
 const char *const *
-qn_launch_env(QnLaunch *f, ...)
+qn_launch_env(QnTestLaunch *f, ...)
 {
     GPtrArray *env = g_ptr_array_new();
     const char *kv;

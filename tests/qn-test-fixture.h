@@ -226,26 +226,26 @@ typedef struct {
     guint entries_left; /* entry files the tear-down expects, 0 unless planted */
     gboolean pages_checked; /* FALSE: no hugepages here, the tear-down does not count them */
     GPtrArray *envs;    /* the qn_launch_env() arrays, freed by the tear-down */
-} QnLaunch;
+} QnTestLaunch;
 
 /**
  * qn_launch_setup:
  * The fixture for a launch on our 2M hugetlbfs mount: skips (qn_skip_unless()) without one.
  */
-void qn_launch_setup(QnLaunch *f, gconstpointer data);
+void qn_launch_setup(QnTestLaunch *f, gconstpointer data);
 
 /**
  * qn_launch_setup_plain:
  * The fixture without the hugepage requirement (tests of refusals, probes, the state
  * directory); node 0's pages are still checked when the set-up mounted hugetlbfs.
  */
-void qn_launch_setup_plain(QnLaunch *f, gconstpointer data);
+void qn_launch_setup_plain(QnTestLaunch *f, gconstpointer data);
 
 /** qn_launch_teardown: checks nothing leaked (unless skipped), frees the fixture. */
-void qn_launch_teardown(QnLaunch *f, gconstpointer data);
+void qn_launch_teardown(QnTestLaunch *f, gconstpointer data);
 
 /** qn_launch_skip_unless: qn_skip_unless() that also tells the tear-down. */
-gboolean qn_launch_skip_unless(QnLaunch *f, gboolean ok, const char *why);
+gboolean qn_launch_skip_unless(QnTestLaunch *f, gboolean ok, const char *why);
 
 /**
  * qn_launch_env:
@@ -253,12 +253,12 @@ gboolean qn_launch_skip_unless(QnLaunch *f, gboolean ok, const char *why);
  * QEMU_NUMA_STATE_DIR=<state>, then the VAR=value strings given (NULL-terminated list; later
  * ones win). Returns: (transfer none): owned by @f.
  */
-const char *const *qn_launch_env(QnLaunch *f, ...) G_GNUC_NULL_TERMINATED;
+const char *const *qn_launch_env(QnTestLaunch *f, ...) G_GNUC_NULL_TERMINATED;
 
-/* g_test_add() of a QnLaunch test with qn_launch_setup() / qn_launch_setup_plain(). */
+/* g_test_add() of a QnTestLaunch test with qn_launch_setup() / qn_launch_setup_plain(). */
 #define qn_test_add_launch(path, data, test) \
-    g_test_add((path), QnLaunch, (data), qn_launch_setup, (test), qn_launch_teardown)
+    g_test_add((path), QnTestLaunch, (data), qn_launch_setup, (test), qn_launch_teardown)
 #define qn_test_add_plain(path, data, test) \
-    g_test_add((path), QnLaunch, (data), qn_launch_setup_plain, (test), qn_launch_teardown)
+    g_test_add((path), QnTestLaunch, (data), qn_launch_setup_plain, (test), qn_launch_teardown)
 
 G_END_DECLS

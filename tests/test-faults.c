@@ -32,7 +32,7 @@ static const char *const qn_two_nodes_args[] = { "-m", "128M", "-smp", "2", "-ma
  * reservation can die between them: afterwards no hugepage is held, `sweep` leaves no entry,
  * and a normal launch works. */
 static void
-test_crash_points(QnLaunch *f, gconstpointer data)
+test_crash_points(QnTestLaunch *f, gconstpointer data)
 {
     static const char *const points[] = { "before-plan", "after-plan", "reserving",
                                           "reserving-node-0", "reserving-node-1",
@@ -68,7 +68,7 @@ test_crash_points(QnLaunch *f, gconstpointer data)
 
 /* A symlink planted where we create files never redirects a write. */
 static void
-test_planted_symlinks(QnLaunch *f, gconstpointer data)
+test_planted_symlinks(QnTestLaunch *f, gconstpointer data)
 {
     g_autofree gchar *victim = g_build_filename(qn_test_host.tmpdir, "victim", NULL);
     g_autofree gchar *lock = g_build_filename(f->state, ".lock", NULL);
@@ -87,7 +87,7 @@ test_planted_symlinks(QnLaunch *f, gconstpointer data)
 /* Truncated, garbage and hand-edited ledger files: a launch still plans and runs, `list`
  * reports them and lists the live VM, and nothing deletes them (the tear-down counts them). */
 static void
-test_garbage_ledger(QnLaunch *f, gconstpointer data)
+test_garbage_ledger(QnTestLaunch *f, gconstpointer data)
 {
     static const struct {
         const char *file, *content;
@@ -152,7 +152,7 @@ qn_old_exits(void)
  * a hard link planted as exits.jsonl (to a file elsewhere, as fs.protected_hardlinks=0 lets
  * the directory's owner make) is never appended to. @data: "rotated" or "hard-link". */
 static void
-test_bounded_files(QnLaunch *f, gconstpointer data)
+test_bounded_files(QnTestLaunch *f, gconstpointer data)
 {
     gboolean rotated = strcmp(data, "rotated") == 0;
     const char *args[] = { "-name", "bounded", "-m", "32M", "-smp", "1", "-machine", "pc",
@@ -228,7 +228,7 @@ qn_hugetlb_kb(const char *pid)
 /* The fallback of a shrunk pool: QEMU's own -m RAM, no qn-ram backend, no hugepage taken for it
  * nor an fd of the failed reservation; the entry says "fallback" and why. */
 static void
-qn_assert_shrunk_fallback(QnLaunch *f, Vm *vm)
+qn_assert_shrunk_fallback(QnTestLaunch *f, Vm *vm)
 {
     const char *pid = g_subprocess_get_identifier(vm->proc);
     g_autoptr(JsonNode) md = qn_vm_qmp(vm, "query-memdev");
@@ -270,7 +270,7 @@ qn_assert_shrunk_fallback(QnLaunch *f, Vm *vm)
  * page held, no entry. best-effort: QEMU runs on memory the OS allocates, the entry says
  * "fallback" and why, and no hugepage is held for it. */
 static void
-test_pool_shrinks(QnLaunch *f, gconstpointer data)
+test_pool_shrinks(QnTestLaunch *f, gconstpointer data)
 {
     const char *policy = data;
     gboolean restricted = strcmp(policy, "restricted") == 0;
@@ -326,7 +326,7 @@ test_pool_shrinks(QnLaunch *f, gconstpointer data)
 /* The state directory full (a 64 KiB tmpfs mounted over it, filled) or read-only: one line
  * naming the directory, exit 1, no hugepage held, no entry. */
 static void
-test_state_dir_unusable(QnLaunch *f, gconstpointer data)
+test_state_dir_unusable(QnTestLaunch *f, gconstpointer data)
 {
     const char *how = data;
     g_autofree gchar *err = NULL;
@@ -392,7 +392,7 @@ qn_edit_entry(const char *state, const char *path)
  * removed) is kept by launches and sweeps, counted, and the monitor keeps the edit while it
  * records events; the monitor removes it when QEMU exits. */
 static void
-test_hand_edited_live_entry(QnLaunch *f, gconstpointer data)
+test_hand_edited_live_entry(QnTestLaunch *f, gconstpointer data)
 {
     const char *const *env;
     const char *args[] = { "-name", "edited", "-m", "32M", "-machine", "pc", "-nodefaults",
@@ -500,7 +500,7 @@ qn_assert_no_escapes(const char *state, const char *name)
  * NAME` finds each VM by the very bytes it was launched with, and the human `list` and
  * `status NAME` put no ESC or BEL byte on root's terminal. */
 static void
-test_vm_names(QnLaunch *f, gconstpointer data)
+test_vm_names(QnTestLaunch *f, gconstpointer data)
 {
     g_autofree gchar *longname = g_strnfill(4096, 'n');
     const char *names[] = { "../../etc", "a/b/../c/", " spaced 'quoted' \"name\" ",
@@ -681,7 +681,7 @@ qn_unpriv_runs(QnUnpriv *u, const char *const *env, guint64 before)
  * (restricted) a hugetlbfs mount it cannot write, one line names the directory, exit 1,
  * nothing held. */
 static void
-test_unprivileged(QnLaunch *f, gconstpointer data)
+test_unprivileged(QnTestLaunch *f, gconstpointer data)
 {
     struct passwd *pw = getpwnam("nobody");
     QnUnpriv u = { 0 };
@@ -759,7 +759,7 @@ qn_vms_end(Vm **vms, const gboolean *ran, guint n)
  * serialises plan + reservation, so no node is promised more than it has; each launch either
  * runs with its plan or exits 1 with a clear error. */
 static void
-test_parallel_race(QnLaunch *f, gconstpointer data)
+test_parallel_race(QnTestLaunch *f, gconstpointer data)
 {
     const char *const *env;
     guint64 before = f->before, per_vm;
@@ -907,7 +907,7 @@ qn_sampled_sizes(guint64 seed, guint64 pool, guint64 *pages)
  * ledger while they run; in the end each launch runs with its plan in the ledger and its pages
  * taken, or exited 1 with one line; everything is released after quit. */
 static void
-test_parallel_sampled(QnLaunch *f, gconstpointer data)
+test_parallel_sampled(QnTestLaunch *f, gconstpointer data)
 {
     enum { N = QN_SAMPLED_N };
     const char *const *env;

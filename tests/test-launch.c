@@ -12,7 +12,7 @@
 #include "qn-test-fixture.h"
 
 static void
-test_launch_2m(QnLaunch *f, gconstpointer data)
+test_launch_2m(QnTestLaunch *f, gconstpointer data)
 {
     const char *args[] = { "-name", "t2m", "-m", "64M", "-smp", "2", "-machine", "pc",
                            "-nodefaults", "-display", "none", NULL };
@@ -48,7 +48,7 @@ test_launch_2m(QnLaunch *f, gconstpointer data)
 }
 
 static void
-test_launch_1g(QnLaunch *f, gconstpointer data)
+test_launch_1g(QnTestLaunch *f, gconstpointer data)
 {
     const char *args[] = { "-m", "1G", "-smp", "1", "-machine", "pc", "-nodefaults", "-display",
                            "none", NULL };
@@ -72,7 +72,7 @@ test_launch_1g(QnLaunch *f, gconstpointer data)
 }
 
 static void
-test_launch_two_guest_nodes(QnLaunch *f, gconstpointer data)
+test_launch_two_guest_nodes(QnTestLaunch *f, gconstpointer data)
 {
     const char *args[] = { "-m", "128M", "-smp", "2", "-machine", "pc", "-nodefaults",
                            "-display", "none", NULL };
@@ -93,7 +93,7 @@ test_launch_two_guest_nodes(QnLaunch *f, gconstpointer data)
 /* libvirt-style: JSON -object on a hugetlbfs directory, -numa node lines; share forced on. No
  * QEMU_NUMA_HUGEPAGE_SIZE: the size is the mount's. */
 static void
-test_launch_libvirt_style(QnLaunch *f, gconstpointer data)
+test_launch_libvirt_style(QnTestLaunch *f, gconstpointer data)
 {
     const char *mnt = qn_test_host.mnt2m;
     g_autofree gchar *obj0 = NULL, *obj1 = NULL, *henv = NULL, *senv = NULL;
@@ -126,10 +126,95 @@ test_launch_libvirt_style(QnLaunch *f, gconstpointer data)
     qn_vm_quit(vm);
 }
 
+/* One argv element with its run-time numbers folded: `fd=23` and `fd=<qn-ctl>` both become
+ * `fd=<>`, `/proc/self/fd/12` and `/proc/self/fd/<qn-ram0>` both `/proc/self/fd/<>`. */
+static gchar *
+qn_fold_fds(const char *arg)
+{
+    g_autoptr(GRegex) fd = g_regex_new("fd=(\\d+|<[^>,]*>)", 0, 0, NULL);
+    g_autoptr(GRegex) path = g_regex_new("/proc/self/fd/(\\d+|<[^>,]*>)", 0, 0, NULL);
+    g_autofree gchar *a = g_regex_replace_literal(path, arg, -1, 0, "/proc/self/fd/<>", 0, NULL);
+
+    return g_regex_replace_literal(fd, a, -1, 0, "fd=<>", 0, NULL);
+}
+
+/* What `qemu-numa-ctl plan` prints is what QEMU is exec'd with (the man page promises it): the
+ * memory options, our two monitors and, with dedicated CPUs and no -S of the user's, our -S.
+ * The plan is taken first, on the same free pages the launch then sees. */
+static void
+test_launch_argv_as_planned(QnTestLaunch *f, gconstpointer data)
+{
+    const char *const *env = qn_launch_env(f, "QEMU_NUMA_GUEST_NODES=2",
+                                           "QEMU_NUMA_DEDICATED_CPUS=on", NULL);
+    g_autofree gchar *qmp_dir = qn_new_dir("argv");
+    g_autofree gchar *qmp = g_strdup_printf("unix:%s/qmp.sock,server=on,wait=off", qmp_dir);
+    const char *args[] = { "-name", "argv", "-m", "128M", "-smp", "2", "-machine", "pc",
+                           "-nodefaults", "-display", "none", "-qmp", qmp, NULL };
+    g_autoptr(GPtrArray) plan_args = g_ptr_array_new();
+    g_auto(QnCtlRun) r = { 0 };
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GSubprocessLauncher) l = NULL;
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autofree gchar *cmdline_path = NULL;
+    g_autofree gchar *cmdline = NULL;
+    g_autofree gchar *sock = g_strdup_printf("%s/qmp.sock", qmp_dir);
+    g_autoptr(GError) error = NULL;
+    JsonArray *planned;
+    gsize len = 0;
+    guint n = 0;
+
+    if (f->skipped) {
+        return;
+    }
+    g_ptr_array_add(plan_args, (gpointer) "--json");
+    g_ptr_array_add(plan_args, (gpointer) "plan");
+    g_ptr_array_add(plan_args, (gpointer) "--");
+    for (guint i = 0; args[i] != NULL; i++) {
+        g_ptr_array_add(plan_args, (gpointer)args[i]);
+    }
+    g_ptr_array_add(plan_args, NULL);
+    qn_ctl_run(f->state, env, (const char *const *)plan_args->pdata, &r);
+    g_assert_true(r.exited);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_true(json_parser_load_from_data(parser, r.out, -1, &error));
+    planned = json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)),
+                                           "argv");
+
+    l = qn_launcher(f->state, env);
+    g_ptr_array_add(argv, g_build_filename(qn_test_host.builddir, "qemu-numa", NULL));
+    for (guint i = 0; args[i] != NULL; i++) {
+        g_ptr_array_add(argv, g_strdup(args[i]));
+    }
+    g_ptr_array_add(argv, NULL);
+    proc = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
+    g_assert_no_error(error);
+    qn_user_qmp(sock, "query-status");
+    cmdline_path = g_strdup_printf("/proc/%s/cmdline", g_subprocess_get_identifier(proc));
+    g_assert_true(g_file_get_contents(cmdline_path, &cmdline, &len, NULL));
+    for (gsize off = 0; off < len; off += strlen(cmdline + off) + 1, n++) {
+        g_autofree gchar *got = qn_fold_fds(cmdline + off);
+        g_autofree gchar *want = NULL;
+
+        g_assert_cmpuint(n, <, json_array_get_length(planned));
+        want = qn_fold_fds(json_array_get_string_element(planned, n));
+        g_assert_cmpstr(got, ==, want);
+    }
+    g_assert_cmpuint(n, ==, json_array_get_length(planned));
+    /* the -S is ours (dedicated CPUs): the monitor pins, then resumes the guest */
+    g_assert_cmpstr(json_array_get_string_element(planned, n - 1), ==, "-S");
+    {
+        g_autoptr(JsonNode) quit = qn_qmp_query(sock, "quit", NULL, 10000, NULL);
+
+        (void)quit; /* QEMU may close before answering */
+    }
+    g_assert_true(g_subprocess_wait(proc, NULL, NULL));
+}
+
 /* `qemu-numa-ctl --version` is ours; `qemu-numa --version` is QEMU's own (scripts and libvirt
  * read QEMU's version from it), with no ledger entry and nothing planned. */
 static void
-test_version(QnLaunch *f, gconstpointer data)
+test_version(QnTestLaunch *f, gconstpointer data)
 {
     g_autofree gchar *qn = g_build_filename(qn_test_host.builddir, "qemu-numa", NULL);
     g_autoptr(GSubprocessLauncher) l = qn_launcher(f->state, NULL);
@@ -153,7 +238,7 @@ test_version(QnLaunch *f, gconstpointer data)
 
 /* A capability probe reaches QEMU with the argv untouched (argv[0] aside: the real binary). */
 static void
-test_probe_untouched(QnLaunch *f, gconstpointer data)
+test_probe_untouched(QnTestLaunch *f, gconstpointer data)
 {
     g_autofree gchar *sock = g_strdup_printf("%s/probe.sock", f->state);
     g_autofree gchar *qmp = g_strdup_printf("unix:%s,server=on,wait=off", sock);
@@ -188,7 +273,7 @@ test_probe_untouched(QnLaunch *f, gconstpointer data)
 /* Invoked as qemu-system-x86_64 through a link first in PATH (make install's libexec link),
  * qemu-numa finds the real QEMU further down PATH and never execs itself. */
 static void
-test_path_link(QnLaunch *f, gconstpointer data)
+test_path_link(QnTestLaunch *f, gconstpointer data)
 {
     g_autofree gchar *dir = qn_new_dir("path");
     g_autofree gchar *link = g_build_filename(dir, "qemu-system-x86_64", NULL);
@@ -239,7 +324,7 @@ static const BadCase bad_cases[] = {
 /* Bad input: exit 1, one line "qemu-numa: ..." naming it; the tear-down checks that no page is
  * held and no entry written. */
 static void
-test_bad_input(QnLaunch *f, gconstpointer data)
+test_bad_input(QnTestLaunch *f, gconstpointer data)
 {
     const BadCase *c = data;
     const char *mnt = qn_test_host.mnt2m;
@@ -277,6 +362,7 @@ main(int argc, char **argv)
     qn_test_add_launch("/launch/1g", NULL, test_launch_1g);
     qn_test_add_launch("/launch/two-guest-nodes", NULL, test_launch_two_guest_nodes);
     qn_test_add_launch("/launch/libvirt-style", NULL, test_launch_libvirt_style);
+    qn_test_add_launch("/launch/argv-as-planned", NULL, test_launch_argv_as_planned);
     qn_test_add_plain("/launch/probe-untouched", NULL, test_probe_untouched);
     qn_test_add_plain("/launch/version", NULL, test_version);
     qn_test_add_plain("/launch/path-link", NULL, test_path_link);

@@ -68,7 +68,7 @@ qn_assert_pause_seen(const char *state, const char *usock)
  * of QEMU, kill -9 of the monitor then quit) and its pages come back within 2 s; the entry
  * whose monitor was killed waits for the next sweep. */
 static void
-test_monitor_lifecycle(QnLaunch *f, gconstpointer data)
+test_monitor_lifecycle(QnTestLaunch *f, gconstpointer data)
 {
     const char *const *env;
     const char *sweep[] = { "sweep", NULL };
@@ -181,7 +181,7 @@ qn_vm_wait_running(Vm *vm)
  * emulator pCPU; the launcher added -S and the monitor resumed the guest after pinning. A
  * second VM asking for dedicated pCPUs does not get the ones the first holds. */
 static void
-test_monitor_pinning(QnLaunch *f, gconstpointer data)
+test_monitor_pinning(QnTestLaunch *f, gconstpointer data)
 {
     const char *const *env;
     const char *args[] = { "-name", "pin0", "-m", "32M", "-smp", "1", "-machine", "pc",
@@ -230,7 +230,7 @@ test_monitor_pinning(QnLaunch *f, gconstpointer data)
  * monitor is gone, waits for the next sweep (a launch or `ctl sweep`), which removes it and
  * QEMU's sockets, and a launch in the same state directory then works. */
 static void
-test_monitor_kill_both(QnLaunch *f, gconstpointer data)
+test_monitor_kill_both(QnTestLaunch *f, gconstpointer data)
 {
     const char *const *env;
     const char *args[] = { "-name", "both", "-m", "32M", "-machine", "pc", "-nodefaults",
@@ -275,7 +275,7 @@ test_monitor_kill_both(QnLaunch *f, gconstpointer data)
  * The monitor itself (no sweep) removes the entry within 2 s and records the exit; no page is
  * held. */
 static void
-test_monitor_qemu_exits_early(QnLaunch *f, gconstpointer data)
+test_monitor_qemu_exits_early(QnTestLaunch *f, gconstpointer data)
 {
     const char *early = data;
     gboolean fake = strcmp(early, "exits-at-once") == 0;
