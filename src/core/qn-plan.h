@@ -85,7 +85,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnPlan, qn_plan_free)
 
 /**
  * qn_plan_compute:
- * @topo: the host; only nodes with allowed=TRUE are used (the process's cpuset)
+ * @topo: (nullable): the host; only nodes with allowed=TRUE are used (the process's cpuset);
+ *   %NULL only for a probe or policy none, which plan nothing
  * @resv: (nullable): reservations not visible in @topo's counters
  * @qa: the parsed QEMU argv (the request: -m, -smp, the guest topology if it defines one)
  * @cfg: policy, memory mode, guest node mode, hugepage size, packing
