@@ -114,6 +114,7 @@ typedef struct {
     QnQmpClient *qmp;
     GError *connect_error;
     gchar *last_shutdown_reason;
+    const char *early_exit;    /* nullable: QEMU was gone before the monitor could watch it */
     gboolean qmp_closed;
     gboolean qemu_gone;
     guint64 start_time;        /* QEMU's, when the monitor started (0: unknown) */
@@ -333,8 +334,12 @@ qn_exit_reason(const QnMonitor *m)
                                g_strsignal(m->exit_signal));
     }
     if (m->exit_status >= 0) {
-        return g_strdup_printf("exited with status %d (no SHUTDOWN event)%s", m->exit_status,
-                               m->migration_failed ? ": incoming migration failed" : "");
+        return g_strdup_printf("exited with status %d%s%s", m->exit_status,
+                               m->early_exit ? ", " : " (no SHUTDOWN event)",
+                               m->early_exit ? m->early_exit : "");
+    }
+    if (m->early_exit != NULL) {
+        return g_strdup(m->early_exit);
     }
     if (m->migration_failed) {
         return g_strdup("exited after its incoming migration failed");
@@ -679,9 +684,8 @@ qn_monitor_main(int argc, char **argv)
     if (pidfd < 0 && errno == ESRCH) {
         /* QEMU exited (and was reaped) before this process got here, e.g. on a bad option:
          * its pages went with it; the entry must go too, not wait for a sweep. */
-        m.last_shutdown_reason = g_strdup("exited before the monitor started");
+        m.early_exit = "exited before the monitor started";
         qn_finish(&m);
-        g_free(m.last_shutdown_reason);
         g_main_loop_unref(m.loop);
         return 0;
     }
@@ -704,8 +708,8 @@ qn_monitor_main(int argc, char **argv)
     g_clear_error(&m.connect_error);
     if (m.qmp == NULL) {
         /* QEMU died before its monitor came up: nothing to watch, release the entry. */
-        if (m.qemu_gone && m.last_shutdown_reason == NULL) {
-            m.last_shutdown_reason = g_strdup("exited before its QMP monitor was up");
+        if (m.qemu_gone) {
+            m.early_exit = "exited before its QMP monitor was up";
         }
         qn_log("QEMU pid %d gone before its QMP monitor answered", m.pid);
     } else {
