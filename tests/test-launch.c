@@ -294,10 +294,10 @@ test_launch_2m(void)
         entry = g_strdup_printf("%s/%s.json", udir, g_subprocess_get_identifier(vm->proc));
     }
     g_assert_true(g_file_get_contents(entry, &state, NULL, NULL));
-    /* "reserved" by the launcher, then QEMU's own status once the monitor has connected */
-    g_assert_true(strstr(state, "\"state\" : \"reserved\"") != NULL ||
-                  strstr(state, "\"state\" : \"prelaunch\"") != NULL);
-    g_assert_nonnull(strstr(state, "\"pages_on\" : {\n        \"0\" : 32"));
+    /* "reserved" by the launcher; QEMU's own status goes to "qemu" (JSON version 2) */
+    g_assert_nonnull(strstr(state, "\"state\" : \"reserved\""));
+    g_assert_nonnull(strstr(state, "\"pages_per_host_node\" : [\n        {\n          "
+                                   "\"host_node\" : 0,\n          \"pages\" : 32"));
     g_assert_nonnull(strstr(state, "\"name\" : \"t2m\""));
     qn_vm_quit(vm);
     g_assert_cmpuint(qn_free_pages_settled(2048, before), ==, before);
@@ -617,6 +617,17 @@ qn_setup_hugepages(void)
 
 /* ---- the monitor: lifecycle accounting through the ledger ---- */
 
+/* QEMU's run state in a `status --json` answer (JSON version 2: "qemu": {"status"}) */
+static const char *
+qn_qemu_status(JsonNode *st)
+{
+    JsonNode *q = json_object_get_member(json_node_get_object(st), "qemu");
+
+    return q != NULL && JSON_NODE_HOLDS_OBJECT(q)
+               ? json_object_get_string_member(json_node_get_object(q), "status")
+               : NULL;
+}
+
 static JsonNode *
 qn_ctl_json(const char *state, const char *const *args)
 {
@@ -643,6 +654,14 @@ qn_ctl_json(const char *state, const char *const *args)
         return NULL;
     }
     g_assert_true(json_parser_load_from_data(parser, out, -1, &error));
+    /* JSON version 2: list and events are {"version": 2, "vms"/"events": [...]}; the tests
+     * read the array */
+    if (strcmp(args[0], "list") == 0 || strcmp(args[0], "events") == 0) {
+        JsonObject *o = json_node_get_object(json_parser_get_root(parser));
+
+        g_assert_cmpint(json_object_get_int_member(o, "version"), ==, 2);
+        return json_node_copy(json_object_get_member(o, args[0][0] == 'l' ? "vms" : "events"));
+    }
     return json_node_ref(json_parser_get_root(parser));
 }
 
@@ -781,20 +800,21 @@ test_monitor_lifecycle(void)
         do {
             g_clear_pointer(&st, json_node_unref);
             st = qn_ctl_json(state, args);
-        } while (g_strcmp0(json_object_get_string_member(json_node_get_object(st), "state"),
+        } while (g_strcmp0(qn_qemu_status(st),
                            "paused") != 0 &&
                  g_get_monotonic_time() < deadline && (g_usleep(50000), TRUE));
-        g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st), "state"), ==,
+        g_assert_cmpstr(qn_qemu_status(st), ==,
                         "paused");
-        g_assert_cmpstr(json_object_get_string_member(
-                            json_object_get_object_member(json_node_get_object(st),
-                                                          "live_status"), "status"), ==,
-                        "paused");
+        g_assert_true(json_object_get_boolean_member(
+            json_object_get_object_member(json_node_get_object(st), "qemu"), "live"));
         /* measured from numa_maps: node 0 holds at least the guest's 32M */
-        g_assert_cmpint(json_object_get_int_member(
-                            json_object_get_object_member(json_node_get_object(st),
-                                                          "measured_memory_per_node"), "0"),
-                        >=, 32 << 20);
+        {
+            JsonObject *m0 = json_array_get_object_element(
+                json_object_get_array_member(json_node_get_object(st), "measured_memory"), 0);
+
+            g_assert_cmpint(json_object_get_int_member(m0, "host_node"), ==, 0);
+            g_assert_cmpint(json_object_get_int_member(m0, "bytes"), >=, 32 << 20);
+        }
     }
     {
         const char *args[] = { "events", "mon0", NULL };
@@ -1752,10 +1772,10 @@ test_hand_edited_live_entry(void)
             g_clear_pointer(&st, json_node_unref);
             st = qn_ctl_json(state, status);
             g_assert_nonnull(st);
-        } while (g_strcmp0(json_object_get_string_member(json_node_get_object(st), "state"),
+        } while (g_strcmp0(qn_qemu_status(st),
                            "running") != 0 &&
                  g_get_monotonic_time() < deadline && (g_usleep(50000), TRUE));
-        g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st), "state"), ==,
+        g_assert_cmpstr(qn_qemu_status(st), ==,
                         "running");
         g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st), "note"), ==,
                         "moved to rack 4 by hand");
@@ -2004,10 +2024,10 @@ test_unprivileged(void)
                 g_clear_pointer(&st, json_node_unref);
                 st = qn_ctl_json(state, status);
                 g_assert_nonnull(st);
-            } while (g_strcmp0(json_object_get_string_member(json_node_get_object(st), "state"),
+            } while (g_strcmp0(qn_qemu_status(st),
                                "prelaunch") != 0 &&
                      g_get_monotonic_time() < deadline && (g_usleep(50000), TRUE));
-            g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st), "state"), ==,
+            g_assert_cmpstr(qn_qemu_status(st), ==,
                             "prelaunch");
         }
         {
