@@ -435,6 +435,45 @@ test_escape_sequences(void)
     remove_state_dir(dir);
 }
 
+/* Sockets and monitor logs of a pid with no entry and no process (a monitor killed before it
+ * cleaned up) go with a sweep; those of a live pid, or of a pid with an entry, stay. */
+static void
+test_sweep_orphans(void)
+{
+    g_autofree gchar *dir = make_state_dir();
+    g_autofree gchar *udir = user_dir(dir);
+    /* pid_max is at most 4194304: this pid cannot be alive */
+    const char *dead[] = { "99999999.log", "99999999.qmp", "99999999.ctl.qmp" };
+    g_autofree gchar *live_log = g_strdup_printf("%s/%d.log", udir, getppid());
+    g_autofree gchar *entry_log = g_strdup_printf("%s/%d.log", udir, getpid());
+    g_autofree gchar *other = g_build_filename(udir, "notes.log", NULL);
+    const char *sweep[] = { "--json", "sweep", NULL };
+    g_auto(CtlRun) r = { 0 };
+
+    write_entry(dir, "\"kept-vm\"", ", \"state\": \"reserved\"");
+    for (guint i = 0; i < G_N_ELEMENTS(dead); i++) {
+        g_autofree gchar *p = g_build_filename(udir, dead[i], NULL);
+
+        g_assert_true(g_file_set_contents(p, "", 0, NULL));
+    }
+    g_assert_true(g_file_set_contents(live_log, "", 0, NULL));
+    g_assert_true(g_file_set_contents(entry_log, "", 0, NULL));
+    g_assert_true(g_file_set_contents(other, "", 0, NULL));
+    ctl_run(dir, sweep, &r);
+    g_assert_true(r.exited);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_nonnull(strstr(r.out, "\"removed\": 0"));
+    for (guint i = 0; i < G_N_ELEMENTS(dead); i++) {
+        g_autofree gchar *p = g_build_filename(udir, dead[i], NULL);
+
+        g_assert_false(g_file_test(p, G_FILE_TEST_EXISTS));
+    }
+    g_assert_true(g_file_test(live_log, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(entry_log, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(other, G_FILE_TEST_EXISTS));
+    remove_state_dir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -444,5 +483,6 @@ main(int argc, char **argv)
     g_test_add_func("/ctl/hostile/escape-sequences", test_escape_sequences);
     g_test_add_func("/ctl/hostile/planted-files", test_planted_files);
     g_test_add_func("/ctl/hostile/planted-ctl-socket", test_planted_ctl_socket);
+    g_test_add_func("/ctl/sweep-orphans", test_sweep_orphans);
     return g_test_run();
 }

@@ -19,7 +19,7 @@ G_BEGIN_DECLS
  */
 #define QN_LEDGER_ENTRY_VERSION 2
 
-/* Our own state of a VM's reservation, never QEMU's run state (that is QnLedgerEntry.qemu_status). */
+/* Our own state of a VM's reservation, never QEMU's run state (QnLedgerEntry.qemu_status). */
 typedef enum {
     QN_ENTRY_RESERVING, /* entry written, pages being allocated: counted against free pages */
     QN_ENTRY_RESERVED,  /* pages allocated and placed: the kernel's counters show them */

@@ -187,9 +187,10 @@ gboolean qn_file_read_untrusted(const char *path, uid_t owner, gsize max_len,
  *   %QN_LEDGER_ENTRY_MAX_LEN bytes or nested deeper than %QN_JSON_MAX_DEPTH (the message is
  *   qn_json_parse_bounded()'s: "JSON nested deeper than 64")
  *
- * The parser behind qn_ledger_read() and qn_ledger_list(), on a buffer (STYLE.md: parsers take
+ * The bounded JSON step of qn_ledger_entry_from_data(), on a buffer (STYLE.md: parsers take
  * buffers) so tests and tests/fuzz/fuzz-ledger.c feed it directly. Checks only that the entry
- * is an object: members are checked where they are used (qn_plan_from_json() for "plan").
+ * is an object: its members are read by qn_ledger_entry_from_json() (src/host/qn-entry.c),
+ * the one reader that knows them.
  * Returns: (transfer full): the entry's root object node, or %NULL on error.
  */
 JsonNode *qn_ledger_entry_parse(const char *data, gsize len, GError **error);
@@ -217,9 +218,10 @@ gboolean qn_ledger_remove(QnLedger *ledger, gint pid, GError **error);
 /**
  * qn_ledger_list:
  * Returns: (transfer full): every readable entry of every user's directory (QnLedgerEntry*),
- *   sorted by pid, each with its user set from its directory (never read from the file). Files that do not parse, are not objects, are not their directory owner's, are
- *   nested deeper than %QN_JSON_MAX_DEPTH, are not named after their integer "pid" member
- *   (`<pid>.json`), or name pid 1, are skipped and reported through @ret_bad (nullable,
+ *   sorted by pid, each with its user set from its directory (never read from the file).
+ *   Files that do not parse, are not objects, are not their directory owner's, are nested
+ *   deeper than %QN_JSON_MAX_DEPTH, are not named after their integer "pid" member
+ *   (`<pid>.json`), or name pid 1 or below, are skipped and reported through @ret_bad (nullable,
  *   "user/file" names), as are user directories not owned by the user they are named after;
  *   nothing here deletes them.
  */

@@ -6,10 +6,10 @@
  * Input: the file's bytes. Ledger files may be truncated, binary or hand-edited (README
  * "Reliability"): none of that may crash, leak, or reach a g_return_if_fail().
  * Invariants: an entry that reads writes back (qn_ledger_entry_to_json()) to JSON that reads
- * and writes back to the same text; a plan that decodes encodes back to JSON that decodes to the same plan, so
- * what qemu-numa-ctl shows is what the planner and the monitor use; no entry deeper than
- * QN_JSON_MAX_DEPTH is parsed, and whatever qn_json_check_bounds() lets through json-glib
- * parses no deeper (qn_fuzz_check_json_bounds()). */
+ * and writes back to the same text; a plan that decodes encodes back to JSON that decodes to
+ * the same plan, so what qemu-numa-ctl shows is what the planner and the monitor use; no
+ * entry deeper than QN_JSON_MAX_DEPTH is parsed, and whatever qn_json_check_bounds() lets
+ * through json-glib parses no deeper (qn_fuzz_check_json_bounds()). */
 #include "config.h"
 
 #include <glib.h>
