@@ -6,7 +6,6 @@
 
 #include "qn-error.h"
 #include "qn-json.h"
-#include "qn-ledger.h"
 #include "qn-plan-json.h"
 
 /*
@@ -14,6 +13,29 @@
  * (issue 13: a state record has a type, as crun's libcrun_container_status_s owns its status
  * file). Schema: doc/schema/ledger-entry.json, doc/schema/exit.json.
  */
+
+gchar *
+qn_ledger_name_to_utf8(const char *raw)
+{
+    GString *out;
+    const char *p, *end;
+
+    if (raw == NULL) {
+        return NULL;
+    }
+    if (g_utf8_validate(raw, -1, NULL)) {
+        return g_strdup(raw);
+    }
+    out = g_string_new(NULL);
+    p = raw;
+    while (!g_utf8_validate(p, -1, &end)) {
+        g_string_append_len(out, p, end - p);
+        g_string_append_printf(out, "\\x%02x", (guint)(guchar)*end);
+        p = end + 1;
+    }
+    g_string_append(out, p);
+    return g_string_free(out, FALSE);
+}
 
 static const char *const qn_state_names[] = { "reserving", "reserved", "fallback" };
 

@@ -19,6 +19,18 @@ G_BEGIN_DECLS
  */
 #define QN_LEDGER_ENTRY_VERSION 2
 
+/**
+ * qn_ledger_name_to_utf8:
+ * @raw: (nullable): a VM name or uuid as QEMU got it: any bytes but NUL
+ * The form the ledger stores and `qemu-numa-ctl status NAME` matches: @raw itself when it is
+ * valid UTF-8, else each byte that is not part of a valid sequence written as the four
+ * characters `\xNN` (lower-case hex). JSON must be UTF-8 and json-glib writes strings
+ * unchecked, so a raw non-UTF-8 name would make its entry unreadable. A name is never part of
+ * a path: entries and sockets are named by pid.
+ * Returns: (transfer full) (nullable): valid UTF-8, %NULL when @raw is %NULL.
+ */
+gchar *qn_ledger_name_to_utf8(const char *raw);
+
 /* Our own state of a VM's reservation, never QEMU's run state (QnLedgerEntry.qemu_status). */
 typedef enum {
     QN_ENTRY_RESERVING, /* entry written, pages being allocated: counted against free pages */

@@ -14,7 +14,6 @@
 
 #include "qn-error.h"
 #include "qn-json.h"
-#include "qn-plan-json.h"
 
 gchar *
 qn_state_user_name(uid_t uid)
@@ -226,29 +225,6 @@ qn_proc_start_time(const char *proc_root, gint pid)
         return 0;
     }
     return g_ascii_strtoull(fields[19], NULL, 10);
-}
-
-gchar *
-qn_ledger_name_to_utf8(const char *raw)
-{
-    GString *out;
-    const char *p, *end;
-
-    if (raw == NULL) {
-        return NULL;
-    }
-    if (g_utf8_validate(raw, -1, NULL)) {
-        return g_strdup(raw);
-    }
-    out = g_string_new(NULL);
-    p = raw;
-    while (!g_utf8_validate(p, -1, &end)) {
-        g_string_append_len(out, p, end - p);
-        g_string_append_printf(out, "\\x%02x", (guint)(guchar)*end);
-        p = end + 1;
-    }
-    g_string_append(out, p);
-    return g_string_free(out, FALSE);
 }
 
 static gchar *

@@ -88,18 +88,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnLedger, qn_ledger_close)
 guint64 qn_proc_start_time(const char *proc_root, gint pid);
 
 /**
- * qn_ledger_name_to_utf8:
- * @raw: (nullable): a VM name or uuid as QEMU got it: any bytes but NUL
- * The form the ledger stores and `qemu-numa-ctl status NAME` matches: @raw itself when it is
- * valid UTF-8, else each byte that is not part of a valid sequence written as the four
- * characters `\xNN` (lower-case hex). JSON must be UTF-8 and json-glib writes strings
- * unchecked, so a raw non-UTF-8 name would make its entry unreadable. A name is never part of
- * a path: entries and sockets are named by pid.
- * Returns: (transfer full) (nullable): valid UTF-8, %NULL when @raw is %NULL.
- */
-gchar *qn_ledger_name_to_utf8(const char *raw);
-
-/**
  * qn_ledger_write:
  * @entry: written as `<dir>/<entry->pid>.json` by qn_ledger_entry_to_json()
  * Writes the entry atomically (temporary file `.<pid>.json.XXXXXX` opened O_NOFOLLOW, fsync,

@@ -21,7 +21,6 @@
 #include "qn-error.h"
 #include "qn-json.h"
 #include "qn-ledger.h"
-#include "qn-plan-json.h"
 #include "qn-qmp-client.h"
 #include "qn-text.h"
 #include "qn-topology.h"
