@@ -13,7 +13,6 @@
 
 #include "qn-error.h"
 #include "qn-launch.h"
-#include "qn-monitor.h"
 #include "qn-qmp-client.h"
 #include "qn-json.h"
 #include "qn-ledger.h"
@@ -66,6 +65,8 @@ qn_host_to_json(const QnTopology *t, const QnReservations *resv)
     gboolean any_pages = FALSE;
 
     json_builder_begin_object(b);
+    json_builder_set_member_name(b, "version");
+    json_builder_add_int_value(b, QN_LEDGER_ENTRY_VERSION);
     json_builder_set_member_name(b, "nodes");
     json_builder_begin_array(b);
     for (guint i = 0; i < n; i++) {
@@ -106,7 +107,7 @@ qn_host_to_json(const QnTopology *t, const QnReservations *resv)
             json_builder_add_int_value(b, (gint64)p->free);
             json_builder_set_member_name(b, "surplus");
             json_builder_add_int_value(b, (gint64)p->surplus);
-            json_builder_set_member_name(b, "reserved");
+            json_builder_set_member_name(b, "held_by_ledger");
             json_builder_add_int_value(b, (gint64)held);
             json_builder_end_object(b);
         }
@@ -285,6 +286,8 @@ qn_cmd_plan(const QnConfig *cfg, int argc, char **argv, GError **error)
         g_autoptr(JsonNode) root = NULL;
 
         json_builder_begin_object(b);
+        json_builder_set_member_name(b, "version");
+        json_builder_add_int_value(b, QN_LEDGER_ENTRY_VERSION);
         json_builder_set_member_name(b, "plan");
         json_builder_add_value(b, qn_plan_to_json(l->plan));
         json_builder_set_member_name(b, "argv");
@@ -350,26 +353,19 @@ qn_cmd_list(const QnConfig *cfg, GError **error)
         }
     }
     if (opt_json) {
-        g_autoptr(JsonNode) root = json_node_new(JSON_NODE_ARRAY);
-        JsonArray *arr = json_array_new();
+        g_autoptr(JsonNode) root = qn_ledger_list_to_json(entries);
 
-        for (guint i = 0; i < entries->len; i++) {
-            json_array_add_element(arr, json_node_copy(g_ptr_array_index(entries, i)));
-        }
-        json_node_take_array(root, arr);
         qn_print_json(root);
         return 0;
     }
-    printf("%-8s %-20s %-10s %s\n", "PID", "NAME", "STATE", "PLAN");
+    printf("%-8s %-20s %-10s %-10s %s\n", "PID", "NAME", "STATE", "QEMU", "PLAN");
     for (guint i = 0; i < entries->len; i++) {
-        JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
-        g_autoptr(QnPlan) plan = qn_plan_from_json(json_object_get_member(o, "plan"), NULL);
-        g_autofree gchar *summary = plan ? qn_plan_summary(plan) : g_strdup("?");
+        const QnLedgerEntry *e = g_ptr_array_index(entries, i);
+        g_autofree gchar *summary = e->plan ? qn_plan_summary(e->plan) : g_strdup("?");
 
-        printf("%-8" G_GINT64_FORMAT " %-20s %-10s %s\n",
-               qn_json_get_int(o, "pid", 0),
-               qn_safe(0, qn_json_get_string(o, "name", NULL) ?: "-"),
-               qn_safe(1, qn_json_get_string(o, "state", "?")), qn_safe(2, summary));
+        printf("%-8d %-20s %-10s %-10s %s\n", e->pid, qn_safe(0, e->name ? e->name : "-"),
+               qn_entry_state_name(e->state), qn_safe(1, e->qemu_status ? e->qemu_status : "-"),
+               qn_safe(2, summary));
     }
     return 0;
 }
@@ -385,15 +381,15 @@ qn_cmd_sweep(const QnConfig *cfg, GError **error)
     }
     n = qn_ledger_sweep(ledger, cfg->proc_root);
     if (opt_json) {
-        printf("{\"removed\": %u}\n", n);
+        printf("{\"version\": %d, \"removed\": %u}\n", QN_LEDGER_ENTRY_VERSION, n);
     } else {
         printf("removed %u stale entr%s\n", n, n == 1 ? "y" : "ies");
     }
     return 0;
 }
 
-/* The ledger entry of NAME, UUID or PID (a copy), after a sweep. */
-static JsonNode *
+/* The ledger entry of NAME, UUID or PID, after a sweep. */
+static QnLedgerEntry *
 qn_find_vm(const QnConfig *cfg, const char *which, GError **error)
 {
     g_autoptr(QnLedger) ledger = NULL;
@@ -412,14 +408,12 @@ qn_find_vm(const QnConfig *cfg, const char *which, GError **error)
     qn_ledger_sweep(ledger, cfg->proc_root);
     entries = qn_ledger_list(ledger, NULL);
     for (guint i = 0; i < entries->len; i++) {
-        JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
-        g_autofree gchar *pid = g_strdup_printf(
-            "%" G_GINT64_FORMAT, qn_json_get_int(o, "pid", 0));
+        const QnLedgerEntry *e = g_ptr_array_index(entries, i);
+        g_autofree gchar *pid = g_strdup_printf("%d", e->pid);
 
-        if (g_strcmp0(qn_json_get_string(o, "name", NULL), which8) == 0 ||
-            g_strcmp0(qn_json_get_string(o, "uuid", NULL), which8) == 0 ||
+        if (g_strcmp0(e->name, which8) == 0 || g_strcmp0(e->uuid, which8) == 0 ||
             strcmp(pid, which) == 0) {
-            return json_node_copy(g_ptr_array_index(entries, i));
+            return g_ptr_array_steal_index(entries, i);
         }
     }
     g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "'%s': no such VM", which8);
@@ -460,77 +454,69 @@ qn_ctl_query_status(const char *state_dir, const char *sock, gint pid, GError **
     return live;
 }
 
+/* QEMU's run state now, when its ctl socket answers, into @e (else the monitor's record stays);
+ * the measured memory per host node now, from /proc/PID/numa_maps. */
+static void
+qn_status_refresh(const QnConfig *cfg, QnLedgerEntry *e, GError **ret_qerr)
+{
+    /* the VM's user's directory: its user is set by qn_ledger_list() from the directory */
+    g_autofree gchar *udir = g_build_filename(cfg->state_dir, e->user ? e->user : "?", NULL);
+    g_autofree gchar *sock = qn_ledger_socket_path(udir, e->pid, "ctl");
+    g_autofree gchar *maps_path = g_strdup_printf("%s/%d/numa_maps", cfg->proc_root, e->pid);
+    g_autofree gchar *maps = NULL;
+    g_autoptr(JsonNode) live = qn_ctl_query_status(udir, sock, e->pid, ret_qerr);
+
+    if (live != NULL && JSON_NODE_HOLDS_OBJECT(live)) {
+        const char *st = qn_json_get_string(json_node_get_object(live), "status", NULL);
+
+        if (st != NULL) {
+            qn_ledger_entry_set_qemu_status(e, st);
+            e->qemu_status_live = TRUE;
+        }
+    }
+    if (g_file_get_contents(maps_path, &maps, NULL, NULL)) {
+        g_autoptr(GHashTable) per_node = qn_parse_numa_maps(maps);
+
+        qn_ledger_entry_set_measured_memory(e, per_node);
+    }
+}
+
 static int
 qn_cmd_status(const QnConfig *cfg, const char *which, GError **error)
 {
-    g_autoptr(JsonNode) entry = qn_find_vm(cfg, which, error);
-    JsonObject *o;
-    gint pid;
-    g_autofree gchar *udir = NULL;
-    g_autofree gchar *sock = NULL;
-    g_autoptr(JsonNode) live = NULL;
+    g_autoptr(QnLedgerEntry) e = qn_find_vm(cfg, which, error);
     g_autoptr(GError) qerr = NULL;
-    g_autofree gchar *maps_path = NULL;
-    g_autofree gchar *maps = NULL;
-    g_autoptr(GHashTable) per_node = NULL;
-    JsonObject *mem = json_object_new();
+    g_autofree gchar *summary = NULL;
 
-    if (entry == NULL) {
-        json_object_unref(mem);
+    if (e == NULL) {
         return 1;
     }
-    o = json_node_get_object(entry);
-    pid = (gint)qn_json_get_int(o, "pid", 0);
-    /* the VM's user's directory: "user" is set by qn_ledger_list() from the directory */
-    udir = g_build_filename(cfg->state_dir, qn_json_get_string(o, "user", "?"), NULL);
-    sock = qn_monitor_socket_path(udir, pid, "ctl");
-    live = qn_ctl_query_status(udir, sock, pid, &qerr);
-    if (live == NULL && qerr != NULL) {
+    qn_status_refresh(cfg, e, &qerr);
+    if (qerr != NULL) {
         g_debug("%s", qerr->message);
     }
-    maps_path = g_strdup_printf("%s/%d/numa_maps", cfg->proc_root, pid);
-    if (g_file_get_contents(maps_path, &maps, NULL, NULL)) {
-        GHashTableIter it;
-        gpointer k, v;
-
-        per_node = qn_parse_numa_maps(maps);
-        g_hash_table_iter_init(&it, per_node);
-        while (g_hash_table_iter_next(&it, &k, &v)) {
-            g_autofree gchar *key = g_strdup_printf("%u", GPOINTER_TO_UINT(k));
-
-            json_object_set_int_member(mem, key, (gint64)GPOINTER_TO_SIZE(v));
-        }
-    }
-    json_object_set_object_member(o, "measured_memory_per_node", mem);
-    if (live != NULL) {
-        json_object_set_member(o, "live_status", json_node_copy(live));
-    } else {
-        json_object_set_null_member(o, "live_status");
-    }
     if (opt_json) {
-        qn_print_json(entry);
+        g_autoptr(JsonNode) root = qn_ledger_entry_to_json(e, TRUE);
+
+        qn_print_json(root);
         return 0;
     }
-    {
-        g_autoptr(QnPlan) plan = qn_plan_from_json(json_object_get_member(o, "plan"), NULL);
-        g_autofree gchar *summary = plan ? qn_plan_summary(plan) : g_strdup("?");
-        GList *keys = json_object_get_members(mem);
+    summary = e->plan ? qn_plan_summary(e->plan) : g_strdup("?");
+    printf("%-10s %s\n", "name:", qn_safe(0, e->name ? e->name : "-"));
+    printf("%-10s %d\n", "pid:", e->pid);
+    printf("%-10s %s\n", "state:", qn_entry_state_name(e->state));
+    printf("%-10s %s%s\n", "qemu:", qn_safe(0, e->qemu_status ? e->qemu_status : "-"),
+           e->qemu_status_live ? "" : " (as last recorded; QEMU did not answer now)");
+    if (!e->qemu_status_live && qerr != NULL) {
+        printf("%-10s %s\n", "live:", qn_safe(0, qerr->message));
+    }
+    printf("%-10s %s\n", "plan:", qn_safe(0, summary));
+    printf("memory by host node (measured, /proc/%d/numa_maps):\n", e->pid);
+    for (guint i = 0; e->measured_memory != NULL && i < e->measured_memory->len; i++) {
+        const QnEntryNodeBytes *nb = &g_array_index(e->measured_memory, QnEntryNodeBytes, i);
+        g_autofree gchar *h = qn_size_format_human(nb->bytes);
 
-        printf("%-10s %s\n", "name:", qn_safe(0, qn_json_get_string(o, "name", NULL) ?: "-"));
-        printf("%-10s %d\n", "pid:", pid);
-        printf("%-10s %s\n", "state:", qn_safe(0, qn_json_get_string(o, "state", "?")));
-        printf("%-10s %s\n", "live:",
-               qn_safe(0, live ? qn_json_get_string(json_node_get_object(live), "status", "?")
-                               : qerr->message));
-        printf("%-10s %s\n", "plan:", qn_safe(0, summary));
-        printf("memory by host node (measured, /proc/%d/numa_maps):\n", pid);
-        for (GList *l = keys; l != NULL; l = l->next) {
-            g_autofree gchar *h = qn_size_format_human(
-                (guint64)json_object_get_int_member(mem, l->data));
-
-            printf("  node %-4s %s\n", (const char *)l->data, h);
-        }
-        g_list_free(keys);
+        printf("  node %-4u %s\n", nb->host_node, h);
     }
     return 0;
 }
@@ -538,56 +524,31 @@ qn_cmd_status(const QnConfig *cfg, const char *which, GError **error)
 static int
 qn_cmd_events(const QnConfig *cfg, const char *which, GError **error)
 {
-    g_autoptr(JsonNode) entry = qn_find_vm(cfg, which, error);
-    JsonArray *events;
+    g_autoptr(QnLedgerEntry) e = qn_find_vm(cfg, which, error);
 
-    if (entry == NULL) {
+    if (e == NULL) {
         return 1;
     }
-    /* a hand-edited entry may have no "events" array: show none rather than crash */
-    {
-        JsonNode *en = json_object_get_member(json_node_get_object(entry), "events");
-
-        events = en != NULL && JSON_NODE_HOLDS_ARRAY(en) ? json_node_get_array(en) : NULL;
-    }
-    if (events == NULL) {
-        g_autoptr(JsonArray) none = json_array_new();
-
-        if (opt_json) {
-            g_autoptr(JsonNode) n = json_node_new(JSON_NODE_ARRAY);
-
-            json_node_set_array(n, none);
-            qn_print_json(n);
-        } else {
-            printf("%-32s %s\n", "TIME", "EVENT");
-        }
-        return 0;
-    }
     if (opt_json) {
-        g_autoptr(JsonNode) n = json_node_new(JSON_NODE_ARRAY);
+        g_autoptr(JsonNode) root = qn_ledger_events_to_json(e);
 
-        json_node_set_array(n, events);
-        qn_print_json(n);
+        qn_print_json(root);
         return 0;
     }
     printf("%-32s %s\n", "TIME", "EVENT");
-    for (guint i = 0; i < json_array_get_length(events); i++) {
-        JsonNode *en = json_array_get_element(events, i);
-        JsonObject *e;
+    for (guint i = 0; i < e->events->len; i++) {
+        const QnEntryEvent *ev = g_ptr_array_index(e->events, i);
         g_autofree gchar *data = NULL;
 
-        if (!JSON_NODE_HOLDS_OBJECT(en)) {
-            continue;
-        }
-        e = json_node_get_object(en);
-        if (json_object_has_member(e, "data")) {
+        if (ev->data != NULL) {
             g_autoptr(JsonGenerator) gen = json_generator_new();
+            g_autoptr(JsonNode) n = json_node_new(JSON_NODE_OBJECT);
 
-            json_generator_set_root(gen, json_object_get_member(e, "data"));
+            json_node_set_object(n, ev->data);
+            json_generator_set_root(gen, n);
             data = json_generator_to_data(gen, NULL);
         }
-        printf("%-32s %s%s%s\n", qn_safe(0, qn_json_get_string(e, "time", "")),
-               qn_safe(1, qn_json_get_string(e, "event", "?")), data ? " " : "",
+        printf("%-32s %s%s%s\n", qn_safe(0, ev->time), qn_safe(1, ev->event), data ? " " : "",
                data ? qn_safe(2, data) : "");
     }
     return 0;

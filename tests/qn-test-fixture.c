@@ -458,6 +458,14 @@ qn_ctl_json(const char *state, const char *const *args)
         return NULL;
     }
     g_assert_true(json_parser_load_from_data(parser, r.out, -1, &error));
+    /* JSON version 2: list and events are {"version": 2, "vms"/"events": [...]}; the tests
+     * read the array */
+    if (strcmp(args[0], "list") == 0 || strcmp(args[0], "events") == 0) {
+        JsonObject *o = json_node_get_object(json_parser_get_root(parser));
+
+        g_assert_cmpint(json_object_get_int_member(o, "version"), ==, 2);
+        return json_node_copy(json_object_get_member(o, args[0][0] == 'l' ? "vms" : "events"));
+    }
     return json_node_ref(json_parser_get_root(parser));
 }
 
@@ -494,9 +502,20 @@ qn_wait_entries(const char *state, guint want, gint64 limit_ms)
     }
 }
 
+const char *
+qn_qemu_status(JsonNode *st)
+{
+    JsonNode *q = json_object_get_member(json_node_get_object(st), "qemu");
+
+    return q != NULL && JSON_NODE_HOLDS_OBJECT(q)
+               ? json_object_get_string_member_with_default(json_node_get_object(q), "status",
+                                                            NULL)
+               : NULL;
+}
+
 JsonNode *
-qn_ctl_wait_member(const char *state, const char *const *args, const char *member,
-                   const char *want, gint64 limit_ms)
+qn_ctl_wait_qemu_status(const char *state, const char *const *args, const char *want,
+                        gint64 limit_ms)
 {
     gint64 deadline = g_get_monotonic_time() + limit_ms * 1000;
 
@@ -504,9 +523,7 @@ qn_ctl_wait_member(const char *state, const char *const *args, const char *membe
         g_autoptr(JsonNode) st = qn_ctl_json(state, args);
 
         g_assert_nonnull(st);
-        if (g_strcmp0(json_object_get_string_member(json_node_get_object(st), member), want) ==
-                0 ||
-            g_get_monotonic_time() > deadline) {
+        if (g_strcmp0(qn_qemu_status(st), want) == 0 || g_get_monotonic_time() > deadline) {
             return g_steal_pointer(&st);
         }
         g_usleep(50 * 1000);

@@ -147,12 +147,19 @@ gchar *qn_ctl_text(const char *state, const char *const *args, gsize *ret_len);
 guint qn_wait_entries(const char *state, guint want, gint64 limit_ms);
 
 /**
- * qn_ctl_wait_member:
- * Runs `ctl --json ARGS` until its object's string member @member is @want (@limit_ms at most).
- * Returns: (transfer full): the last answer, non-NULL.
+ * qn_qemu_status:
+ * QEMU's run state in a `status --json` answer @st (JSON version 2: "qemu": {"status"}), or
+ * %NULL when none is recorded. Returns: (transfer none): owned by @st.
  */
-JsonNode *qn_ctl_wait_member(const char *state, const char *const *args, const char *member,
-                             const char *want, gint64 limit_ms);
+const char *qn_qemu_status(JsonNode *st);
+
+/**
+ * qn_ctl_wait_qemu_status:
+ * Runs `ctl --json ARGS` (a status) until QEMU's run state in it (qn_qemu_status()) is @want
+ * (@limit_ms at most). Returns: (transfer full): the last answer, non-NULL.
+ */
+JsonNode *qn_ctl_wait_qemu_status(const char *state, const char *const *args, const char *want,
+                                  gint64 limit_ms);
 
 /* ---- processes ---- */
 

@@ -299,7 +299,8 @@ test_planted_ctl_socket(void)
         g_test_message("round %u: exit %d, stderr %s", round, r.status, r.err);
         g_assert_true(r.exited);
         g_assert_cmpint(r.status, ==, 0);
-        g_assert_nonnull(strstr(r.out, "\"live_status\" : null"));
+        /* QEMU's run state stays the one the monitor recorded: nobody answered now */
+        g_assert_nonnull(strstr(r.out, "\"live\" : false"));
         got = g_thread_join(server);
         g_test_message("round %u: the fake server got %s", round, got ? got : "no connection");
         if (round == 0) {
@@ -370,9 +371,11 @@ test_escape_sequences(void)
         g_assert_cmpint(r.status, ==, 0);
         root = qn_json_parse_bounded(r.out, r.out_len, QN_JSON_MAX_DEPTH, G_MAXSIZE, &error);
         g_assert_no_error(error);
-        o = JSON_NODE_HOLDS_ARRAY(root)
-                ? json_array_get_object_element(json_node_get_array(root), 0)
-                : json_node_get_object(root);
+        o = json_node_get_object(root);
+        g_assert_cmpint(json_object_get_int_member(o, "version"), ==, 2);
+        if (json_object_has_member(o, "vms")) { /* list: {"version": 2, "vms": [entry]} */
+            o = json_array_get_object_element(json_object_get_array_member(o, "vms"), 0);
+        }
         g_assert_cmpstr(json_object_get_string_member(o, "name"), ==, name);
     }
     remove_state_dir(dir);
@@ -403,6 +406,45 @@ test_config_unreadable(void)
     remove_state_dir(dir);
 }
 
+/* Sockets and monitor logs of a pid with no entry and no process (a monitor killed before it
+ * cleaned up) go with a sweep; those of a live pid, or of a pid with an entry, stay. */
+static void
+test_sweep_orphans(void)
+{
+    g_autofree gchar *dir = make_state_dir();
+    g_autofree gchar *udir = user_dir(dir);
+    /* pid_max is at most 4194304: this pid cannot be alive */
+    const char *dead[] = { "99999999.log", "99999999.qmp", "99999999.ctl.qmp" };
+    g_autofree gchar *live_log = g_strdup_printf("%s/%d.log", udir, getppid());
+    g_autofree gchar *entry_log = g_strdup_printf("%s/%d.log", udir, getpid());
+    g_autofree gchar *other = g_build_filename(udir, "notes.log", NULL);
+    const char *sweep[] = { "--json", "sweep", NULL };
+    g_auto(QnCtlRun) r = { 0 };
+
+    write_entry(dir, "\"kept-vm\"", ", \"state\": \"reserved\"");
+    for (guint i = 0; i < G_N_ELEMENTS(dead); i++) {
+        g_autofree gchar *p = g_build_filename(udir, dead[i], NULL);
+
+        g_assert_true(g_file_set_contents(p, "", 0, NULL));
+    }
+    g_assert_true(g_file_set_contents(live_log, "", 0, NULL));
+    g_assert_true(g_file_set_contents(entry_log, "", 0, NULL));
+    g_assert_true(g_file_set_contents(other, "", 0, NULL));
+    qn_ctl_run(dir, NULL, sweep, &r);
+    g_assert_true(r.exited);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_nonnull(strstr(r.out, "\"removed\": 0"));
+    for (guint i = 0; i < G_N_ELEMENTS(dead); i++) {
+        g_autofree gchar *p = g_build_filename(udir, dead[i], NULL);
+
+        g_assert_false(g_file_test(p, G_FILE_TEST_EXISTS));
+    }
+    g_assert_true(g_file_test(live_log, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(entry_log, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(other, G_FILE_TEST_EXISTS));
+    remove_state_dir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -412,5 +454,6 @@ main(int argc, char **argv)
     g_test_add_func("/ctl/hostile/escape-sequences", test_escape_sequences);
     g_test_add_func("/ctl/hostile/planted-files", test_planted_files);
     g_test_add_func("/ctl/hostile/planted-ctl-socket", test_planted_ctl_socket);
+    g_test_add_func("/ctl/sweep-orphans", test_sweep_orphans);
     return g_test_run();
 }

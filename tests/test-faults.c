@@ -432,9 +432,8 @@ test_hand_edited_live_entry(QnTestLaunch *f, gconstpointer data)
     g_assert_cmpuint(f->before - qn_free_pages(2048), ==, 32);
     /* the monitor records a STOP/RESUME and keeps the edit */
     qn_user_qmp(vm->sock, "cont");
-    st = qn_ctl_wait_member(f->state, status, "state", "running", 2000);
-    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st), "state"), ==,
-                    "running");
+    st = qn_ctl_wait_qemu_status(f->state, status, "running", 2000);
+    g_assert_cmpstr(qn_qemu_status(st), ==, "running");
     g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st), "note"), ==,
                     "moved to rack 4 by hand");
     qn_vm_quit(vm);
@@ -666,9 +665,8 @@ qn_unpriv_runs(QnUnpriv *u, const char *const *env, guint64 before)
     m = g_strdup_printf("%d", mon);
     muid = qn_proc_status_field(m, "Uid:");
     g_assert_cmpstr(muid, ==, uid);
-    st = qn_ctl_wait_member(u->state, status, "state", "prelaunch", 5000);
-    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st), "state"), ==,
-                    "prelaunch");
+    st = qn_ctl_wait_qemu_status(u->state, status, "prelaunch", 5000);
+    g_assert_cmpstr(qn_qemu_status(st), ==, "prelaunch");
     q = qn_qmp_query(usock, "quit", NULL, 10000, NULL);
     g_assert_true(g_subprocess_wait(p, NULL, NULL));
     g_assert_cmpuint(qn_wait_files(u->state, 0, 2000), ==, 0); /* the monitor's doing */

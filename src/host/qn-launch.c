@@ -4,7 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +13,7 @@
 #include "qn-monitor.h"
 #include "qn-rewrite.h"
 #include "qn-sysfs.h"
+#include "qn-testpoint.h"
 
 void
 qn_launch_free(QnLaunch *l)
@@ -30,24 +31,6 @@ qn_launch_free(QnLaunch *l)
         g_clear_object(&l->qmp_sockets[i]);
     }
     g_free(l);
-}
-
-void
-qn_test_crash_point(const char *name)
-{
-    const char *want = g_getenv("QEMU_NUMA_TEST_CRASH");
-    const char *pause = g_getenv("QEMU_NUMA_TEST_PAUSE");
-
-    if (want != NULL && strcmp(want, name) == 0) {
-        kill(getpid(), SIGKILL);
-    }
-    if (pause != NULL && strcmp(pause, name) == 0) {
-        /* raise(), not kill(getpid()): directed at this thread, the stop takes effect before
-         * the next line runs. A process-directed SIGSTOP let a reservation thread go on into
-         * fallocate, take a page and come back with EINTR. The whole process stops (every
-         * thread) until the test sends SIGCONT. */
-        raise(SIGSTOP);
-    }
 }
 
 static gboolean
@@ -146,49 +129,81 @@ qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboolean dry_run
     return g_steal_pointer(&l);
 }
 
+/* "<node>:<page size>" -> pages (qn-reserve.c's counters) into @out, sorted */
 static void
-qn_entry_set_reservation(JsonNode *entry, const QnReservation *r, const QnPlan *plan)
+qn_free_pages_from(GHashTable *counts, GArray *out)
 {
-    JsonObject *o = json_node_get_object(entry);
-    JsonArray *arr = json_array_new();
-    JsonObject *before = json_object_new();
-    JsonObject *after = json_object_new();
     GHashTableIter it;
     gpointer k, v;
 
+    g_hash_table_iter_init(&it, counts);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        guint node;
+        guint64 ps;
+
+        if (sscanf(k, "%u:%" G_GUINT64_FORMAT, &node, &ps) == 2) {
+            QnEntryFreePages f = { node, ps, GPOINTER_TO_SIZE(v) };
+
+            g_array_append_val(out, f);
+        }
+    }
+}
+
+static gint
+qn_free_pages_cmp(gconstpointer a, gconstpointer b)
+{
+    const QnEntryFreePages *x = a, *y = b;
+
+    if (x->host_node != y->host_node) {
+        return x->host_node < y->host_node ? -1 : 1;
+    }
+    return x->page_size < y->page_size ? -1 : x->page_size > y->page_size;
+}
+
+static gint
+qn_node_pages_cmp(gconstpointer a, gconstpointer b)
+{
+    const QnEntryNodePages *x = a, *y = b;
+
+    return x->host_node < y->host_node ? -1 : x->host_node > y->host_node;
+}
+
+/* What the reservation got, into the entry: per guest node, the pages on each host node, and
+ * the free hugepage counters before and after. */
+static void
+qn_entry_set_reservation(QnLedgerEntry *e, const QnReservation *r, const QnPlan *plan)
+{
+    GHashTableIter it;
+    gpointer k, v;
+
+    g_ptr_array_set_size(e->reservations, 0);
+    g_array_set_size(e->free_before, 0);
+    g_array_set_size(e->free_after, 0);
     for (guint i = 0; r != NULL && i < r->nodes->len; i++) {
         const QnNodeReservationResult *n = g_ptr_array_index(r->nodes, i);
         const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
-        JsonObject *item = json_object_new();
-        JsonObject *on = json_object_new();
-        g_autofree gchar *hosts = qn_bitmap_format_list(g->host_nodes, ",");
+        QnEntryReservation *er = g_new0(QnEntryReservation, 1);
 
-        json_object_set_int_member(item, "guest_node", n->guest_node);
-        json_object_set_string_member(item, "host_nodes", hosts);
-        json_object_set_int_member(item, "page_size", (gint64)n->page_size);
-        json_object_set_int_member(item, "bytes", (gint64)n->bytes);
+        er->guest_node = n->guest_node;
+        er->host_nodes = qn_bitmap_copy(g->host_nodes);
+        er->page_size = n->page_size;
+        er->bytes = n->bytes;
+        er->pages_on = g_array_new(FALSE, TRUE, sizeof(QnEntryNodePages));
         g_hash_table_iter_init(&it, n->pages_on);
         while (g_hash_table_iter_next(&it, &k, &v)) {
-            g_autofree gchar *key = g_strdup_printf("%d", GPOINTER_TO_INT(k));
+            QnEntryNodePages p = { (guint)GPOINTER_TO_INT(k), GPOINTER_TO_SIZE(v) };
 
-            json_object_set_int_member(on, key, (gint64)GPOINTER_TO_SIZE(v));
+            g_array_append_val(er->pages_on, p);
         }
-        json_object_set_object_member(item, "pages_on", on);
-        json_array_add_object_element(arr, item);
+        g_array_sort(er->pages_on, qn_node_pages_cmp);
+        g_ptr_array_add(e->reservations, er);
     }
-    json_object_set_array_member(o, "reservations", arr);
     if (r != NULL) {
-        g_hash_table_iter_init(&it, r->free_before);
-        while (g_hash_table_iter_next(&it, &k, &v)) {
-            json_object_set_int_member(before, k, (gint64)GPOINTER_TO_SIZE(v));
-        }
-        g_hash_table_iter_init(&it, r->free_after);
-        while (g_hash_table_iter_next(&it, &k, &v)) {
-            json_object_set_int_member(after, k, (gint64)GPOINTER_TO_SIZE(v));
-        }
+        qn_free_pages_from(r->free_before, e->free_before);
+        qn_free_pages_from(r->free_after, e->free_after);
+        g_array_sort(e->free_before, qn_free_pages_cmp);
+        g_array_sort(e->free_after, qn_free_pages_cmp);
     }
-    json_object_set_object_member(o, "free_hugepages_before", before);
-    json_object_set_object_member(o, "free_hugepages_after", after);
 }
 
 /*
@@ -233,10 +248,10 @@ qn_hugepage_dir(const QnQemuArgv *qa, const char *mount)
 gboolean
 qn_launch_reserve(QnLaunch *l, GError **error)
 {
-    g_autoptr(JsonNode) entry = NULL;
+    g_autoptr(QnLedgerEntry) entry = NULL;
     g_autoptr(GError) local = NULL;
     guint64 start = qn_proc_start_time(l->cfg->proc_root, l->pid);
-    const char *state;
+    QnEntryState state;
 
     if (l->plan->kind == QN_PLAN_PASSTHROUGH || l->ledger == NULL) {
         return TRUE;
@@ -248,9 +263,9 @@ qn_launch_reserve(QnLaunch *l, GError **error)
             g_free(l->plan->hugetlbfs);
             l->plan->hugetlbfs = dir;
         }
-        entry = qn_ledger_entry_new(l->qa->name, l->qa->uuid, l->pid, start, "reserving",
-                                    l->plan);
-        if (!qn_ledger_write(l->ledger, l->pid, entry, error)) {
+        entry = qn_ledger_entry_new(l->qa->name, l->qa->uuid, l->pid, start,
+                                    QN_ENTRY_RESERVING, l->plan);
+        if (!qn_ledger_write(l->ledger, entry, error)) {
             return FALSE;
         }
         l->ledger_entry = TRUE;
@@ -274,11 +289,11 @@ qn_launch_reserve(QnLaunch *l, GError **error)
         }
         qn_test_crash_point("after-reserve");
     }
-    state = l->plan->kind == QN_PLAN_ALIGNED ? "reserved" : "fallback";
-    g_clear_pointer(&entry, json_node_unref);
+    state = l->plan->kind == QN_PLAN_ALIGNED ? QN_ENTRY_RESERVED : QN_ENTRY_FALLBACK;
+    g_clear_pointer(&entry, qn_ledger_entry_free);
     entry = qn_ledger_entry_new(l->qa->name, l->qa->uuid, l->pid, start, state, l->plan);
     qn_entry_set_reservation(entry, l->reservation, l->plan);
-    if (!qn_ledger_write(l->ledger, l->pid, entry, error)) {
+    if (!qn_ledger_write(l->ledger, entry, error)) {
         qn_ledger_remove(l->ledger, l->pid, NULL);
         l->ledger_entry = FALSE;
         return FALSE;
@@ -294,7 +309,7 @@ qn_launch_forget(QnLaunch *l)
 {
     g_autofree gchar *dir = qn_state_user_dir(l->cfg->state_dir);
 
-    qn_monitor_remove_sockets(dir, l->pid);
+    qn_ledger_remove_files(dir, l->pid);
     if (l->ledger != NULL) {
         qn_ledger_remove(l->ledger, l->pid, NULL);
     } else {
@@ -366,7 +381,7 @@ qn_launch_exec(QnLaunch *l, GError **error)
         /* Our own QMP monitors beside the user's (QEMU keeps several): one the monitor
          * process holds, one for qemu-numa-ctl status. The sockets listen before the argv is
          * made: it names their fds. */
-        qn_monitor_remove_sockets(l->ledger->dir, l->pid);
+        qn_ledger_remove_files(l->ledger->dir, l->pid);
         for (guint i = 0; i < QN_REWRITE_MONITORS; i++) {
             l->qmp_sockets[i] = qn_monitor_listen(l->ledger, l->pid, qn_rewrite_monitor_name(i),
                                                   error);

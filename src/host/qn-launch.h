@@ -86,13 +86,4 @@ GStrv qn_launch_argv(QnLaunch *l, gboolean for_exec);
  */
 gboolean qn_launch_exec(QnLaunch *l, GError **error);
 
-/**
- * qn_test_crash_point:
- * Test-only: when QEMU_NUMA_TEST_CRASH equals @name, the process SIGKILLs itself here, so tests
- * prove that a crash at each step leaks nothing. When QEMU_NUMA_TEST_PAUSE equals @name, it
- * SIGSTOPs itself (every thread) instead, so a test can change the host at that exact step
- * (take hugepages, fill the state directory) and then send SIGCONT.
- */
-void qn_test_crash_point(const char *name);
-
 G_END_DECLS

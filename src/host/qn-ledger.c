@@ -14,8 +14,6 @@
 
 #include "qn-error.h"
 #include "qn-json.h"
-#include "qn-monitor.h"
-#include "qn-plan-json.h"
 
 gchar *
 qn_state_user_name(uid_t uid)
@@ -229,75 +227,6 @@ qn_proc_start_time(const char *proc_root, gint pid)
     return g_ascii_strtoull(fields[19], NULL, 10);
 }
 
-gchar *
-qn_ledger_name_to_utf8(const char *raw)
-{
-    GString *out;
-    const char *p, *end;
-
-    if (raw == NULL) {
-        return NULL;
-    }
-    if (g_utf8_validate(raw, -1, NULL)) {
-        return g_strdup(raw);
-    }
-    out = g_string_new(NULL);
-    p = raw;
-    while (!g_utf8_validate(p, -1, &end)) {
-        g_string_append_len(out, p, end - p);
-        g_string_append_printf(out, "\\x%02x", (guint)(guchar)*end);
-        p = end + 1;
-    }
-    g_string_append(out, p);
-    return g_string_free(out, FALSE);
-}
-
-JsonNode *
-qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guint64 start_time,
-                    const char *state, const QnPlan *plan)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-    g_autofree gchar *created = g_date_time_format_iso8601(now);
-    /* json-glib writes strings unchecked: a non-UTF-8 name (QEMU takes any bytes) would make
-     * the whole entry unreadable, the VM invisible to list, status, sweep and its monitor */
-    g_autofree gchar *name8 = qn_ledger_name_to_utf8(name);
-    g_autofree gchar *uuid8 = qn_ledger_name_to_utf8(uuid);
-
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "version");
-    json_builder_add_int_value(b, 1);
-    json_builder_set_member_name(b, "name");
-    name8 ? json_builder_add_string_value(b, name8) : json_builder_add_null_value(b);
-    json_builder_set_member_name(b, "uuid");
-    uuid8 ? json_builder_add_string_value(b, uuid8) : json_builder_add_null_value(b);
-    json_builder_set_member_name(b, "pid");
-    json_builder_add_int_value(b, pid);
-    json_builder_set_member_name(b, "start_time");
-    json_builder_add_int_value(b, (gint64)start_time);
-    json_builder_set_member_name(b, "state");
-    json_builder_add_string_value(b, state);
-    json_builder_set_member_name(b, "created");
-    json_builder_add_string_value(b, created);
-    json_builder_set_member_name(b, "plan");
-    json_builder_add_value(b, qn_plan_to_json(plan));
-    json_builder_set_member_name(b, "reservations");
-    json_builder_begin_array(b);
-    json_builder_end_array(b);
-    json_builder_set_member_name(b, "pinned_cpus");
-    {
-        g_autofree gchar *held = plan->held_pcpus ? qn_bitmap_format_list(plan->held_pcpus, ",")
-                                                  : g_strdup("");
-
-        json_builder_add_string_value(b, held);
-    }
-    json_builder_set_member_name(b, "events");
-    json_builder_begin_array(b);
-    json_builder_end_array(b);
-    json_builder_end_object(b);
-    return json_builder_get_root(b);
-}
-
 static gchar *
 qn_entry_path(QnLedger *ledger, gint pid)
 {
@@ -356,16 +285,20 @@ qn_write_atomic(const char *dir, const char *name, const char *data, gsize len)
 }
 
 gboolean
-qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error)
+qn_ledger_write(QnLedger *ledger, const QnLedgerEntry *entry, GError **error)
 {
-    g_autofree gchar *name = g_strdup_printf("%d.json", pid);
+    g_autofree gchar *name = NULL;
     g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
     g_autofree gchar *data = NULL;
     gsize len;
     int r;
 
+    g_assert(ledger != NULL && entry != NULL);
+    name = g_strdup_printf("%d.json", entry->pid);
+    root = qn_ledger_entry_to_json(entry, FALSE);
     json_generator_set_pretty(gen, TRUE);
-    json_generator_set_root(gen, entry);
+    json_generator_set_root(gen, root);
     data = json_generator_to_data(gen, &len);
     r = qn_write_atomic(ledger->dir, name, data, len);
     if (r < 0) {
@@ -375,6 +308,41 @@ qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error)
         return FALSE;
     }
     return TRUE;
+}
+
+gchar *
+qn_ledger_socket_path(const char *dir, gint pid, const char *which)
+{
+    g_autofree gchar *name = g_strdup_printf("%d%s.qmp", pid,
+                                             g_strcmp0(which, "ctl") == 0 ? ".ctl" : "");
+
+    return g_build_filename(dir, name, NULL);
+}
+
+gchar *
+qn_ledger_log_path(const char *dir, gint pid)
+{
+    g_autofree gchar *name = g_strdup_printf("%d.log", pid);
+
+    return g_build_filename(dir, name, NULL);
+}
+
+gchar *
+qn_ledger_exits_path(const char *dir)
+{
+    return g_build_filename(dir, "exits.jsonl", NULL);
+}
+
+void
+qn_ledger_remove_files(const char *dir, gint pid)
+{
+    g_autofree gchar *mon = qn_ledger_socket_path(dir, pid, "monitor");
+    g_autofree gchar *ctl = qn_ledger_socket_path(dir, pid, "ctl");
+    g_autofree gchar *log = qn_ledger_log_path(dir, pid);
+
+    g_unlink(mon);
+    g_unlink(ctl);
+    g_unlink(log); /* the VM's story is its exits.jsonl record from here on */
 }
 
 JsonNode *
@@ -465,28 +433,36 @@ qn_file_read_untrusted(const char *path, uid_t owner, gsize max_len, gchar **ret
     return TRUE;
 }
 
+QnLedgerEntry *
+qn_ledger_entry_from_data(const char *data, gsize len, GError **error)
+{
+    g_autoptr(JsonNode) root = qn_ledger_entry_parse(data, len, error);
+
+    return root ? qn_ledger_entry_from_json(root, error) : NULL;
+}
+
 /* The entry in file @path, which must belong to @owner: the same parser as every other
  * reader, so fuzzing it covers them. */
-static JsonNode *
+static QnLedgerEntry *
 qn_ledger_entry_load(const char *path, uid_t owner, GError **error)
 {
     g_autofree gchar *data = NULL;
     gsize len = 0;
     g_autoptr(GError) local = NULL;
-    JsonNode *root;
+    QnLedgerEntry *e;
 
     if (!qn_file_read_untrusted(path, owner, QN_LEDGER_ENTRY_MAX_LEN, &data, &len, &local)) {
         g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "ledger '%s': %s", path, local->message);
         return NULL;
     }
-    root = qn_ledger_entry_parse(data, len, error);
-    if (root == NULL) {
+    e = qn_ledger_entry_from_data(data, len, error);
+    if (e == NULL) {
         g_prefix_error(error, "ledger '%s': ", path);
     }
-    return root;
+    return e;
 }
 
-JsonNode *
+QnLedgerEntry *
 qn_ledger_read(QnLedger *ledger, gint pid, GError **error)
 {
     g_autofree gchar *path = qn_entry_path(ledger, pid);
@@ -507,38 +483,28 @@ qn_ledger_remove(QnLedger *ledger, gint pid, GError **error)
     return TRUE;
 }
 
+/* An entry is "<pid>.json" holding that pid (the reader refuses pid 1 and below: init is
+ * never a QEMU we exec'd, and issue 12 found a forged 1.json claiming the whole host survived
+ * every sweep, since init is alive with the start time it gave). */
 static gboolean
-qn_entry_name_matches(JsonObject *o, const char *file_name)
+qn_entry_name_matches(const QnLedgerEntry *e, const char *file_name)
 {
-    JsonNode *pid = json_object_get_member(o, "pid");
-    g_autofree gchar *want = NULL;
+    g_autofree gchar *want = g_strdup_printf("%d.json", e->pid);
 
-    if (pid == NULL || !JSON_NODE_HOLDS_VALUE(pid) ||
-        json_node_get_value_type(pid) != G_TYPE_INT64) {
-        return FALSE;
-    }
-    /* pid 1 is init, never a QEMU we exec'd (issue 12: a forged 1.json claiming the whole
-     * host survived every sweep, since init is alive with the start time it gave) */
-    if (json_node_get_int(pid) <= 1) {
-        return FALSE;
-    }
-    want = g_strdup_printf("%" G_GINT64_FORMAT ".json", json_node_get_int(pid));
     return strcmp(want, file_name) == 0;
 }
 
 static gint
 qn_entry_cmp(gconstpointer a, gconstpointer b)
 {
-    JsonObject *x = json_node_get_object(*(JsonNode *const *)a);
-    JsonObject *y = json_node_get_object(*(JsonNode *const *)b);
-    gint64 px = qn_json_get_int(x, "pid", 0);
-    gint64 py = qn_json_get_int(y, "pid", 0);
+    const QnLedgerEntry *x = *(QnLedgerEntry *const *)a;
+    const QnLedgerEntry *y = *(QnLedgerEntry *const *)b;
 
-    return px < py ? -1 : px > py;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
 }
 
-/* Entries of one user's directory @top/@user into @entries (each given a "user" member from
- * the directory, never from the file), bad files as "user/name" into @bad. The directory must
+/* Entries of one user's directory @top/@user into @entries (each given its user from the
+ * directory, never from the file), bad files as "user/name" into @bad. The directory must
  * be the user's own (its name is its owner's), writable by it alone; each file must belong
  * to that owner. */
 static void
@@ -563,31 +529,32 @@ qn_ledger_list_user(const char *top, const char *user, GPtrArray *entries, GPtrA
     d = g_dir_open(dir, 0, NULL);
     while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
         g_autofree gchar *path = NULL;
-        g_autoptr(JsonNode) root = NULL;
+        g_autoptr(QnLedgerEntry) e = NULL;
 
         /* temporary files of an interrupted atomic write are ".<name>.XXXXXX" */
         if (!g_str_has_suffix(name, ".json") || name[0] == '.') {
             continue;
         }
         path = g_build_filename(dir, name, NULL);
-        /* An entry is "<pid>.json" holding that pid: a file claiming another VM's pid (a
-         * copy edited by hand) must not make a sweep delete that VM's own entry. */
-        root = qn_ledger_entry_load(path, st.st_uid, NULL);
-        if (root == NULL || !qn_entry_name_matches(json_node_get_object(root), name)) {
+        /* A file claiming another VM's pid (a copy edited by hand) must not make a sweep
+         * delete that VM's own entry. */
+        e = qn_ledger_entry_load(path, st.st_uid, NULL);
+        if (e == NULL || !qn_entry_name_matches(e, name)) {
             if (bad != NULL) {
                 g_ptr_array_add(bad, g_strdup_printf("%s/%s", user, name));
             }
             continue;
         }
-        json_object_set_string_member(json_node_get_object(root), "user", user);
-        g_ptr_array_add(entries, g_steal_pointer(&root));
+        g_free(e->user);
+        e->user = g_strdup(user);
+        g_ptr_array_add(entries, g_steal_pointer(&e));
     }
 }
 
 GPtrArray *
 qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad)
 {
-    GPtrArray *entries = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+    GPtrArray *entries = g_ptr_array_new_with_free_func((GDestroyNotify)qn_ledger_entry_free);
     g_autoptr(GDir) d = g_dir_open(ledger->top, 0, NULL);
     const char *name;
 
@@ -603,24 +570,20 @@ qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad)
     return entries;
 }
 
-/* Whether entry @o names a live process of its user: the pid alive (not a zombie), started
- * when the entry says (a start time that cannot be compared leaves it to the pid), and run by
- * the entry's user, unless that user is root (root's launches may run QEMU as anyone).
- * Pid 1 never qualifies (qn_entry_name_matches). Sets *@ret_stale when the process is gone. */
+/* Whether entry @e names a live process of its user: the pid alive (not a zombie), started
+ * when the entry says (a start time of 0, unknown, leaves it to the pid), and run by the
+ * entry's user, unless that user is root (root's launches may run QEMU as anyone).
+ * Sets *@ret_stale when the process is gone. */
 static gboolean
-qn_entry_counts(JsonObject *o, const char *top, const char *proc_root, gboolean *ret_stale)
+qn_entry_counts(const QnLedgerEntry *e, const char *top, const char *proc_root,
+                gboolean *ret_stale)
 {
-    gint pid = (gint)json_object_get_int_member_with_default(o, "pid", 0);
-    JsonNode *st = json_object_get_member(o, "start_time");
-    gboolean known = st != NULL && JSON_NODE_HOLDS_VALUE(st) &&
-                     json_node_get_value_type(st) == G_TYPE_INT64 && json_node_get_int(st) > 0;
-    guint64 now = qn_proc_start_time(proc_root, pid);
-    g_autofree gchar *pdir = g_strdup_printf("%s/%d", proc_root, pid);
-    g_autofree gchar *udir = g_build_filename(top, json_object_get_string_member(o, "user"),
-                                              NULL);
+    guint64 now = qn_proc_start_time(proc_root, e->pid);
+    g_autofree gchar *pdir = g_strdup_printf("%s/%d", proc_root, e->pid);
+    g_autofree gchar *udir = g_build_filename(top, e->user ? e->user : "?", NULL);
     struct stat pst, ust;
 
-    *ret_stale = now == 0 || (known && now != (guint64)json_node_get_int(st));
+    *ret_stale = now == 0 || (e->start_time > 0 && now != e->start_time);
     if (*ret_stale) {
         return FALSE;
     }
@@ -628,6 +591,48 @@ qn_entry_counts(JsonObject *o, const char *top, const char *proc_root, gboolean 
         return FALSE;
     }
     return ust.st_uid == 0 || pst.st_uid == ust.st_uid;
+}
+
+/* "<pid>.log", "<pid>.qmp" or "<pid>.ctl.qmp": the pid, else 0 */
+static gint
+qn_vm_file_pid(const char *name)
+{
+    static const char *const suffixes[] = { ".log", ".ctl.qmp", ".qmp" };
+
+    for (guint i = 0; i < G_N_ELEMENTS(suffixes); i++) {
+        if (g_str_has_suffix(name, suffixes[i])) {
+            g_autofree gchar *num = g_strndup(name, strlen(name) - strlen(suffixes[i]));
+            gint64 pid;
+
+            return g_ascii_string_to_signed(num, 10, 2, G_MAXINT, &pid, NULL) ? (gint)pid : 0;
+        }
+    }
+    return 0;
+}
+
+/* Sockets and logs in @dir of VMs that have no entry (@entries) and no process: a monitor
+ * killed before it cleaned up, or one of version 1, which left logs of failed launches. */
+static void
+qn_sweep_orphans(const char *dir, GPtrArray *entries, const char *user, const char *proc_root)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+        gint pid = qn_vm_file_pid(name);
+        gboolean has_entry = FALSE;
+
+        for (guint i = 0; pid > 0 && i < entries->len; i++) {
+            const QnLedgerEntry *e = g_ptr_array_index(entries, i);
+
+            has_entry |= e->pid == pid && g_strcmp0(e->user, user) == 0;
+        }
+        if (pid > 0 && !has_entry && qn_proc_start_time(proc_root, pid) == 0) {
+            g_autofree gchar *path = g_build_filename(dir, name, NULL);
+
+            g_unlink(path);
+        }
+    }
 }
 
 guint
@@ -638,34 +643,45 @@ qn_ledger_sweep(QnLedger *ledger, const char *proc_root)
     guint removed = 0;
 
     for (guint i = 0; i < entries->len; i++) {
-        JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
-        const char *user = json_object_get_string_member(o, "user");
-        gint pid = (gint)json_object_get_int_member_with_default(o, "pid", 0);
+        const QnLedgerEntry *e = g_ptr_array_index(entries, i);
         gboolean stale;
 
         /* Stale: the process is gone, or its pid now belongs to a process started at another
          * time. A start time that cannot be compared (removed or mangled by hand, or not
          * readable at launch) leaves the pid alone to decide: a live VM's entry is never
          * dropped on a guess. Only our own entries go, or anyone's when we are root. */
-        qn_entry_counts(o, ledger->top, proc_root, &stale);
-        if (stale && (geteuid() == 0 || strcmp(user, me) == 0)) {
-            g_autofree gchar *dir = g_build_filename(ledger->top, user, NULL);
-            g_autofree gchar *path = g_strdup_printf("%s/%d.json", dir, pid);
+        qn_entry_counts(e, ledger->top, proc_root, &stale);
+        if (stale && (geteuid() == 0 || strcmp(e->user, me) == 0)) {
+            g_autofree gchar *dir = g_build_filename(ledger->top, e->user, NULL);
+            g_autofree gchar *path = g_strdup_printf("%s/%d.json", dir, e->pid);
 
             /* the QMP sockets and log the launcher and monitor made for this VM go with it */
-            qn_monitor_remove_sockets(dir, pid);
+            qn_ledger_remove_files(dir, e->pid);
             removed += g_unlink(path) == 0;
+        }
+    }
+    {
+        /* what a VM left beside no entry: ours, or every user's when we are root */
+        g_autoptr(GDir) d = g_dir_open(ledger->top, 0, NULL);
+        const char *user;
+
+        while (d != NULL && (user = g_dir_read_name(d)) != NULL) {
+            g_autofree gchar *dir = g_build_filename(ledger->top, user, NULL);
+            struct stat st;
+
+            if (user[0] != '.' && (geteuid() == 0 || strcmp(user, me) == 0) &&
+                lstat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+                qn_sweep_orphans(dir, entries, user, proc_root);
+            }
         }
     }
     return removed;
 }
 
 void
-qn_ledger_entry_add_reservations(JsonObject *entry, QnReservations *r)
+qn_ledger_entry_add_reservations(const QnLedgerEntry *entry, QnReservations *r)
 {
-    const char *state = qn_json_get_string(entry, "state", "");
-    g_autoptr(GError) err = NULL;
-    g_autoptr(QnPlan) plan = qn_plan_from_json(json_object_get_member(entry, "plan"), &err);
+    const QnPlan *plan = entry->plan;
 
     if (plan == NULL || plan->kind != QN_PLAN_ALIGNED) {
         return;
@@ -674,21 +690,14 @@ qn_ledger_entry_add_reservations(JsonObject *entry, QnReservations *r)
         const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, k);
         guint nh = qn_bitmap_count(g->host_nodes);
 
-        if (nh == 0 || (g->page_size != 0 && strcmp(state, "reserving") != 0)) {
+        if (nh == 0 || (g->page_size != 0 && entry->state != QN_ENTRY_RESERVING)) {
             continue;
         }
         QN_BITMAP_FOREACH(g->host_nodes, h) {
             qn_reservations_add(r, (guint)h, g->page_size, g->bytes / nh);
         }
     }
-    {
-        g_autoptr(QnBitmap) pinned = qn_bitmap_parse_list(
-            qn_json_get_string(entry, "pinned_cpus", ""), NULL);
-
-        if (pinned != NULL) {
-            qn_bitmap_or(r->pinned_cpus, pinned);
-        }
-    }
+    qn_bitmap_or(r->pinned_cpus, entry->pinned_cpus);
 }
 
 QnReservations *
@@ -698,13 +707,13 @@ qn_ledger_reservations(QnLedger *ledger, const char *proc_root)
     g_autoptr(GPtrArray) entries = qn_ledger_list(ledger, NULL);
 
     for (guint i = 0; i < entries->len; i++) {
-        JsonObject *o = json_node_get_object(g_ptr_array_index(entries, i));
+        const QnLedgerEntry *e = g_ptr_array_index(entries, i);
         gboolean stale;
 
         /* only live VMs of the entry's own user count (issue 12: a forged entry naming
          * another user's process, or a dead one, reserves nothing) */
-        if (qn_entry_counts(o, ledger->top, proc_root, &stale)) {
-            qn_ledger_entry_add_reservations(o, r);
+        if (qn_entry_counts(e, ledger->top, proc_root, &stale)) {
+            qn_ledger_entry_add_reservations(e, r);
         }
     }
     return r;

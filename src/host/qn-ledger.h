@@ -5,6 +5,7 @@
 #include <sys/types.h>
 #include <json-glib/json-glib.h>
 
+#include "qn-entry.h"
 #include "qn-plan.h"
 
 G_BEGIN_DECLS
@@ -14,7 +15,7 @@ G_BEGIN_DECLS
  *   .lock          root's, 0644: every user's launchers flock it (read-only is enough)
  *   <user>/        one directory per user that launches VMs, owned by that user, 0755:
  *     <pid>.json   its VMs' entries, 0644: published read-only, checked on read
- *     <pid>.qmp, <pid>.ctl.qmp, <pid>.log, exits.jsonl: its own, 0600
+ *     <pid>.qmp, <pid>.ctl.qmp, <pid>.log, exits.jsonl: its own, 0600 (paths: below)
  * Nothing root makes is given to another user, and no user can write another's files.
  */
 typedef struct {
@@ -87,39 +88,50 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnLedger, qn_ledger_close)
 guint64 qn_proc_start_time(const char *proc_root, gint pid);
 
 /**
- * qn_ledger_name_to_utf8:
- * @raw: (nullable): a VM name or uuid as QEMU got it: any bytes but NUL
- * The form the ledger stores and `qemu-numa-ctl status NAME` matches: @raw itself when it is
- * valid UTF-8, else each byte that is not part of a valid sequence written as the four
- * characters `\xNN` (lower-case hex). JSON must be UTF-8 and json-glib writes strings
- * unchecked, so a raw non-UTF-8 name would make its entry unreadable. A name is never part of
- * a path: entries and sockets are named by pid.
- * Returns: (transfer full) (nullable): valid UTF-8, %NULL when @raw is %NULL.
- */
-gchar *qn_ledger_name_to_utf8(const char *raw);
-
-/**
- * qn_ledger_entry_new:
- * Builds an entry (schema: README "Ledger entry"): {"version": 1, "name", "uuid", "pid",
- * "start_time", "state", "created" (ISO 8601 UTC), "plan", "reservations": [{"node",
- * "page_size", "bytes", "pages_on": {"<node>": pages}}], "free_hugepages_before"/"after":
- * {"<node>:<page size>": pages}, "pinned_cpus": "", "events": []}. @name and @uuid are
- * stored through qn_ledger_name_to_utf8().
- * Returns: (transfer full): the entry's JSON object node.
- */
-JsonNode *qn_ledger_entry_new(const char *name, const char *uuid, gint pid, guint64 start_time,
-                              const char *state, const QnPlan *plan);
-
-/**
  * qn_ledger_write:
- * Writes `<dir>/<pid>.json` atomically (temporary file `.<pid>.json.XXXXXX` opened
- * O_NOFOLLOW, fsync, rename), mode 0600. A reader never sees half a file; on failure the old
- * entry (if any) is unchanged and no temporary file is left.
+ * @entry: written as `<dir>/<entry->pid>.json` by qn_ledger_entry_to_json()
+ * Writes the entry atomically (temporary file `.<pid>.json.XXXXXX` opened O_NOFOLLOW, fsync,
+ * rename), mode 0644. A reader never sees half a file; on failure the old entry (if any) is
+ * unchanged and no temporary file is left.
  * @error: %QN_ERROR_LEDGER, one line naming the state directory and the errno text (a full,
  *   read-only or unwritable directory: "state directory '/run/qemu-numa': writing 42.json: No
  *   space left on device")
  */
-gboolean qn_ledger_write(QnLedger *ledger, gint pid, JsonNode *entry, GError **error);
+gboolean qn_ledger_write(QnLedger *ledger, const QnLedgerEntry *entry, GError **error);
+
+/**
+ * qn_ledger_socket_path:
+ * @dir: a user's directory in the state directory (QnLedger.dir, or another user's)
+ * @which: "monitor" or "ctl"
+ * Returns: (transfer full): `<dir>/<pid>.qmp` (@which "monitor": the monitor process's) or
+ *   `<dir>/<pid>.ctl.qmp` (@which "ctl": qemu-numa-ctl status's): the QMP monitors the launcher
+ *   adds to QEMU's command line beside the user's (QEMU keeps several monitors; each chardev
+ *   socket serves one client at a time, hence two).
+ */
+gchar *qn_ledger_socket_path(const char *dir, gint pid, const char *which);
+
+/**
+ * qn_ledger_log_path:
+ * Returns: (transfer full): `<dir>/<pid>.log`, the monitor's stderr for VM @pid
+ */
+gchar *qn_ledger_log_path(const char *dir, gint pid);
+
+/**
+ * qn_ledger_exits_path:
+ * Returns: (transfer full): `<dir>/exits.jsonl`, one line per VM that ended
+ *   (qn_exit_record_to_json()), rotated to exits.jsonl.1 by the monitor at 256 KiB
+ */
+gchar *qn_ledger_exits_path(const char *dir);
+
+/**
+ * qn_ledger_remove_files:
+ * @dir: the VM's user's directory
+ * Unlinks the files the launcher and monitor made for @pid beside its entry: both QMP sockets
+ * and the monitor's log; missing ones are fine. Called when the entry goes (the monitor at
+ * QEMU's exit, a failed exec, a sweep of a stale entry), so nothing of a VM outlives it but
+ * its exits.jsonl record.
+ */
+void qn_ledger_remove_files(const char *dir, gint pid);
 
 /**
  * QN_LEDGER_ENTRY_MAX_LEN:
@@ -163,31 +175,41 @@ gboolean qn_file_read_untrusted(const char *path, uid_t owner, gsize max_len,
  *   %QN_LEDGER_ENTRY_MAX_LEN bytes or nested deeper than %QN_JSON_MAX_DEPTH (the message is
  *   qn_json_parse_bounded()'s: "JSON nested deeper than 64")
  *
- * The parser behind qn_ledger_read() and qn_ledger_list(), on a buffer (STYLE.md: parsers take
+ * The bounded JSON step of qn_ledger_entry_from_data(), on a buffer (STYLE.md: parsers take
  * buffers) so tests and tests/fuzz/fuzz-ledger.c feed it directly. Checks only that the entry
- * is an object: members are checked where they are used (qn_plan_from_json() for "plan").
+ * is an object: its members are read by qn_ledger_entry_from_json() (src/host/qn-entry.c),
+ * the one reader that knows them.
  * Returns: (transfer full): the entry's root object node, or %NULL on error.
  */
 JsonNode *qn_ledger_entry_parse(const char *data, gsize len, GError **error);
 
 /**
+ * qn_ledger_entry_from_data:
+ * @data, @len, @error: as for qn_ledger_entry_parse(), or qn_ledger_entry_from_json()'s errors
+ * qn_ledger_entry_parse() then qn_ledger_entry_from_json(): what every reader of a ledger file
+ * runs, on a buffer (tests/fuzz/fuzz-ledger.c feeds it).
+ * Returns: (transfer full): the entry, or %NULL
+ */
+QnLedgerEntry *qn_ledger_entry_from_data(const char *data, gsize len, GError **error);
+
+/**
  * qn_ledger_read:
  * The entry of @pid (`<dir>/<pid>.json`), or %NULL with %QN_ERROR_LEDGER when it is missing or
- * is not a JSON object. One file is read, not the whole ledger.
+ * does not read. One file is read, not the whole ledger.
  * Returns: (transfer full)
  */
-JsonNode *qn_ledger_read(QnLedger *ledger, gint pid, GError **error);
+QnLedgerEntry *qn_ledger_read(QnLedger *ledger, gint pid, GError **error);
 
 /** qn_ledger_remove: unlinks `<dir>/<pid>.json`; a missing file is not an error. */
 gboolean qn_ledger_remove(QnLedger *ledger, gint pid, GError **error);
 
 /**
  * qn_ledger_list:
- * Returns: (transfer full): every readable entry of every user's directory (JsonNode* objects),
- *   sorted by pid, each with a "user" member naming its directory (set here, never read from
- *   the file). Files that do not parse, are not objects, are not their directory owner's, are
- *   nested deeper than %QN_JSON_MAX_DEPTH, are not named after their integer "pid" member
- *   (`<pid>.json`), or name pid 1, are skipped and reported through @ret_bad (nullable,
+ * Returns: (transfer full): every readable entry of every user's directory (QnLedgerEntry*),
+ *   sorted by pid, each with its user set from its directory (never read from the file).
+ *   Files that do not parse, are not objects, are not their directory owner's, are nested
+ *   deeper than %QN_JSON_MAX_DEPTH, are not named after their integer "pid" member
+ *   (`<pid>.json`), or name pid 1 or below, are skipped and reported through @ret_bad (nullable,
  *   "user/file" names), as are user directories not owned by the user they are named after;
  *   nothing here deletes them.
  */
@@ -200,7 +222,8 @@ GPtrArray *qn_ledger_list(QnLedger *ledger, GPtrArray **ret_bad);
  * "start_time" is missing, not a positive integer (edited by hand) or was unreadable at launch
  * is judged by its pid alone: kept while the pid lives. Files qn_ledger_list() skips are never
  * touched. Only our own user's entries are removed, or every user's when we are root; each
- * goes with its sockets and log (qn_monitor_remove_sockets()).
+ * goes with its sockets and log (qn_ledger_remove_files()). Sockets and logs of a pid that has
+ * no entry and no process left (a monitor killed before it cleaned up) go too.
  * Returns: the number of entries removed.
  */
 guint qn_ledger_sweep(QnLedger *ledger, const char *proc_root);
@@ -218,13 +241,13 @@ QnReservations *qn_ledger_reservations(QnLedger *ledger, const char *proc_root);
 
 /**
  * qn_ledger_entry_add_reservations:
- * @entry: one ledger entry (from qn_ledger_entry_parse()), possibly hand-edited or damaged
+ * @entry: one ledger entry (qn_ledger_entry_from_data()), possibly hand-edited or damaged
  * @r: where to add what the entry holds
  *
  * The per-entry part of qn_ledger_reservations(): adds the entry's hugepages while it is still
  * "reserving", its regular memory, and its "pinned_cpus". An entry whose plan does not parse,
  * or is not aligned, adds nothing; a malformed "pinned_cpus" adds no pCPU. Never fails.
  */
-void qn_ledger_entry_add_reservations(JsonObject *entry, QnReservations *r);
+void qn_ledger_entry_add_reservations(const QnLedgerEntry *entry, QnReservations *r);
 
 G_END_DECLS

@@ -21,26 +21,14 @@
 #include "qn-error.h"
 #include "qn-json.h"
 #include "qn-ledger.h"
-#include "qn-plan-json.h"
 #include "qn-qmp-client.h"
 #include "qn-text.h"
 #include "qn-topology.h"
 
-#define QN_MONITOR_MAX_EVENTS 1000
-
-gchar *
-qn_monitor_socket_path(const char *state_dir, gint pid, const char *which)
-{
-    g_autofree gchar *name = g_strdup_printf("%d%s.qmp", pid,
-                                             g_strcmp0(which, "ctl") == 0 ? ".ctl" : "");
-
-    return g_build_filename(state_dir, name, NULL);
-}
-
 GSocket *
 qn_monitor_listen(const QnLedger *ledger, gint pid, const char *which, GError **error)
 {
-    g_autofree gchar *path = qn_monitor_socket_path(ledger->dir, pid, which);
+    g_autofree gchar *path = qn_ledger_socket_path(ledger->dir, pid, which);
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
     g_autoptr(GSocket) sock = NULL;
     g_autoptr(GError) local = NULL;
@@ -65,25 +53,13 @@ qn_monitor_listen(const QnLedger *ledger, gint pid, const char *which, GError **
     return g_steal_pointer(&sock);
 }
 
-void
-qn_monitor_remove_sockets(const char *state_dir, gint pid)
-{
-    g_autofree gchar *mon = qn_monitor_socket_path(state_dir, pid, "monitor");
-    g_autofree gchar *ctl = qn_monitor_socket_path(state_dir, pid, "ctl");
-    g_autofree gchar *log = g_strdup_printf("%s/%d.log", state_dir, pid);
-
-    g_unlink(mon);
-    g_unlink(ctl);
-    g_unlink(log); /* the VM's story is its exits.jsonl record from here on */
-}
-
 gboolean
 qn_monitor_spawn(const char *state_dir, const char *proc_root, gint pid, gboolean resume,
                  GError **error)
 {
     g_autofree gchar *pid_s = g_strdup_printf("%d", pid);
     g_autofree gchar *dir = qn_state_user_dir(state_dir);
-    g_autofree gchar *log = g_strdup_printf("%s/%d.log", dir, pid);
+    g_autofree gchar *log = qn_ledger_log_path(dir, pid);
     char *const argv[] = { (char *)"qemu-numa-monitor", pid_s, (char *)state_dir,
                            (char *)proc_root, (char *)(resume ? "cont" : "nocont"), NULL };
     pid_t child = fork();
@@ -137,9 +113,13 @@ typedef struct {
     QnQmpClient *qmp;
     GError *connect_error;
     gchar *last_shutdown_reason;
+    const char *early_exit;    /* nullable: QEMU was gone before the monitor could watch it */
     gboolean qmp_closed;
     gboolean qemu_gone;
-    guint64 start_time;
+    guint64 start_time;        /* QEMU's, when the monitor started (0: unknown) */
+    gint exit_status;          /* -1: unknown */
+    gint exit_signal;          /* 0: none or unknown */
+    gboolean migration_failed; /* a MIGRATION event said "failed" */
     QnPlan *pin_plan;          /* pinning waits for the caller's first `cont` (RESUME) */
     GHashTable *vcpu_affinity; /* thread id -> cpulist when we connected (gchar*) */
 } QnMonitor;
@@ -149,7 +129,8 @@ qn_log(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static gboolean qn_pin_deferred(gpointer user);
 
 /* A monitor's log (<state>/<pid>.log, its stderr) and exits.jsonl are bounded (issue 12): the
- * log stops at QN_MONITOR_LOG_MAX bytes and goes with its VM (qn_monitor_remove_sockets());
+ * log stops at QN_MONITOR_LOG_MAX bytes and goes with its VM (qn_ledger_remove_files(), and a
+ * sweep removes one left by a monitor that died first);
  * exits.jsonl moves to exits.jsonl.1 once it reaches QN_EXITS_MAX bytes, one generation kept. */
 #define QN_MONITOR_LOG_MAX (256U * 1024)
 #define QN_EXITS_MAX (256U * 1024)
@@ -185,14 +166,14 @@ qn_log(const char *fmt, ...)
 }
 
 /* Read-modify-write of this VM's ledger entry under the ledger lock. */
-typedef void (*QnEntryEdit)(JsonObject *entry, gpointer data);
+typedef void (*QnEntryEdit)(QnLedgerEntry *entry, gpointer data);
 
 static gboolean
 qn_entry_update(QnMonitor *m, QnEntryEdit edit, gpointer data)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(QnLedger) ledger = qn_ledger_open(m->state_dir, &error);
-    g_autoptr(JsonNode) entry = NULL;
+    g_autoptr(QnLedgerEntry) entry = NULL;
 
     if (ledger == NULL) {
         qn_log("%s", error->message);
@@ -203,8 +184,8 @@ qn_entry_update(QnMonitor *m, QnEntryEdit edit, gpointer data)
     if (entry == NULL) {
         return FALSE;
     }
-    edit(json_node_get_object(entry), data);
-    if (!qn_ledger_write(ledger, m->pid, entry, &error)) {
+    edit(entry, data);
+    if (!qn_ledger_write(ledger, entry, &error)) {
         qn_log("%s", error->message);
         return FALSE;
     }
@@ -212,65 +193,33 @@ qn_entry_update(QnMonitor *m, QnEntryEdit edit, gpointer data)
 }
 
 static void
-qn_edit_state(JsonObject *o, gpointer data)
+qn_edit_qemu_status(QnLedgerEntry *e, gpointer data)
 {
-    json_object_set_string_member(o, "state", data);
+    qn_ledger_entry_set_qemu_status(e, data);
 }
 
 typedef struct {
     const char *event;
     JsonObject *data;
     gint64 ts_usec;
-    const char *state; /* nullable */
+    const char *qemu_status; /* nullable: the run state the event implies */
 } QnEventRecord;
 
 static void
-qn_edit_event(JsonObject *o, gpointer user)
+qn_edit_event(QnLedgerEntry *e, gpointer user)
 {
     QnEventRecord *r = user;
-    JsonNode *en = json_object_get_member(o, "events");
-    JsonArray *events = NULL;
-    JsonObject *e = json_object_new();
-    /* g_date_time_new_from_unix_utc_usec() is glib 2.80: build it from seconds + usec. */
-    g_autoptr(GDateTime) secs = g_date_time_new_from_unix_utc(r->ts_usec / G_USEC_PER_SEC);
-    g_autoptr(GDateTime) t = secs ? g_date_time_add(secs, r->ts_usec % G_USEC_PER_SEC) : NULL;
-    g_autofree gchar *ts = t ? g_date_time_format_iso8601(t) : NULL;
 
-    json_object_set_string_member(e, "event", r->event);
-    json_object_set_string_member(e, "time", ts ? ts : "");
-    if (r->data != NULL) {
-        json_object_set_object_member(e, "data", json_object_ref(r->data));
-    }
-    if (en == NULL || !JSON_NODE_HOLDS_ARRAY(en)) {
-        /* absent or mangled by hand: the record starts again rather than being lost */
-        json_object_set_array_member(o, "events", json_array_new());
-        en = json_object_get_member(o, "events");
-    }
-    events = json_node_get_array(en);
-    while (json_array_get_length(events) >= QN_MONITOR_MAX_EVENTS) {
-        json_array_remove_element(events, 0);
-    }
-    json_array_add_object_element(events, e);
-    if (r->state != NULL) {
-        json_object_set_string_member(o, "state", r->state);
+    qn_ledger_entry_add_event(e, r->event, r->data, r->ts_usec);
+    if (r->qemu_status != NULL) {
+        qn_ledger_entry_set_qemu_status(e, r->qemu_status);
     }
 }
 
 static void
-qn_edit_memory(JsonObject *o, gpointer user)
+qn_edit_memory(QnLedgerEntry *e, gpointer user)
 {
-    GHashTable *per_node = user;
-    JsonObject *mem = json_object_new();
-    GHashTableIter it;
-    gpointer k, v;
-
-    g_hash_table_iter_init(&it, per_node);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        g_autofree gchar *key = g_strdup_printf("%u", GPOINTER_TO_UINT(k));
-
-        json_object_set_int_member(mem, key, (gint64)GPOINTER_TO_SIZE(v));
-    }
-    json_object_set_object_member(o, "memory_per_node", mem);
+    qn_ledger_entry_set_measured_memory(e, user);
 }
 
 static void
@@ -318,6 +267,10 @@ qn_on_event(QnQmpClient *client, const char *event, JsonObject *data, gint64 ts_
     QnEventRecord r = { event, data, ts_usec >= 0 ? ts_usec : g_get_real_time(),
                         qn_state_after(event, data) };
 
+    if (!strcmp(event, "MIGRATION") && data != NULL &&
+        !strcmp(qn_json_get_string(data, "status", ""), "failed")) {
+        m->migration_failed = TRUE;
+    }
     if (!strcmp(event, "SHUTDOWN") && data != NULL) {
         g_free(m->last_shutdown_reason);
         m->last_shutdown_reason =
@@ -332,87 +285,125 @@ qn_on_event(QnQmpClient *client, const char *event, JsonObject *data, gint64 ts_
     }
 }
 
+/* Appends @line to @exits (our own exits.jsonl), rotated under the ledger lock at
+ * QN_EXITS_MAX bytes to exits.jsonl.1, one generation kept: never through a planted symlink or
+ * hard link. */
+static void
+qn_exits_append(const char *exits, const char *line)
+{
+    int efd = open(exits, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    struct stat est;
+    FILE *f;
+
+    if (efd >= 0 && fstat(efd, &est) == 0 && S_ISREG(est.st_mode) &&
+        (guint64)est.st_size >= QN_EXITS_MAX) {
+        g_autofree gchar *old = g_strconcat(exits, ".1", NULL);
+
+        close(efd);
+        efd = rename(exits, old) == 0
+                  ? open(exits, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600)
+                  : -1;
+    }
+    if (efd >= 0 && (fstat(efd, &est) != 0 || !S_ISREG(est.st_mode) || est.st_nlink != 1)) {
+        /* a hard link planted as exits.jsonl: never append to another file */
+        qn_log("%s: not a regular file with one link: exit not recorded", exits);
+        close(efd);
+        efd = -1;
+    }
+    f = efd >= 0 ? fdopen(efd, "a") : NULL;
+    if (f != NULL) {
+        fprintf(f, "%s\n", line);
+        fclose(f);
+    } else if (efd >= 0) {
+        close(efd);
+    }
+}
+
+/* Why QEMU ended, for exits.jsonl: its SHUTDOWN reason, else its exit status or signal when
+ * the zombie could still be read (a migration destination that fails to load exits 1 with no
+ * SHUTDOWN event: it did not crash), else "killed or crashed". */
+static gchar *
+qn_exit_reason(const QnMonitor *m)
+{
+    if (m->last_shutdown_reason != NULL) {
+        return g_strdup(m->last_shutdown_reason);
+    }
+    if (m->exit_signal > 0) {
+        return g_strdup_printf("killed by signal %d (%s)", m->exit_signal,
+                               g_strsignal(m->exit_signal));
+    }
+    if (m->exit_status >= 0) {
+        return g_strdup_printf("exited with status %d%s%s", m->exit_status,
+                               m->early_exit ? ", " : " (no SHUTDOWN event)",
+                               m->early_exit ? m->early_exit : "");
+    }
+    if (m->early_exit != NULL) {
+        return g_strdup(m->early_exit);
+    }
+    if (m->migration_failed) {
+        return g_strdup("exited after its incoming migration failed");
+    }
+    return g_strdup("killed or crashed (no SHUTDOWN event)");
+}
+
 static void
 qn_finish(QnMonitor *m)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(QnLedger) ledger = NULL;
-    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-    g_autofree gchar *ts = g_date_time_format_iso8601(now);
-    g_autofree gchar *exits = g_build_filename(m->dir, "exits.jsonl", NULL);
+    g_autofree gchar *ts = NULL;
+    g_autofree gchar *exits = qn_ledger_exits_path(m->dir);
     g_autofree gchar *line = NULL;
-    g_autofree gchar *name = NULL;
-    const char *reason = m->last_shutdown_reason ? m->last_shutdown_reason
-                                                 : "killed or crashed (no SHUTDOWN event)";
+    g_autofree gchar *reason = qn_exit_reason(m);
+    g_autoptr(QnLedgerEntry) entry = NULL;
+    g_autoptr(JsonNode) record = NULL;
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
 
+    ts = g_date_time_format_iso8601(now);
     ledger = qn_ledger_open(m->state_dir, &error);
     if (ledger == NULL) {
         qn_log("%s", error->message);
         return;
     }
-    {
-        g_autoptr(JsonNode) entry = qn_ledger_read(ledger, m->pid, NULL);
-
-        if (entry != NULL) {
-            name = g_strdup(qn_json_get_string(
-                json_node_get_object(entry), "name", NULL));
-        }
-    }
-    {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autoptr(JsonGenerator) gen = json_generator_new();
-        g_autoptr(JsonNode) root = NULL;
-        FILE *f;
-
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "pid");
-        json_builder_add_int_value(b, m->pid);
-        json_builder_set_member_name(b, "name");
-        name ? json_builder_add_string_value(b, name) : json_builder_add_null_value(b);
-        json_builder_set_member_name(b, "time");
-        json_builder_add_string_value(b, ts);
-        json_builder_set_member_name(b, "reason");
-        json_builder_add_string_value(b, reason);
-        json_builder_end_object(b);
-        root = json_builder_get_root(b);
-        json_generator_set_root(gen, root);
-        line = json_generator_to_data(gen, NULL);
-        {
-            /* append only to a regular file of ours: never through a planted symlink */
-            int efd = open(exits, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-            struct stat est;
-
-            /* rotated under the ledger lock (held by @ledger): one generation kept */
-            if (efd >= 0 && fstat(efd, &est) == 0 && S_ISREG(est.st_mode) &&
-                (guint64)est.st_size >= QN_EXITS_MAX) {
-                g_autofree gchar *old = g_strconcat(exits, ".1", NULL);
-
-                close(efd);
-                efd = rename(exits, old) == 0
-                          ? open(exits, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
-                                 0600)
-                          : -1;
-            }
-
-            if (efd >= 0 && (fstat(efd, &est) != 0 || !S_ISREG(est.st_mode) ||
-                             est.st_nlink != 1)) {
-                /* a hard link planted as exits.jsonl: never append to another file */
-                qn_log("%s: not a regular file with one link: exit not recorded", exits);
-                close(efd);
-                efd = -1;
-            }
-            f = efd >= 0 ? fdopen(efd, "a") : NULL;
-            if (f != NULL) {
-                fprintf(f, "%s\n", line);
-                fclose(f);
-            } else if (efd >= 0) {
-                close(efd);
-            }
-        }
-    }
+    entry = qn_ledger_read(ledger, m->pid, NULL);
+    record = qn_exit_record_to_json(m->pid, entry ? entry->name : NULL, ts, m->exit_status,
+                                    m->exit_signal, reason);
+    json_generator_set_root(gen, record);
+    line = json_generator_to_data(gen, NULL);
+    qn_exits_append(exits, line);
     qn_ledger_remove(ledger, m->pid, NULL);
-    qn_monitor_remove_sockets(m->dir, m->pid);
+    qn_ledger_remove_files(m->dir, m->pid);
     qn_log("QEMU pid %d exited (%s): ledger entry removed", m->pid, reason);
+}
+
+/* The exit status (or killing signal) of QEMU, our pid's zombie, from /proc/PID/stat field 52
+ * (exit_code, Linux 3.5): readable from when the pidfd fires until QEMU's parent reaps it,
+ * which usually comes after. Left unknown (-1, 0) when it is gone already. */
+static void
+qn_read_exit_code(QnMonitor *m)
+{
+    g_autofree gchar *path = g_strdup_printf("%s/%d/stat", m->proc_root, m->pid);
+    g_autofree gchar *data = NULL;
+    g_auto(GStrv) fields = NULL;
+    const char *p;
+    gint64 code;
+
+    if (!g_file_get_contents(path, &data, NULL, NULL) || (p = strrchr(data, ')')) == NULL) {
+        return;
+    }
+    fields = g_strsplit(p + 2, " ", -1);
+    /* after ')': field 3 is index 0: state 0, starttime (22) 19, exit_code (52) 49 */
+    if (g_strv_length(fields) < 50 || fields[0][0] != 'Z' ||
+        (m->start_time > 0 && g_ascii_strtoull(fields[19], NULL, 10) != m->start_time) ||
+        !g_ascii_string_to_signed(g_strstrip(fields[49]), 10, 0, G_MAXINT, &code, NULL)) {
+        return;
+    }
+    if (WIFSIGNALED((int)code)) {
+        m->exit_signal = WTERMSIG((int)code);
+    } else if (WIFEXITED((int)code)) {
+        m->exit_status = WEXITSTATUS((int)code);
+    }
 }
 
 static gboolean
@@ -420,6 +411,7 @@ qn_on_pidfd(gint fd, GIOCondition cond, gpointer user)
 {
     QnMonitor *m = user;
 
+    qn_read_exit_code(m); /* first: QEMU's parent may reap it at any moment */
     m->qemu_gone = TRUE;
     g_main_loop_quit(m->loop);
     return G_SOURCE_REMOVE;
@@ -439,11 +431,9 @@ static QnPlan *
 qn_monitor_plan(QnMonitor *m)
 {
     g_autoptr(QnLedger) ledger = qn_ledger_open(m->state_dir, NULL);
-    g_autoptr(JsonNode) entry = ledger ? qn_ledger_read(ledger, m->pid, NULL) : NULL;
+    g_autoptr(QnLedgerEntry) entry = ledger ? qn_ledger_read(ledger, m->pid, NULL) : NULL;
 
-    return entry ? qn_plan_from_json(json_object_get_member(json_node_get_object(entry), "plan"),
-                                     NULL)
-                 : NULL;
+    return entry ? g_steal_pointer(&entry->plan) : NULL;
 }
 
 static gboolean
@@ -513,14 +503,51 @@ qn_vcpu_affinity(QnMonitor *m)
     return h;
 }
 
+/* A pinning to record in the entry: the monitor's, or the one the caller made. */
+typedef struct {
+    gboolean by_caller;
+    GPtrArray *threads;       /* QnEntryThread* */
+    QnBitmap *emulator_pcpus; /* nullable */
+} QnPinRecord;
+
 static void
-qn_edit_pinning(JsonObject *o, gpointer data)
+qn_edit_pinning(QnLedgerEntry *e, gpointer data)
 {
-    json_object_set_object_member(o, "pinning", json_object_ref(data));
+    QnPinRecord *r = data;
+
+    e->pinned = TRUE;
+    e->pinned_by_caller = r->by_caller;
+    g_ptr_array_set_size(e->threads, 0);
+    for (guint i = 0; i < r->threads->len; i++) {
+        const QnEntryThread *t = g_ptr_array_index(r->threads, i);
+
+        g_ptr_array_add(e->threads, qn_entry_thread_new(t->vcpu, t->thread_id, t->pcpus));
+    }
+    g_clear_pointer(&e->emulator_pcpus, qn_bitmap_free);
+    e->emulator_pcpus = r->emulator_pcpus ? qn_bitmap_copy(r->emulator_pcpus) : NULL;
 }
 
-/* vCPU threads 1:1 on their pCPUs, every other thread on the emulator pCPUs (seed 004
- * dedicatedCpuPlacement, isolateEmulatorThread). */
+/* The pCPU the plan gives vCPU @index, or -1. */
+static gint
+qn_plan_pcpu_of(const QnPlan *plan, gint64 index)
+{
+    for (guint g = 0; g < plan->guest_nodes->len; g++) {
+        const QnGuestNode *gn = g_ptr_array_index(plan->guest_nodes, g);
+        guint pos = 0;
+
+        QN_BITMAP_FOREACH(gn->vcpus, v) {
+            if (v == index && pos < gn->pcpus->len) {
+                return (gint)g_array_index(gn->pcpus, guint, pos);
+            }
+            pos++;
+        }
+    }
+    return -1;
+}
+
+/* vCPU threads 1:1 on their pCPUs, every other thread on the emulator pCPUs (the placement of
+ * KubeVirt's dedicatedCpuPlacement with isolateEmulatorThread, and of libvirt's <vcpupin> plus
+ * <emulatorpin>, which the plan's "dedicated" mode follows). */
 static gboolean
 qn_pin(QnMonitor *m, const QnPlan *plan)
 {
@@ -528,14 +555,14 @@ qn_pin(QnMonitor *m, const QnPlan *plan)
     g_autoptr(JsonNode) cpus = qn_qmp_client_execute_sync(m->qmp, "query-cpus-fast", NULL,
                                                           10000, &error);
     g_autoptr(GHashTable) vcpu_tids = g_hash_table_new(g_direct_hash, g_direct_equal);
-    g_autoptr(JsonObject) record = json_object_new();
-    JsonObject *threads = json_object_new();
+    g_autoptr(GPtrArray) threads = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)qn_entry_thread_free);
+    QnPinRecord record = { FALSE, threads, plan->emulator_pcpus };
     g_autofree gchar *task_dir = g_strdup_printf("%s/%d/task", m->proc_root, m->pid);
     g_autoptr(GDir) d = NULL;
     const char *name;
     gboolean ok = TRUE;
 
-    json_object_set_object_member(record, "vcpu_threads", threads);
     if (cpus == NULL || !JSON_NODE_HOLDS_ARRAY(cpus)) {
         qn_log("query-cpus-fast: %s", error ? error->message : "not an array");
         return FALSE;
@@ -544,19 +571,9 @@ qn_pin(QnMonitor *m, const QnPlan *plan)
         JsonObject *c = json_array_get_object_element(json_node_get_array(cpus), i);
         gint64 index = qn_json_get_int(c, "cpu-index", -1);
         gint64 tid = qn_json_get_int(c, "thread-id", 0);
-        gint pcpu = -1;
+        gint pcpu = qn_plan_pcpu_of(plan, index);
+        g_autoptr(QnBitmap) one = qn_bitmap_new();
 
-        for (guint g = 0; g < plan->guest_nodes->len && pcpu < 0; g++) {
-            const QnGuestNode *gn = g_ptr_array_index(plan->guest_nodes, g);
-            guint pos = 0;
-
-            QN_BITMAP_FOREACH(gn->vcpus, v) {
-                if (v == index && pos < gn->pcpus->len) {
-                    pcpu = (gint)g_array_index(gn->pcpus, guint, pos);
-                }
-                pos++;
-            }
-        }
         if (pcpu < 0 || tid <= 0) {
             continue;
         }
@@ -567,22 +584,14 @@ qn_pin(QnMonitor *m, const QnPlan *plan)
             ok = FALSE;
             continue;
         }
-        {
-            g_autoptr(QnBitmap) one = qn_bitmap_new();
-            g_autofree gchar *key = g_strdup_printf("%" G_GINT64_FORMAT, index);
-            JsonObject *t = json_object_new();
-
-            qn_bitmap_set(one, (guint)pcpu);
-            if (!qn_set_affinity((gint)tid, one)) {
-                qn_log("vCPU %" G_GINT64_FORMAT " thread %" G_GINT64_FORMAT ": "
-                       "sched_setaffinity(%d): %s", index, tid, pcpu, g_strerror(errno));
-                ok = FALSE;
-            }
-            g_hash_table_add(vcpu_tids, GINT_TO_POINTER((gint)tid));
-            json_object_set_int_member(t, "thread_id", tid);
-            json_object_set_int_member(t, "pcpu", pcpu);
-            json_object_set_object_member(threads, key, t);
+        qn_bitmap_set(one, (guint)pcpu);
+        if (!qn_set_affinity((gint)tid, one)) {
+            qn_log("vCPU %" G_GINT64_FORMAT " thread %" G_GINT64_FORMAT ": "
+                   "sched_setaffinity(%d): %s", index, tid, pcpu, g_strerror(errno));
+            ok = FALSE;
         }
+        g_hash_table_add(vcpu_tids, GINT_TO_POINTER((gint)tid));
+        g_ptr_array_add(threads, qn_entry_thread_new((gint)index, tid, one));
     }
     d = g_dir_open(task_dir, 0, NULL);
     while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
@@ -594,12 +603,7 @@ qn_pin(QnMonitor *m, const QnPlan *plan)
             ok = FALSE;
         }
     }
-    {
-        g_autofree gchar *emu = qn_bitmap_format_list(plan->emulator_pcpus, ",");
-
-        json_object_set_string_member(record, "emulator_pcpus", emu);
-    }
-    qn_entry_update(m, qn_edit_pinning, record);
+    qn_entry_update(m, qn_edit_pinning, &record);
     return ok;
 }
 
@@ -616,32 +620,29 @@ qn_pin_deferred(gpointer user)
     QnMonitor *m = user;
     g_autoptr(GHashTable) now = qn_vcpu_affinity(m);
     g_autoptr(QnPlan) plan = g_steal_pointer(&m->pin_plan);
-    g_autoptr(JsonObject) record = json_object_new();
-    JsonObject *threads = json_object_new();
+    g_autoptr(GPtrArray) threads = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)qn_entry_thread_free);
+    QnPinRecord record = { TRUE, threads, NULL };
     GHashTableIter it;
     gpointer k, v;
     gboolean changed = FALSE;
 
     if (now == NULL) {
         qn_log("query-cpus-fast failed: vCPUs NOT pinned");
-        json_object_unref(threads);
         return G_SOURCE_REMOVE;
     }
     g_hash_table_iter_init(&it, now);
     while (g_hash_table_iter_next(&it, &k, &v)) {
         const char *before = m->vcpu_affinity ? g_hash_table_lookup(m->vcpu_affinity, k) : NULL;
-        g_autofree gchar *key = g_strdup_printf("%d", GPOINTER_TO_INT(k));
+        g_autoptr(QnBitmap) cpus = qn_bitmap_parse_list(v, NULL);
 
         changed |= g_strcmp0(before, v) != 0;
-        json_object_set_string_member(threads, key, v);
+        g_ptr_array_add(threads, qn_entry_thread_new(-1, GPOINTER_TO_INT(k), cpus));
     }
     if (changed) {
-        json_object_set_string_member(record, "by", "caller");
-        json_object_set_object_member(record, "thread_cpus", threads);
-        qn_entry_update(m, qn_edit_pinning, record);
+        qn_entry_update(m, qn_edit_pinning, &record);
         qn_log("the caller pinned the vCPU threads itself: its pinning is kept");
     } else {
-        json_object_unref(threads);
         qn_log("vCPU and emulator threads %s", qn_pin(m, plan) ? "pinned" : "NOT all pinned");
     }
     return G_SOURCE_REMOVE;
@@ -675,14 +676,15 @@ qn_monitor_main(int argc, char **argv)
     user_dir = qn_state_user_dir(m.state_dir);
     m.dir = user_dir;
     m.proc_root = argv[3];
+    m.exit_status = -1;
+    m.start_time = qn_proc_start_time(m.proc_root, m.pid);
     m.loop = g_main_loop_new(NULL, FALSE);
     pidfd = (int)syscall(SYS_pidfd_open, m.pid, 0);
     if (pidfd < 0 && errno == ESRCH) {
         /* QEMU exited (and was reaped) before this process got here, e.g. on a bad option:
          * its pages went with it; the entry must go too, not wait for a sweep. */
-        m.last_shutdown_reason = g_strdup("exited before the monitor started");
+        m.early_exit = "exited before the monitor started";
         qn_finish(&m);
-        g_free(m.last_shutdown_reason);
         g_main_loop_unref(m.loop);
         return 0;
     }
@@ -691,7 +693,7 @@ qn_monitor_main(int argc, char **argv)
         return 1;
     }
     g_unix_fd_add(pidfd, G_IO_IN, qn_on_pidfd, &m);
-    sock = qn_monitor_socket_path(m.dir, m.pid, "monitor");
+    sock = qn_ledger_socket_path(m.dir, m.pid, "monitor");
     /* Connect asynchronously, so that QEMU dying before its monitor is up (the pidfd fires)
      * ends the wait at once instead of at the connect timeout. Only to QEMU itself: the
      * launcher listened on this socket in the pid it then exec'd QEMU in, and whoever can
@@ -705,8 +707,8 @@ qn_monitor_main(int argc, char **argv)
     g_clear_error(&m.connect_error);
     if (m.qmp == NULL) {
         /* QEMU died before its monitor came up: nothing to watch, release the entry. */
-        if (m.qemu_gone && m.last_shutdown_reason == NULL) {
-            m.last_shutdown_reason = g_strdup("exited before its QMP monitor was up");
+        if (m.qemu_gone) {
+            m.early_exit = "exited before its QMP monitor was up";
         }
         qn_log("QEMU pid %d gone before its QMP monitor answered", m.pid);
     } else {
@@ -748,7 +750,7 @@ qn_monitor_main(int argc, char **argv)
             const char *status = qn_json_get_string(
                 json_node_get_object(st), "status", "unknown");
 
-            qn_entry_update(&m, qn_edit_state, (gpointer)status);
+            qn_entry_update(&m, qn_edit_qemu_status, (gpointer)status);
         }
         qn_measure_memory(&m);
         qn_log("watching QEMU pid %d", m.pid);

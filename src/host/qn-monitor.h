@@ -9,20 +9,11 @@
 G_BEGIN_DECLS
 
 /**
- * qn_monitor_socket_path:
- * Returns: (transfer full): `<state_dir>/<pid>.qmp` (@which "monitor", ours) or
- *   `<state_dir>/<pid>.ctl.qmp` (@which "ctl", for qemu-numa-ctl status): the QMP monitors the
- *   launcher adds to QEMU's command line beside the user's (QEMU keeps several monitors, each
- *   chardev socket serves one client at a time, hence two).
- */
-gchar *qn_monitor_socket_path(const char *state_dir, gint pid, const char *which);
-
-/**
  * qn_monitor_listen:
  * @ledger: the ledger the launcher holds: the socket goes in its directory (mode 0700) and to
  *   its owner (qn_ledger_give())
  * @pid: QEMU's pid-to-be
- * @which: "monitor" or "ctl", as for qn_monitor_socket_path()
+ * @which: "monitor" or "ctl", as for qn_ledger_socket_path()
  * @error: %QN_ERROR_FAILED naming the path when the socket cannot be created, bound (a file,
  *   socket or symlink already at the path: bind(2) never follows or replaces one) or listened on
  *
@@ -35,18 +26,6 @@ gchar *qn_monitor_socket_path(const char *state_dir, gint pid, const char *which
  *   just before exec), or %NULL.
  */
 GSocket *qn_monitor_listen(const QnLedger *ledger, gint pid, const char *which, GError **error);
-
-/**
- * qn_monitor_remove_sockets:
- * @state_dir: the state directory
- * @pid: the VM's QEMU pid
- *
- * Unlinks the files the launcher and monitor made for @pid beside its ledger entry: both QMP
- * sockets and the monitor's log; missing ones are fine. Called when the entry goes (the
- * monitor at QEMU's exit, a sweep of a stale entry), so nothing of a VM outlives it but its
- * exits.jsonl record.
- */
-void qn_monitor_remove_sockets(const char *state_dir, gint pid);
 
 /**
  * qn_monitor_spawn:
@@ -75,7 +54,8 @@ gboolean qn_monitor_spawn(const char *state_dir, const char *proc_root, gint pid
  * thread-id) to its pCPU and every other thread to the emulator pCPUs, then `cont` if asked;
  * records state, events (with timestamps) and measured memory per host node
  * (/proc/PID/numa_maps) in the VM's ledger entry, and when QEMU exits (QMP EOF, then its pidfd
- * becomes readable: no polling) appends the exit to `<state_dir>/exits.jsonl` and removes the
+ * becomes readable: no polling) appends the exit (with QEMU's exit status or signal when its
+ * zombie can still be read) to `<state_dir>/<user>/exits.jsonl` and removes the
  * entry. Returns the process exit status.
  */
 int qn_monitor_main(int argc, char **argv);

@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "qn-error.h"
-#include "qn-launch.h"
 #include "qn-size.h"
 #include "qn-sysfs.h"
+#include "qn-testpoint.h"
 
 static void
 qn_node_result_free(gpointer p)

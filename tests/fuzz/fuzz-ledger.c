@@ -1,13 +1,15 @@
 /* Fuzz target "ledger": one ledger file (src/host/qn-ledger.c) as qemu-numa-ctl and the
- * launcher read it: qn_ledger_entry_parse(), then the reservations it holds
- * (qn_ledger_entry_add_reservations()) and its plan (qn_plan_from_json(), src/core).
+ * launcher read it: qn_ledger_entry_parse(), the typed entry (qn_ledger_entry_from_json()),
+ * the reservations it holds (qn_ledger_entry_add_reservations()) and its plan
+ * (qn_plan_from_json(), src/core).
  *
  * Input: the file's bytes. Ledger files may be truncated, binary or hand-edited (README
  * "Reliability"): none of that may crash, leak, or reach a g_return_if_fail().
- * Invariants: a plan that decodes encodes back to JSON that decodes to the same plan, so
- * what qemu-numa-ctl shows is what the planner and the monitor use; no entry deeper than
- * QN_JSON_MAX_DEPTH is parsed, and whatever qn_json_check_bounds() lets through json-glib
- * parses no deeper (qn_fuzz_check_json_bounds()). */
+ * Invariants: an entry that reads writes back (qn_ledger_entry_to_json()) to JSON that reads
+ * and writes back to the same text; a plan that decodes encodes back to JSON that decodes to
+ * the same plan, so what qemu-numa-ctl shows is what the planner and the monitor use; no
+ * entry deeper than QN_JSON_MAX_DEPTH is parsed, and whatever qn_json_check_bounds() lets
+ * through json-glib parses no deeper (qn_fuzz_check_json_bounds()). */
 #include "config.h"
 
 #include <glib.h>
@@ -56,7 +58,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         qn_fuzz_fail("an entry nested deeper than %u was parsed", QN_JSON_MAX_DEPTH);
     }
     g_assert(error == NULL && JSON_NODE_HOLDS_OBJECT(entry));
-    qn_ledger_entry_add_reservations(json_node_get_object(entry), resv);
+    {
+        g_autoptr(QnLedgerEntry) e = qn_ledger_entry_from_json(entry, NULL);
+        g_autoptr(QnLedgerEntry) e2 = NULL;
+        g_autoptr(JsonNode) w = NULL, w2 = NULL, w3 = NULL;
+        g_autofree gchar *t2 = NULL, *t3 = NULL;
+
+        if (e != NULL) {
+            qn_ledger_entry_add_reservations(e, resv);
+            w = qn_ledger_entry_to_json(e, FALSE);
+            e2 = qn_ledger_entry_from_json(w, NULL);
+            if (e2 == NULL) {
+                qn_fuzz_fail("a written entry does not read back");
+            }
+            w2 = qn_ledger_entry_to_json(e2, FALSE);
+            g_clear_pointer(&e, qn_ledger_entry_free);
+            e = qn_ledger_entry_from_json(w2, NULL);
+            w3 = qn_ledger_entry_to_json(e, FALSE);
+            t2 = qn_to_text(w2);
+            t3 = qn_to_text(w3);
+            if (g_strcmp0(t2, t3) != 0) {
+                qn_fuzz_fail("entry JSON changes on a round trip:\n%s\n%s", t2, t3);
+            }
+        }
+    }
 
     plan = qn_plan_from_json(json_object_get_member(json_node_get_object(entry), "plan"),
                              &error);
