@@ -222,6 +222,12 @@ set_dedicated(QnConfig *c, const char *v)
 }
 
 static gboolean
+set_mirror_distances(QnConfig *c, const char *v)
+{
+    return set_onoff(&c->mirror_distances, v);
+}
+
+static gboolean
 set_emulator(QnConfig *c, const char *v)
 {
     if (strcmp(v, "isolate") == 0) {
@@ -290,6 +296,7 @@ static const struct {
     { "cpu-thread-policy", "QEMU_NUMA_CPU_THREAD_POLICY", set_thread_policy,
       "prefer, isolate or require" },
     { "emulator-threads", "QEMU_NUMA_EMULATOR_THREADS", set_emulator, "shared or isolate" },
+    { "mirror-distances", "QEMU_NUMA_MIRROR_DISTANCES", set_mirror_distances, "on or off" },
     { "log-level", "QEMU_NUMA_LOG_LEVEL", set_log_level, "error, warning, info or debug" },
 };
 

@@ -56,6 +56,8 @@ typedef struct {
     gboolean dedicated_cpus;     /* pin each vCPU 1:1 to a pCPU (KubeVirt dedicatedCpuPlacement) */
     QnCpuThreadPolicy cpu_thread_policy;
     gboolean isolate_emulator;   /* emulator threads on a pCPU of their own (isolateEmulatorThread) */
+    gboolean mirror_distances;   /* argv-defined guest topologies too get -numa dist lines that
+                                  * mirror the host nodes chosen (off: the argv's SLIT) */
     GLogLevelFlags log_level;    /* messages at or above this level reach stderr */
 } QnConfig;
 

@@ -658,10 +658,41 @@ qn_plan_stage_search(QnPlanner *p, GError **error)
     return p->plan != NULL ? QN_STAGE_OK : qn_planner_no_fit_memory(p);
 }
 
+/* Does the guest's SLIT belong to the argv? It does when the argv defines the guest topology
+ * (libvirt's <numa> cells, the user's -numa node lines): libvirt writes -numa dist only for
+ * <distances>, and without them QEMU gives the guest 10/20 (hw/core/numa.c
+ * complete_init_numa_distance). Distances of ours would change the guest's ACPI SLIT from what
+ * libvirt defined, and differ on a migration destination that picks other host nodes: so only
+ * the operator's mirror-distances = on mirrors there. Our own layouts always mirror. */
+static gboolean
+qn_distances_are_argvs(const QnPlanner *p)
+{
+    return p->qa->numa_dists->len > 0 ||
+           (p->kind == QN_GUEST_TOPOLOGY_USER && !p->cfg->mirror_distances);
+}
+
+/* Does every guest node of @plan have host memory? A memory-less guest node (a generic
+ * initiator's, a CPU-only node) has no host node to mirror a distance from, and QEMU wants
+ * every pair once any -numa dist is given (hw/core/numa.c validate_numa_distance). */
+static gboolean
+qn_distances_all_backed(const QnPlan *plan)
+{
+    for (guint i = 0; i < plan->guest_nodes->len; i++) {
+        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+
+        if (qn_bitmap_count(g->host_nodes) == 0) {
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 /**
  * qn_plan_stage_distances:
- * The mean host distance of the plan, and the guest's SLIT (-numa dist) mirroring the host's,
- * unless the argv gives its own.
+ * The mean host distance of the plan, and the guest's SLIT (-numa dist) mirroring the host's
+ * for the layouts we create. An argv that defines its guest topology keeps its own SLIT (see
+ * qn_distances_are_argvs()) unless mirror-distances = on, and memory-less guest nodes of
+ * the argv make the argv's SLIT the only one. Never fails.
  */
 QnStageResult
 qn_plan_stage_distances(QnPlanner *p, GError **error)
@@ -684,8 +715,9 @@ qn_plan_stage_distances(QnPlanner *p, GError **error)
         }
     }
     plan->mean_distance = pairs ? (gdouble)sum / pairs : 0.0;
-    if (n < 2 || p->qa->numa_dists->len > 0) {
-        return QN_STAGE_OK; /* one node has no distances; the user's own -numa dist lines stay */
+    if (n < 2 || qn_distances_are_argvs(p) || !qn_distances_all_backed(plan) ||
+        (p->qa->numa_nodes->len > 0 && n != p->qa->numa_nodes->len)) {
+        return QN_STAGE_OK; /* one node has no distances; the argv's SLIT stays */
     }
     plan->distance = g_new0(guint, n * n);
     for (guint i = 0; i < n; i++) {
