@@ -432,7 +432,8 @@ qn_guest_node_new(guint id, const QnShapeNode *s, guint64 bytes, guint64 page_si
  * qn_shape_build_plan:
  * The aligned plan of @n guest nodes of @sizes bytes on @page_size pages, each on the host
  * nodeset of @hosts (QnBitmap*, one per guest node). The argv's own nodes keep their id,
- * vCPUs, backend, page size and policy; ours get an even vCPU split.
+ * vCPUs, backend, page size and policy; ours get an even vCPU split. A guest node of 0 bytes
+ * (the argv's memory-less node) gets no memdev (%NULL) and no host node.
  */
 QnPlan *
 qn_shape_build_plan(const QnPlanner *p, guint n, const guint64 *sizes, guint64 page_size,
@@ -458,9 +459,12 @@ qn_shape_build_plan(const QnPlanner *p, guint n, const guint64 *sizes, guint64 p
         }
         qn_bitmap_or(g->host_nodes, g_ptr_array_index(hosts, i));
         g->host_nodes_from_user = s && s->user_hosts;
-        if (s != NULL && s->memdev == NULL && sizes[i] > 0) {
-            g_free(g->memdev);
-            g->memdev = g_strdup_printf("qn-ram%u", g->id);
+        if (s != NULL && sizes[i] == 0) {
+            /* A memory-less node of the argv (-numa node,nodeid=N with neither memdev nor
+             * mem: libvirt's generic initiators, CPU-only cells) has no backend, no host node
+             * and no page size; its -numa line stays as the argv gives it. */
+            g_clear_pointer(&g->memdev, g_free);
+            g->page_size = 0;
         }
         g_ptr_array_add(plan->guest_nodes, g);
     }

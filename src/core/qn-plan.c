@@ -151,6 +151,12 @@ qn_plan_summary(const QnPlan *plan)
         g_autofree gchar *bytes = qn_size_format(g->bytes);
         g_autofree gchar *ps = g->page_size ? qn_size_format(g->page_size) : g_strdup("4K");
 
+        if (g->memdev == NULL && g->bytes == 0) {
+            /* the argv's memory-less node: nothing of ours behind it */
+            g_string_append_printf(s, "%s guest %u -> no memory (vCPUs %s)", i ? ";" : "", g->id,
+                                   vcpus[0] ? vcpus : "-");
+            continue;
+        }
         g_string_append_printf(s, "%s guest %u -> host %s (%s in %s pages, %s, vCPUs %s",
                                i ? ";" : "", g->id, hosts[0] ? hosts : "-", bytes, ps,
                                qn_memory_mode_to_string(g->mode), vcpus[0] ? vcpus : "-");
