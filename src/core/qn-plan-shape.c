@@ -274,44 +274,107 @@ qn_node_counts(const QnPlanner *p)
     return counts;
 }
 
-/* Any policy but none: a guest larger than all the memory this process may use cannot run
- * aligned or not, so it is an error, not a fallback. */
+/* Does backend @b preallocate (prealloc=on/true, as QEMU's qom bool property parses it)? */
 static gboolean
-qn_shape_check_host_memory(const QnPlanner *p, GError **error)
+qn_backend_preallocs(const QnMemoryBackend *b)
+{
+    JsonNode *v = json_object_get_member(b->props, "prealloc");
+
+    if (v == NULL || !JSON_NODE_HOLDS_VALUE(v)) {
+        return FALSE;
+    }
+    if (json_node_get_value_type(v) == G_TYPE_BOOLEAN) {
+        return json_node_get_boolean(v);
+    }
+    return json_node_get_value_type(v) == G_TYPE_STRING &&
+           (g_strcmp0(json_node_get_string(v), "on") == 0 ||
+            g_strcmp0(json_node_get_string(v), "true") == 0 ||
+            g_strcmp0(json_node_get_string(v), "yes") == 0);
+}
+
+/* Would QEMU itself start a guest of more memory than @host_total? Only when nothing is
+ * preallocated and every mapping is of regular memory and no larger than the host: QEMU maps a
+ * memory-backend-ram (or a file off hugetlbfs) without touching it, and the kernel's default
+ * overcommit heuristic refuses only a single mapping larger than RAM + swap
+ * (mm/util.c __vm_enough_memory, OVERCOMMIT_GUESS). A hugetlbfs or hugetlb memfd mapping
+ * reserves its pages at mmap (mm/hugetlb.c hugetlb_reserve_pages), and -m alone is one
+ * mapping of -m. *@ret_prealloc: the backend that preallocates ("-mem-prealloc" for the
+ * option), or %NULL. */
+static gboolean
+qn_shape_qemu_overcommits(const QnPlanner *p, guint64 host_total, const char **ret_prealloc)
+{
+    const QnQemuArgv *qa = p->qa;
+    gboolean all_regular = qa->backends->len > 0 && qa->mem_path == NULL;
+
+    *ret_prealloc = qa->mem_prealloc ? "-mem-prealloc" : NULL;
+    for (guint i = 0; i < qa->backends->len; i++) {
+        const QnMemoryBackend *b = g_ptr_array_index(qa->backends, i);
+
+        if (qn_backend_preallocs(b) && *ret_prealloc == NULL) {
+            *ret_prealloc = b->id;
+        }
+        all_regular &= qn_page_size_of_backend(p, b) == 0 && b->size <= host_total;
+    }
+    return *ret_prealloc == NULL && all_regular;
+}
+
+/* A guest larger than all the memory this process may use. restricted and single-numa-node
+ * refuse it. best-effort never refuses what QEMU itself would start (the libvirt rule: the
+ * guest is libvirt's): overcommitted regular memory without prealloc falls back to the OS and
+ * says why; a prealloc that cannot fit is refused with QEMU's own reason (util/oslib-posix.c
+ * qemu_prealloc_mem, QEMU 7.2); a single mapping larger than the host, as the kernel would. */
+static QnStageResult
+qn_shape_check_host_memory(QnPlanner *p, GError **error)
 {
     guint64 host_total = 0;
+    g_autofree gchar *a = NULL;
+    g_autofree gchar *b = NULL;
+    const char *prealloc = NULL;
 
     for (guint i = 0; i < p->usable->len; i++) {
         host_total += qn_topology_node(p->topo, g_array_index(p->usable, guint, i))->mem_total;
     }
-    if (p->qa->ram_size > host_total) {
-        g_autofree gchar *a = qn_size_format_human(p->qa->ram_size);
-        g_autofree gchar *b = qn_size_format_human(host_total);
-
+    if (p->qa->ram_size <= host_total) {
+        return QN_STAGE_OK;
+    }
+    a = qn_size_format_human(p->qa->ram_size);
+    b = qn_size_format_human(host_total);
+    if (p->cfg->policy == QN_POLICY_BEST_EFFORT &&
+        qn_shape_qemu_overcommits(p, host_total, &prealloc)) {
+        qn_planner_no_fit(p, "memory",
+                          "-m %s: guest memory exceeds the %s of memory on the host nodes this "
+                          "process may use (QEMU overcommits regular memory without prealloc)",
+                          a, b);
+        return QN_STAGE_NO_FIT;
+    }
+    if (p->cfg->policy == QN_POLICY_BEST_EFFORT && prealloc != NULL) {
         g_set_error(error, QN_ERROR, QN_ERROR_NO_FIT,
                     "-m %s: guest memory exceeds the %s of memory on the host nodes this "
-                    "process may use", a, b);
-        return FALSE;
+                    "process may use and '%s' preallocates: QEMU would fail with "
+                    "'qemu_prealloc_mem: preallocating memory failed'", a, b, prealloc);
+        return QN_STAGE_ERROR;
     }
-    return TRUE;
+    g_set_error(error, QN_ERROR, QN_ERROR_NO_FIT,
+                "-m %s: guest memory exceeds the %s of memory on the host nodes this "
+                "process may use", a, b);
+    return QN_STAGE_ERROR;
 }
 
 /**
  * qn_plan_stage_shape:
  * Fills the planner's guest shape: the argv's own topology if it has one, the guest topology
  * kind, the hugepage sizes and the node counts to try. Errors: the guest is larger than the
- * usable memory, the argv's topology breaks QEMU's rules, a configured hugepage size the host
- * cannot give.
+ * usable memory and QEMU would not start it either, or the policy is not best-effort (see
+ * qn_shape_check_host_memory(); best-effort's overcommit is a %QN_STAGE_NO_FIT fallback), the
+ * argv's topology breaks QEMU's rules, a configured hugepage size the host cannot give.
  */
 QnStageResult
 qn_plan_stage_shape(QnPlanner *p, GError **error)
 {
     const QnConfig *cfg = p->cfg;
     GError *local = NULL;
+    QnStageResult size_check;
 
-    if (!qn_shape_check_host_memory(p, error)) {
-        return QN_STAGE_ERROR;
-    }
     if (p->qa->numa_nodes->len > 0) {
         p->kind = QN_GUEST_TOPOLOGY_USER;
         p->shape = qn_shape_from_numa_nodes(p, &local);
@@ -322,6 +385,11 @@ qn_plan_stage_shape(QnPlanner *p, GError **error)
     if (local != NULL) {
         g_propagate_error(error, local);
         return QN_STAGE_ERROR;
+    }
+    /* After the argv's topology: its errors come first, and a fallback keeps its kind. */
+    size_check = qn_shape_check_host_memory(p, error);
+    if (size_check != QN_STAGE_OK) {
+        return size_check;
     }
     p->page_sizes = qn_page_sizes(p, error);
     if (p->page_sizes == NULL) {

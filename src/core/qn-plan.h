@@ -91,7 +91,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnPlan, qn_plan_free)
  * @qa: the parsed QEMU argv (the request: -m, -smp, the guest topology if it defines one)
  * @cfg: policy, memory mode, guest node mode, hugepage size, packing
  * @error: %QN_ERROR_NO_FIT when the policy is restricted or single-numa-node and no aligned plan
- *   exists, or when the guest is larger than the host's usable memory (any policy but none);
+ *   exists, or when the guest is larger than the host's usable memory (restricted and
+ *   single-numa-node always; best-effort only where QEMU would not start it either: a prealloc,
+ *   hugepages, or one mapping larger than the host; else best-effort falls back);
  *   %QN_ERROR_BAD_ARGV when the argv's own topology breaks QEMU's rules (node sizes that do not
  *   sum to -m, a -numa node memdev naming no backend); %QN_ERROR_HUGEPAGES when a configured
  *   hugepage size has no hugetlbfs mount
