@@ -304,8 +304,19 @@ static gboolean
 qn_shape_qemu_overcommits(const QnPlanner *p, guint64 host_total, const char **ret_prealloc)
 {
     const QnQemuArgv *qa = p->qa;
-    gboolean all_regular = qa->backends->len > 0 && qa->mem_path == NULL;
+    gboolean legacy = FALSE;
+    gboolean all_regular;
 
+    /* legacy -numa node,mem= nodes: one mapping each, as the backends we write for them */
+    for (guint i = 0; i < qa->numa_nodes->len; i++) {
+        const QnNumaNode *un = g_ptr_array_index(qa->numa_nodes, i);
+
+        legacy |= un->has_mem;
+        if (un->has_mem && un->mem > host_total) {
+            return FALSE;
+        }
+    }
+    all_regular = (qa->backends->len > 0 || legacy) && qa->mem_path == NULL;
     *ret_prealloc = qa->mem_prealloc ? "-mem-prealloc" : NULL;
     for (guint i = 0; i < qa->backends->len; i++) {
         const QnMemoryBackend *b = g_ptr_array_index(qa->backends, i);

@@ -36,6 +36,39 @@ qn_keyval_append(const char *text, const char *key, const char *value)
     return g_strdup_printf("%s%s%s=%s", text, commas % 2 ? "" : ",", key, v);
 }
 
+/* A -numa node line of the argv with memdev=@memdev in place of its legacy mem= (QEMU 7.2
+ * refuses both together, and refuses mem= alone on machine types from 5.1 on:
+ * hw/core/numa.c parse_numa_node); every other element stays in order. */
+static gchar *
+qn_numa_node_with_memdev(const char *text, const char *memdev)
+{
+    g_autoptr(QnKeyval) kv = qn_keyval_parse(text, "type", NULL);
+    GString *s;
+
+    if (kv == NULL || qn_keyval_count(kv, "mem") == 0) {
+        return qn_keyval_append(text, "memdev", memdev);
+    }
+    s = g_string_new(NULL);
+    for (guint i = 0; i < kv->items->len; i++) {
+        const QnKv *e = g_ptr_array_index(kv->items, i);
+        g_autofree gchar *v = qn_keyval_escape(e->value);
+
+        if (strcmp(e->key, "mem") == 0) {
+            continue;
+        }
+        if (i == 0 && strcmp(e->key, "type") == 0) {
+            g_string_append(s, v);
+        } else {
+            g_string_append_printf(s, "%s%s=%s", s->len ? "," : "", e->key, v);
+        }
+    }
+    {
+        g_autofree gchar *out = g_string_free(s, FALSE);
+
+        return qn_keyval_append(out, "memdev", memdev);
+    }
+}
+
 static JsonNode *
 qn_json_nodes_array(const QnBitmap *set)
 {
@@ -280,7 +313,7 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
             }
             a = g_ptr_array_index(qa->args, un->arg_index);
             g_hash_table_insert(replace, GUINT_TO_POINTER(un->arg_index),
-                                qn_keyval_append(a->value, "memdev", g->memdev));
+                                qn_numa_node_with_memdev(a->value, g->memdev));
         }
     } else if (plan->guest_topology != QN_GUEST_TOPOLOGY_MACHINE_BACKEND) {
         if (n == 1 && plan->guest_topology != QN_GUEST_TOPOLOGY_PASSTHROUGH) {
