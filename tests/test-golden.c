@@ -6,7 +6,7 @@
  * placeholders: mem-paths /proc/self/fd/100 + guest node, monitors fd=<qn-monitor>.
  * QN_TEST_REGENERATE=1 rewrites the expected files: review every diff.
  *
- * .in lines:  topology NAME | env NAME=VALUE | cpuset CPUS MEMS | reserve NODE PAGESIZE BYTES
+ * .in lines:  topology NAME | proc NAME (tests/data/proc/NAME, default fake) | env NAME=VALUE | cpuset CPUS MEMS | reserve NODE PAGESIZE BYTES
  *             | pinned CPULIST (pCPUs other VMs hold) | argv SHELL-WORDS (several argv
  *             lines concatenate) | # comment */
 #include "config.h"
@@ -42,7 +42,7 @@ qn_run_case(const char *in_path, gboolean *ret_is_error)
     g_autoptr(QnQemuArgv) qa = NULL;
     g_autoptr(QnPlan) plan = NULL;
     g_auto(GStrv) out = NULL;
-    g_autofree gchar *sysfs = NULL, *proc = NULL;
+    g_autofree gchar *sysfs = NULL, *proc = NULL, *proc_name = NULL;
     GString *res;
 
     g_assert_true(g_file_get_contents(in_path, &text, NULL, NULL));
@@ -56,6 +56,8 @@ qn_run_case(const char *in_path, gboolean *ret_is_error)
         }
         if (g_str_has_prefix(l, "topology ")) {
             topology = g_strdup(l + 9);
+        } else if (g_str_has_prefix(l, "proc ")) {
+            proc_name = g_strdup(l + 5);
         } else if (g_str_has_prefix(l, "env ")) {
             g_strv_builder_add(env, l + 4);
         } else if (g_str_has_prefix(l, "cpuset ")) {
@@ -99,7 +101,8 @@ qn_run_case(const char *in_path, gboolean *ret_is_error)
         goto err;
     }
     sysfs = g_build_filename(srcdir, "tests", "data", "sysfs", topology, NULL);
-    proc = g_build_filename(srcdir, "tests", "data", "proc", "fake", NULL);
+    proc = g_build_filename(srcdir, "tests", "data", "proc", proc_name ? proc_name : "fake",
+                            NULL);
     topo = qn_topology_load(sysfs, proc, &error);
     g_assert_no_error(error);
     if (cpus_allowed != NULL) {
@@ -150,6 +153,10 @@ qn_run_case(const char *in_path, gboolean *ret_is_error)
         out = qn_rewrite_qemu_argv(qa, plan, &in);
         *ret_is_error = FALSE;
         g_string_append_printf(res, "# plan: %s\n", summary);
+        if (proc_name != NULL) {
+            /* cases of their own mount table say which mount the files go to */
+            g_string_append_printf(res, "# hugetlbfs: %s\n", plan->hugetlbfs);
+        }
         for (guint i = 0; out[i] != NULL; i++) {
             g_string_append_printf(res, "%s\n", out[i]);
         }

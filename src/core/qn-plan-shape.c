@@ -767,10 +767,41 @@ qn_shape_try_uneven(QnPlanner *p)
     return plan;
 }
 
+/* The hugetlbfs mount of @page_size that holds a mem-path of the argv (a backend's, or
+ * -mem-path), the deepest if nested; %NULL if none. Two mounts of one size are common under
+ * libvirt (/dev/hugepages and its per-size /dev/hugepages2M, or a mount per domain): the one
+ * libvirt's mem-path names is where QEMU would have put the guest, and where the launcher must
+ * create its files. */
+static const QnHugetlbfsMount *
+qn_mount_named_by_argv(const QnPlanner *p, guint64 page_size)
+{
+    const QnHugetlbfsMount *best = NULL;
+
+    for (guint i = 0; i <= p->qa->backends->len; i++) {
+        const char *path = i < p->qa->backends->len
+                               ? ((const QnMemoryBackend *)p->qa->backends->pdata[i])->mem_path
+                               : p->qa->mem_path;
+
+        for (guint k = 0; path != NULL && k < p->topo->mounts->len; k++) {
+            const QnHugetlbfsMount *m = g_ptr_array_index(p->topo->mounts, k);
+
+            if (m->page_size == page_size && qn_path_is_under(path, m->path) &&
+                (best == NULL || strlen(m->path) > strlen(best->path))) {
+                best = m;
+            }
+        }
+        if (best != NULL) {
+            return best;
+        }
+    }
+    return NULL;
+}
+
 /**
  * qn_plan_stage_mount:
  * The hugetlbfs mount of p->plan's hugepage guest nodes: the configured one, which must be of
- * their page size (%QN_ERROR_HUGEPAGES otherwise), else the host's mount of that size.
+ * their page size (%QN_ERROR_HUGEPAGES otherwise), else the mount of that size a mem-path of
+ * the argv names (qn_mount_named_by_argv()), else the host's first mount of that size.
  */
 QnStageResult
 qn_plan_stage_mount(QnPlanner *p, GError **error)
@@ -786,7 +817,8 @@ qn_plan_stage_mount(QnPlanner *p, GError **error)
             continue;
         }
         if (cfg->hugetlbfs[0] == '\0') {
-            m = qn_topology_mount_for(p->topo, g->page_size);
+            m = qn_mount_named_by_argv(p, g->page_size);
+            m = m != NULL ? m : qn_topology_mount_for(p->topo, g->page_size);
         } else {
             for (guint k = 0; k < p->topo->mounts->len; k++) {
                 const QnHugetlbfsMount *mm = g_ptr_array_index(p->topo->mounts, k);
