@@ -13,6 +13,7 @@
 
 #include "qn-error.h"
 #include "qn-launch.h"
+#include "qn-qemu-options.h"
 #include "qn-qmp-client.h"
 #include "qn-json.h"
 #include "qn-ledger.h"
@@ -238,6 +239,32 @@ qn_host_print(const QnTopology *t, JsonNode *root)
            json_object_get_boolean_member(checks, "multiple_nodes") ? "yes" : "no");
 }
 
+/* One line when the real QEMU is newer than the argv model's option table (issue 20): its new
+ * options pass through only while their argument does not start with '-'. The binary is run
+ * with --version directly (no shell); a QEMU that cannot be found or run says nothing here
+ * (the launch itself reports that). */
+static void
+qn_host_print_qemu_version(const QnConfig *cfg)
+{
+    g_autofree gchar *qemu = qn_qemu_resolve(cfg->qemu, g_getenv("PATH"), "/proc/self/exe", NULL);
+    g_autofree gchar *out = NULL;
+    g_autofree gchar *version = NULL;
+    const char *qargv[] = { qemu, "--version", NULL };
+    gint status = 0;
+
+    if (qemu == NULL ||
+        !g_spawn_sync(NULL, (gchar **)qargv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+                      NULL, &status, NULL) ||
+        !g_spawn_check_wait_status(status, NULL)) {
+        return;
+    }
+    if (qn_qemu_version_newer_than_table(out, &version)) {
+        printf("note: QEMU %s (%s) is newer than qemu-numa's option table (QEMU %d.%d): options "
+               "it adds pass through only while their argument does not start with '-'\n",
+               version, qemu, QN_QEMU_OPTIONS_MAJOR, QN_QEMU_OPTIONS_MINOR);
+    }
+}
+
 static int
 qn_cmd_host(const QnConfig *cfg, GError **error)
 {
@@ -260,6 +287,7 @@ qn_cmd_host(const QnConfig *cfg, GError **error)
         qn_print_json(j);
     } else {
         qn_host_print(t, j);
+        qn_host_print_qemu_version(cfg);
     }
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "qn-ledger.h"
 #include "qn-plan.h"
 #include "qn-plan-json.h"
+#include "qn-qemu-options.h"
 #include "qn-size.h"
 #include "qn-text.h"
 #include "qn-sysfs.h"
@@ -946,6 +947,34 @@ test_plan_resv(void)
     }
 }
 
+/* `qemu-numa-ctl host` says when the real QEMU is newer than the option table (7.2). */
+static void
+test_qemu_version(void)
+{
+    static const struct {
+        const char *text;
+        const char *newer; /* NULL: not newer or unreadable */
+    } cases[] = {
+        { "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\nCopyright", NULL },
+        { "QEMU emulator version 7.1.0\n", NULL },
+        { "QEMU emulator version 6.2.0 (Debian 1:6.2+dfsg-2ubuntu6.26)\n", NULL },
+        { "QEMU emulator version 7.3.0\n", "7.3.0" },
+        { "QEMU emulator version 8.2.2 (Debian 1:8.2.2+ds-0ubuntu1.4)\n", "8.2.2" },
+        { "QEMU emulator version 10.0.0\n", "10.0.0" },
+        { "QEMU emulator version x.y\n", NULL },
+        { "qemu-numa 1.0\n", NULL },
+        { "", NULL },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree gchar *v = NULL;
+        gboolean newer = qn_qemu_version_newer_than_table(cases[i].text, &v);
+
+        g_assert_cmpint(newer, ==, cases[i].newer != NULL);
+        g_assert_cmpstr(v, ==, cases[i].newer);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -959,6 +988,7 @@ main(int argc, char **argv)
     g_test_add_func("/core/config", test_config);
     g_test_add_func("/core/argv/libvirt", test_argv_libvirt);
     g_test_add_func("/core/argv/smp", test_argv_smp);
+    g_test_add_func("/core/argv/qemu-version", test_qemu_version);
     g_test_add_func("/core/topology/trees", test_topology_trees);
     g_test_add_func("/core/plan/choices", test_plan_choices);
     g_test_add_func("/core/plan/json-roundtrip", test_plan_json_roundtrip);

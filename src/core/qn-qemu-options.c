@@ -141,3 +141,35 @@ qn_qemu_option_lookup(const char *name)
     }
     return NULL;
 }
+
+gboolean
+qn_qemu_version_newer_than_table(const char *version_text, gchar **ret_version)
+{
+    static const char prefix[] = "QEMU emulator version ";
+    const char *v;
+    guint64 major, minor;
+    gchar *end = NULL;
+    gsize len;
+
+    g_return_val_if_fail(version_text != NULL, FALSE);
+    if (!g_str_has_prefix(version_text, prefix)) {
+        return FALSE;
+    }
+    v = version_text + strlen(prefix);
+    major = g_ascii_strtoull(v, &end, 10);
+    if (end == v || *end != '.') {
+        return FALSE;
+    }
+    minor = g_ascii_strtoull(end + 1, &end, 10);
+    if (major < QN_QEMU_OPTIONS_MAJOR ||
+        (major == QN_QEMU_OPTIONS_MAJOR && minor <= QN_QEMU_OPTIONS_MINOR)) {
+        return FALSE;
+    }
+    for (len = 0; v[len] != '\0' && (g_ascii_isdigit(v[len]) || v[len] == '.') && len < 32;
+         len++) {
+    }
+    if (ret_version != NULL) {
+        *ret_version = g_strndup(v, len);
+    }
+    return TRUE;
+}
