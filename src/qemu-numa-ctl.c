@@ -239,30 +239,83 @@ qn_host_print(const QnTopology *t, JsonNode *root)
            json_object_get_boolean_member(checks, "multiple_nodes") ? "yes" : "no");
 }
 
+typedef struct {
+    GMainLoop *loop;
+    gchar *out;
+    gboolean done;
+} QnVersionRun;
+
+static void
+qn_version_done(GObject *proc, GAsyncResult *res, gpointer data)
+{
+    QnVersionRun *run = data;
+
+    if (!g_subprocess_communicate_utf8_finish(G_SUBPROCESS(proc), res, &run->out, NULL, NULL)) {
+        g_clear_pointer(&run->out, g_free);
+    }
+    run->done = TRUE;
+    g_main_loop_quit(run->loop);
+}
+
+static gboolean
+qn_version_timeout(gpointer data)
+{
+    g_main_loop_quit(((QnVersionRun *)data)->loop);
+    return G_SOURCE_REMOVE;
+}
+
 /* One line when the real QEMU is newer than the argv model's option table (issue 20): its new
  * options pass through only while their argument does not start with '-'. The binary is run
- * with --version directly (no shell); a QEMU that cannot be found or run says nothing here
- * (the launch itself reports that). */
+ * with --version directly (no shell), for 2 s at most (a QEMU that hangs is killed and says
+ * nothing); a QEMU that cannot be found or run says nothing here (the launch itself reports
+ * that). */
 static void
 qn_host_print_qemu_version(const QnConfig *cfg)
 {
     g_autofree gchar *qemu = qn_qemu_resolve(cfg->qemu, g_getenv("PATH"), "/proc/self/exe", NULL);
-    g_autofree gchar *out = NULL;
     g_autofree gchar *version = NULL;
-    const char *qargv[] = { qemu, "--version", NULL };
-    gint status = 0;
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(GMainContext) ctx = NULL;
+    g_autoptr(GMainLoop) loop = NULL;
+    g_autoptr(GSource) timeout = NULL;
+    g_autoptr(GCancellable) cancel = g_cancellable_new();
+    QnVersionRun run = { 0 };
 
-    if (qemu == NULL ||
-        !g_spawn_sync(NULL, (gchar **)qargv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
-                      NULL, &status, NULL) ||
-        !g_spawn_check_wait_status(status, NULL)) {
+    if (qemu == NULL) {
         return;
     }
-    if (qn_qemu_version_newer_than_table(out, &version)) {
+    proc = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                            NULL, qemu, "--version", NULL);
+    if (proc == NULL) {
+        return;
+    }
+    ctx = g_main_context_new();
+    loop = g_main_loop_new(ctx, FALSE);
+    run.loop = loop;
+    g_main_context_push_thread_default(ctx);
+    g_subprocess_communicate_utf8_async(proc, NULL, cancel, qn_version_done, &run);
+    timeout = g_timeout_source_new(2000);
+    g_source_set_callback(timeout, qn_version_timeout, &run, NULL);
+    g_source_attach(timeout, ctx);
+    g_main_loop_run(loop);
+    if (!run.done) {
+        /* killed; its children may hold the pipe open: stop reading it too */
+        g_subprocess_force_exit(proc);
+        g_cancellable_cancel(cancel);
+        while (!run.done) {
+            g_main_context_iteration(ctx, TRUE);
+        }
+    }
+    g_source_destroy(timeout);
+    g_main_context_pop_thread_default(ctx);
+    if (run.out != NULL && g_subprocess_get_if_exited(proc) &&
+        g_subprocess_get_exit_status(proc) == 0 &&
+        qn_qemu_version_newer_than_table(run.out, &version)) {
         printf("note: QEMU %s (%s) is newer than qemu-numa's option table (QEMU %d.%d): options "
                "it adds pass through only while their argument does not start with '-'\n",
                version, qemu, QN_QEMU_OPTIONS_MAJOR, QN_QEMU_OPTIONS_MINOR);
     }
+    g_free(run.out);
 }
 
 static int

@@ -445,11 +445,49 @@ test_sweep_orphans(void)
     remove_state_dir(dir);
 }
 
+/* `host` runs the real QEMU's --version to say when it is newer than our option table: a fake
+ * QEMU that says 9.1.0 gets the note, one that hangs (with a child holding its stdout) is
+ * killed after 2 s and `host` still answers, with no note. */
+static void
+test_host_qemu_version(void)
+{
+    g_autofree gchar *dir = make_state_dir();
+    g_autofree gchar *newer = g_build_filename(dir, "qemu-newer", NULL);
+    g_autofree gchar *hang = g_build_filename(dir, "qemu-hang", NULL);
+    g_autofree gchar *newer_env = g_strdup_printf("QEMU_NUMA_QEMU=%s", newer);
+    g_autofree gchar *hang_env = g_strdup_printf("QEMU_NUMA_QEMU=%s", hang);
+    const char *const env_newer[] = { newer_env, NULL };
+    const char *const env_hang[] = { hang_env, NULL };
+    const char *host[] = { "host", NULL };
+    g_auto(QnCtlRun) r = { 0 };
+    g_auto(QnCtlRun) r2 = { 0 };
+
+    g_assert_true(g_file_set_contents(newer, "#!/bin/sh\necho 'QEMU emulator version 9.1.0'\n",
+                                      -1, NULL));
+    g_assert_true(g_file_set_contents(hang, "#!/bin/sh\nsleep 60\n", -1, NULL));
+    g_assert_cmpint(chmod(newer, 0755), ==, 0);
+    g_assert_cmpint(chmod(hang, 0755), ==, 0);
+    qn_ctl_run(dir, env_newer, host, &r);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_nonnull(strstr(r.out, "note: QEMU 9.1.0 ("));
+    g_assert_nonnull(strstr(r.out, "is newer than qemu-numa's option table (QEMU 7.2)"));
+    qn_ctl_run(dir, env_hang, host, &r2);
+    g_test_message("host with a hanging QEMU: exit %d in %" G_GINT64_FORMAT " ms", r2.status,
+                   r2.elapsed_us / 1000);
+    g_assert_true(r2.exited);
+    g_assert_cmpint(r2.status, ==, 0);
+    g_assert_null(strstr(r2.out, "note: QEMU"));
+    g_assert_nonnull(strstr(r2.out, "hugetlbfs mounted"));
+    g_assert_cmpint(r2.elapsed_us, <, 30 * G_USEC_PER_SEC);
+    remove_state_dir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
     qn_test_init_programs(&argc, &argv);
     g_test_add_func("/ctl/config/unreadable", test_config_unreadable);
+    g_test_add_func("/ctl/host/qemu-version", test_host_qemu_version);
     g_test_add_func("/ctl/hostile/deep-ledger-file", test_deep_ledger_file);
     g_test_add_func("/ctl/hostile/escape-sequences", test_escape_sequences);
     g_test_add_func("/ctl/hostile/planted-files", test_planted_files);
