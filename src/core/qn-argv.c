@@ -177,6 +177,7 @@ qn_parse_smp(QnQemuArgv *qa, const char *value, GError **error)
     smp->clusters = v[4] ? v[4] : 1;
     smp->cores = v[5];
     smp->threads = v[6];
+    smp->layout_given = v[2] || v[3] || v[4] || v[5];
     /* hw/core/machine-smp.c machine_parse_smp_config(), for machines that prefer cores
      * (pc/q35 >= 6.2). */
     if (smp->cpus == 0 && smp->maxcpus == 0) {
@@ -574,6 +575,7 @@ qn_interpret(QnQemuArgv *qa, guint index, const QnArg *a, GError **error)
         return qn_parse_m(qa, v, error);
     }
     if (!strcmp(n, "smp")) {
+        qa->smp_index = qa->smp_index < 0 ? (gint)index : qa->smp_index;
         return qn_parse_smp(qa, v, error);
     }
     if (!strcmp(n, "numa")) {
@@ -627,7 +629,8 @@ qn_qemu_argv_parse(const char *const *argv, GError **error)
     qa->backends = g_ptr_array_new_with_free_func(qn_backend_free);
     qa->vfio_hosts = g_ptr_array_new_with_free_func(g_free);
     qa->ram_size = 128 * QN_MiB; /* hw/i386/pc: default_ram_size */
-    qa->smp = (QnSmp){ 1, 1, 1, 1, 1, 1, 1 };
+    qa->smp = (QnSmp){ 1, 1, 1, 1, 1, 1, 1, FALSE };
+    qa->smp_index = -1;
 
     /* First pass: split argv into options exactly as softmmu/vl.c lookup_opt() does. */
     for (guint i = 1; argv[i] != NULL; i++) {

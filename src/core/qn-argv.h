@@ -57,6 +57,8 @@ typedef struct {
     guint cpus;    /* vCPUs present at start */
     guint maxcpus; /* vCPU slots including hotpluggable ones */
     guint sockets, dies, clusters, cores, threads;
+    gboolean layout_given;  /* sockets=, dies=, clusters= or cores= written: the user's sockets
+                             * are the guest's, we split only on their boundaries */
 } QnSmp;
 
 typedef struct {
@@ -72,6 +74,7 @@ typedef struct {
     guint64 maxmem;            /* bytes, 0 when absent */
     guint slots;
     QnSmp smp;
+    gint smp_index;            /* index in args of the first -smp, -1 when there is none */
 
     GPtrArray *numa_nodes;     /* QnNumaNode* */
     GPtrArray *numa_dists;     /* QnNumaDist* */

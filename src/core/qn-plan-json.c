@@ -11,6 +11,60 @@ qn_mode_name(QnMemoryMode m)
     return qn_memory_mode_to_string(m);
 }
 
+/* "vcpu_topology": the -smp of a by-socket plan (src/core/qn-plan-sockets.c). */
+static void
+qn_plan_smp_to_json(JsonBuilder *b, const QnPlan *plan)
+{
+    const struct {
+        const char *name;
+        guint value;
+    } f[] = { { "cpus", plan->smp.cpus },       { "maxcpus", plan->smp.maxcpus },
+              { "sockets", plan->smp.sockets }, { "dies", plan->smp.dies },
+              { "clusters", plan->smp.clusters }, { "cores", plan->smp.cores },
+              { "threads", plan->smp.threads } };
+
+    json_builder_set_member_name(b, "vcpu_topology");
+    json_builder_begin_object(b);
+    for (guint i = 0; i < G_N_ELEMENTS(f); i++) {
+        json_builder_set_member_name(b, f[i].name);
+        json_builder_add_int_value(b, f[i].value);
+    }
+    json_builder_set_member_name(b, "ours");
+    json_builder_add_boolean_value(b, plan->smp_ours);
+    json_builder_end_object(b);
+}
+
+/* Reads "vcpu_topology" back; absent: not a by-socket plan (entries before issue 16). */
+static gboolean
+qn_plan_smp_from_json(JsonObject *o, QnPlan *plan)
+{
+    static const char *const names[] = { "cpus", "maxcpus", "sockets", "dies", "clusters",
+                                         "cores", "threads" };
+    guint *fields[] = { &plan->smp.cpus, &plan->smp.maxcpus, &plan->smp.sockets,
+                        &plan->smp.dies, &plan->smp.clusters, &plan->smp.cores,
+                        &plan->smp.threads };
+    JsonNode *m = json_object_get_member(o, "vcpu_topology");
+    JsonObject *t;
+
+    if (m == NULL || JSON_NODE_HOLDS_NULL(m)) {
+        return TRUE;
+    }
+    if (!JSON_NODE_HOLDS_OBJECT(m)) {
+        return FALSE;
+    }
+    t = json_node_get_object(m);
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+        gint64 v;
+
+        if (!qn_json_member_int(t, names[i], -1, &v) || v < 1 || v > 4096) {
+            return FALSE;
+        }
+        *fields[i] = (guint)v;
+    }
+    plan->by_socket = TRUE;
+    return qn_json_member_bool(t, "ours", FALSE, &plan->smp_ours);
+}
+
 JsonNode *
 qn_plan_to_json(const QnPlan *plan)
 {
@@ -73,6 +127,12 @@ qn_plan_to_json(const QnPlan *plan)
         json_builder_add_boolean_value(b, g->host_nodes_from_user);
         json_builder_set_member_name(b, "user_node");
         json_builder_add_int_value(b, g->user_node);
+        if (plan->by_socket) {
+            g_autofree gchar *sk = qn_bitmap_format_list(g->sockets, ",");
+
+            json_builder_set_member_name(b, "sockets");
+            json_builder_add_string_value(b, sk);
+        }
         json_builder_set_member_name(b, "pcpus");
         json_builder_begin_array(b);
         for (guint k = 0; g->pcpus != NULL && k < g->pcpus->len; k++) {
@@ -94,6 +154,9 @@ qn_plan_to_json(const QnPlan *plan)
         json_builder_add_string_value(b, emu);
         json_builder_set_member_name(b, "held_pcpus");
         json_builder_add_string_value(b, held);
+    }
+    if (plan->by_socket) {
+        qn_plan_smp_to_json(b, plan);
     }
     json_builder_set_member_name(b, "distance");
     if (plan->distance != NULL) {
@@ -220,6 +283,9 @@ qn_plan_from_json(JsonNode *node, GError **error)
             QN_BAD("emulator_pcpus/held_pcpus");
         }
     }
+    if (!qn_plan_smp_from_json(o, plan)) {
+        QN_BAD("vcpu_topology");
+    }
     nodes = json_node_get_array(m);
     for (guint i = 0; i < json_array_get_length(nodes); i++) {
         JsonNode *e = json_array_get_element(nodes, i);
@@ -262,6 +328,10 @@ qn_plan_from_json(JsonNode *node, GError **error)
         if (g->vcpus == NULL ||
             !qn_json_member_bool(go, "host_nodes_from_user", FALSE, &g->host_nodes_from_user)) {
             QN_BAD("guest_nodes[]");
+        }
+        if (!qn_json_member_string(go, "sockets", "", &s) ||
+            (g->sockets = qn_bitmap_parse_list(s, NULL)) == NULL) {
+            QN_BAD("sockets");
         }
         for (guint k = 0; pc != NULL && JSON_NODE_HOLDS_ARRAY(pc) &&
                           k < json_array_get_length(json_node_get_array(pc));

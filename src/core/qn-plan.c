@@ -46,6 +46,7 @@ qn_guest_node_free(QnGuestNode *g)
     if (g->pcpus != NULL) {
         g_array_unref(g->pcpus);
     }
+    qn_bitmap_free(g->sockets);
     g_free(g);
 }
 
@@ -101,6 +102,7 @@ static const QnPlanStage qn_plan_stages[] = {
     qn_plan_stage_shape,     /* guest nodes, sizes, page sizes and node counts to try */
     qn_plan_stage_search,    /* host nodes for each guest node: the aligned plan */
     qn_plan_stage_mount,     /* the hugetlbfs mount of its hugepages */
+    qn_plan_stage_sockets,   /* whole guest sockets per guest node; -smp if ours */
     qn_plan_stage_cpus,      /* dedicated pCPUs for vCPUs and emulator */
     qn_plan_stage_distances, /* the guest's SLIT */
 };
@@ -154,6 +156,11 @@ qn_plan_summary(const QnPlan *plan)
         g_string_append_printf(s, "%s guest %u -> host %s (%s in %s pages, %s, vCPUs %s",
                                i ? ";" : "", g->id, hosts[0] ? hosts : "-", bytes, ps,
                                qn_memory_mode_to_string(g->mode), vcpus[0] ? vcpus : "-");
+        if (plan->by_socket) {
+            g_autofree gchar *sk = qn_bitmap_format_list(g->sockets, ",");
+
+            g_string_append_printf(s, " in sockets %s", sk[0] ? sk : "-");
+        }
         if (g->pcpus != NULL && g->pcpus->len > 0) {
             g_string_append(s, " on pCPUs ");
             for (guint k = 0; k < g->pcpus->len; k++) {
@@ -161,6 +168,11 @@ qn_plan_summary(const QnPlan *plan)
             }
         }
         g_string_append_c(s, ')');
+    }
+    if (plan->by_socket) {
+        g_string_append_printf(s, "; vCPU topology %s: sockets=%u,cores=%u,threads=%u, whole "
+                               "sockets per guest node", plan->smp_ours ? "ours" : "the argv's",
+                               plan->smp.sockets, plan->smp.cores, plan->smp.threads);
     }
     if (plan->dedicated && plan->emulator_pcpus != NULL) {
         g_autofree gchar *emu = qn_bitmap_format_list(plan->emulator_pcpus, ",");

@@ -59,6 +59,8 @@ typedef struct {
     gboolean host_nodes_from_user; /* the user's backend named host-nodes: kept as given */
     GArray *pcpus;         /* guint: with dedicated CPUs, the pCPU of each present vCPU of
                             * this node, in ascending vCPU order; empty otherwise */
+    QnBitmap *sockets;     /* guest socket-ids this node holds whole (plan->by_socket), else
+                            * empty */
 } QnGuestNode;
 
 typedef struct {
@@ -76,6 +78,9 @@ typedef struct {
     QnBitmap *emulator_pcpus; /* dedicated: where QEMU's other threads run; else %NULL */
     QnBitmap *held_pcpus;    /* dedicated: every pCPU this VM keeps from others (vCPUs,
                               * emulator, and SMT siblings left idle by `isolate`) */
+    QnSmp smp;               /* the guest's vCPU topology: the argv's, or ours (smp_ours) */
+    gboolean smp_ours;       /* -smp rewritten: the argv gave a vCPU count and no sockets */
+    gboolean by_socket;      /* each guest node holds whole sockets: -numa cpu,socket-id= */
 } QnPlan;
 
 void qn_guest_node_free(QnGuestNode *g);

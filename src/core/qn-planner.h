@@ -5,6 +5,8 @@
  *                       own topology, the uneven split, the hugetlbfs mount
  *   qn-plan-search.c    candidate search: host node sets (exhaustive or greedy), packing,
  *                       scoring, feasibility; the guest's distance matrix
+ *   qn-plan-sockets.c   vCPU topology: whole guest sockets per guest node, hotplug slots
+ *                       spread socket by socket
  *   qn-plan-cpus.c      CPU choice: dedicated pCPUs, thread policies, the emulator
  *   qn-plan-fallback.c  the fallback: why no aligned plan, and the plan or error that says so
  *   qn-plan-host.c      what the host offers: node indexes, capacity, distances, global pools
@@ -120,6 +122,10 @@ QnStageResult qn_plan_stage_search(QnPlanner *p, GError **error);
 QnStageResult qn_plan_stage_distances(QnPlanner *p, GError **error);
 gboolean qn_choose_distinct(const QnPlanner *p, GArray *cands, const guint64 *sizes, guint n,
                             guint64 page_size, guint *ret_set);
+
+/* qn-plan-sockets.c */
+QnStageResult qn_plan_stage_sockets(QnPlanner *p, GError **error);
+guint qn_sockets_max_nodes(const QnPlanner *p);
 
 /* qn-plan-cpus.c */
 QnStageResult qn_plan_stage_cpus(QnPlanner *p, GError **error);

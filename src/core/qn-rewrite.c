@@ -207,6 +207,45 @@ qn_thread_context_rewrite(const char *value, GHashTable *affinity)
     }
 }
 
+/* The -smp of a plan whose vCPU topology is ours (QnPlan.smp_ours): the argv's vCPU counts
+ * with the sockets the guest nodes hold whole (src/core/qn-plan-sockets.c), in QEMU's own
+ * -smp keys (docs/system/..., hw/core/machine-smp.c); %NULL when the argv's -smp stays. */
+static gchar *
+qn_rewrite_smp(const QnPlan *plan)
+{
+    const QnSmp *smp = &plan->smp;
+    GString *s;
+
+    if (!plan->smp_ours) {
+        return NULL;
+    }
+    s = g_string_new(NULL);
+    g_string_append_printf(s, "%u", smp->cpus);
+    if (smp->maxcpus != smp->cpus) {
+        g_string_append_printf(s, ",maxcpus=%u", smp->maxcpus);
+    }
+    g_string_append_printf(s, ",sockets=%u,cores=%u", smp->sockets, smp->cores);
+    if (smp->threads > 1) {
+        g_string_append_printf(s, ",threads=%u", smp->threads);
+    }
+    return g_string_free(s, FALSE);
+}
+
+/* `-numa cpu,node-id=G,socket-id=S` for every socket of a by-socket plan: the guest node of
+ * each socket, said explicitly (qemu-options.hx: -numa cpu assigns CPU slots by topology
+ * properties; -numa node,cpus= is the legacy form by index). Added to @numa. */
+static void
+qn_rewrite_numa_cpus(const QnPlan *plan, GPtrArray *numa)
+{
+    for (guint i = 0; plan->by_socket && i < plan->guest_nodes->len; i++) {
+        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+
+        QN_BITMAP_FOREACH(g->sockets, sk) {
+            g_ptr_array_add(numa, g_strdup_printf("cpu,node-id=%u,socket-id=%d", g->id, sk));
+        }
+    }
+}
+
 static void
 qn_add(GStrvBuilder *b, const char *flag, const char *value)
 {
@@ -227,11 +266,13 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
     g_autoptr(GHashTable) affinity = g_hash_table_new(g_str_hash, g_str_equal);
     gboolean machine_backend = FALSE;
     gint first_numa = -1;
+    g_autofree gchar *smp = NULL;
     guint n;
 
     if (plan->kind != QN_PLAN_ALIGNED) {
         return qn_qemu_argv_to_strv(qa);
     }
+    smp = qn_rewrite_smp(plan);
     n = plan->guest_nodes->len;
     for (guint i = 0; i < n; i++) {
         const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
@@ -291,10 +332,13 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
                 GString *s = g_string_new(NULL);
 
                 g_string_append_printf(s, "node,nodeid=%u", g->id);
-                qn_append_ranges(s, "cpus", g->vcpus);
+                if (!plan->by_socket) {
+                    qn_append_ranges(s, "cpus", g->vcpus);
+                }
                 g_string_append_printf(s, ",memdev=%s", g->memdev);
                 g_ptr_array_add(numa, g_string_free(s, FALSE));
             }
+            qn_rewrite_numa_cpus(plan, numa);
         }
     }
     if (plan->distance != NULL) {
@@ -322,6 +366,13 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
         const QnArg *a = g_ptr_array_index(qa->args, i);
         const char *nv = g_hash_table_lookup(replace, GUINT_TO_POINTER(i));
 
+        if (smp != NULL && g_strcmp0(a->name, "smp") == 0) {
+            /* ours replaces the first -smp; QEMU merges later ones into it, so they go */
+            if ((gint)i == qa->smp_index) {
+                qn_add(out, a->flag, smp);
+            }
+            continue;
+        }
         if ((gint)i == first_numa) {
             for (guint k = 0; k < ours->len; k++) {
                 qn_add(out, "-object", g_ptr_array_index(ours, k));
@@ -352,6 +403,9 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
         g_autofree gchar *v = g_strdup_printf("memory-backend=%s", id);
 
         qn_add(out, "-machine", v);
+    }
+    if (smp != NULL && qa->smp_index < 0) {
+        qn_add(out, "-smp", smp);
     }
     for (guint k = 0; k < numa->len; k++) {
         qn_add(out, "-numa", g_ptr_array_index(numa, k));
