@@ -79,6 +79,17 @@ qn_page_size_of_backend(const QnPlanner *p, const QnMemoryBackend *b)
     return 0;
 }
 
+/**
+ * qn_shape_backend_page_size:
+ * The page size in bytes of the argv's backend @b (0: regular memory), as
+ * qn_page_size_of_backend() reads it: for hotplug memory backends too.
+ */
+guint64
+qn_shape_backend_page_size(const QnPlanner *p, const QnMemoryBackend *b)
+{
+    return qn_page_size_of_backend(p, b);
+}
+
 /* What a user backend fixes of its guest node: size, id, page size, host nodes, policy. */
 static void
 qn_shape_node_from_backend(const QnPlanner *p, QnShapeNode *s, const QnMemoryBackend *b)

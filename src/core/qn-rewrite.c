@@ -246,6 +246,70 @@ qn_rewrite_numa_cpus(const QnPlan *plan, GPtrArray *numa)
     }
 }
 
+/* The backend of a hotplug memory device, bound to @d's host nodes with its policy: the
+ * user's other properties kept in order and form (keyval stays keyval, JSON stays JSON). */
+static gchar *
+qn_mem_device_backend(const QnMemoryBackend *b, const QnPlanMemDevice *d)
+{
+    const char *policy = qn_memory_mode_to_string(d->mode);
+
+    if (b->json) {
+        g_autoptr(JsonObject) o = json_object_new();
+        g_autoptr(JsonNode) root = json_node_new(JSON_NODE_OBJECT);
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(GList) keys = json_object_get_members(b->props);
+
+        for (GList *l = keys; l != NULL; l = l->next) {
+            if (strcmp(l->data, "host-nodes") != 0 && strcmp(l->data, "policy") != 0) {
+                json_object_set_member(o, l->data,
+                                       json_node_copy(json_object_get_member(b->props, l->data)));
+            }
+        }
+        json_object_set_member(o, "host-nodes", qn_json_nodes_array(d->host_nodes));
+        json_object_set_string_member(o, "policy", policy);
+        json_node_set_object(root, o);
+        json_generator_set_root(gen, root);
+        return json_generator_to_data(gen, NULL);
+    } else {
+        GString *s = g_string_new(qn_keyval_get(b->keyval, "qom-type"));
+
+        for (guint i = 0; i < b->keyval->items->len; i++) {
+            QnKv *kv = g_ptr_array_index(b->keyval->items, i);
+            g_autofree gchar *k = NULL, *v = NULL;
+
+            if (!strcmp(kv->key, "qom-type") || !strcmp(kv->key, "host-nodes") ||
+                !strcmp(kv->key, "policy")) {
+                continue;
+            }
+            k = qn_keyval_escape(kv->key);
+            v = qn_keyval_escape(kv->value);
+            g_string_append_printf(s, ",%s=%s", k, v);
+        }
+        qn_append_ranges(s, "host-nodes", d->host_nodes);
+        g_string_append_printf(s, ",policy=%s", policy);
+        return g_string_free(s, FALSE);
+    }
+}
+
+/* Hotplug memory backends (pc-dimm, nvdimm, virtio-mem) bound where the plan put them
+ * (src/core/qn-plan-memdev.c): their -object replaced in @replace (arg index -> value). The
+ * user's own host-nodes, and devices with no guest node, are left as written. */
+static void
+qn_rewrite_mem_devices(const QnQemuArgv *qa, const QnPlan *plan, GHashTable *replace)
+{
+    for (guint i = 0; plan->mem_devices != NULL && i < plan->mem_devices->len; i++) {
+        const QnPlanMemDevice *d = g_ptr_array_index(plan->mem_devices, i);
+        const QnMemoryBackend *b = qn_qemu_argv_find_backend(qa, d->memdev);
+
+        if (b == NULL || d->host_nodes_from_user || qn_bitmap_count(d->host_nodes) == 0 ||
+            g_hash_table_contains(replace, GUINT_TO_POINTER(b->arg_index))) {
+            continue;
+        }
+        g_hash_table_insert(replace, GUINT_TO_POINTER(b->arg_index),
+                            qn_mem_device_backend(b, d));
+    }
+}
+
 static void
 qn_add(GStrvBuilder *b, const char *flag, const char *value)
 {
@@ -305,6 +369,7 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
         }
     }
 
+    qn_rewrite_mem_devices(qa, plan, replace);
     if (plan->guest_topology == QN_GUEST_TOPOLOGY_USER) {
         /* Nodes the user gave no memory get ours: add memdev= to their lines. */
         for (guint i = 0; i < n; i++) {
