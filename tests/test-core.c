@@ -480,6 +480,24 @@ test_plan_json_roundtrip(void)
 
     g_assert_cmpstr(a, ==, b);
 
+    /* issue 16: the vCPU topology (hotplug sockets dealt in turn) and hotplug memory too */
+    {
+        const char *args2[] = { "-m", "10G,slots=2,maxmem=12G", "-smp", "4,maxcpus=8",
+                                "-object", "memory-backend-ram,id=d1,size=1G", "-device",
+                                "pc-dimm,memdev=d1,node=1", NULL };
+        g_autoptr(QnPlan) p2 = qn_plan_for("2x2", NULL, args2, NULL);
+        g_autoptr(JsonNode) j2 = qn_plan_to_json(p2);
+        g_autoptr(QnPlan) q2 = qn_plan_from_json(j2, NULL);
+        g_autofree gchar *a2 = qn_plan_summary(p2);
+        g_autofree gchar *b2 = NULL;
+
+        g_assert_nonnull(q2);
+        b2 = qn_plan_summary(q2);
+        g_assert_cmpstr(a2, ==, b2);
+        g_assert_nonnull(strstr(a2, "sockets 0,2"));
+        g_assert_nonnull(strstr(a2, "pc-dimm d1 -> guest 1, host 1"));
+    }
+
     /* Hand-edited ledger plans: a member of the wrong type is an error naming it, never a
      * json-glib critical (g_test makes those fatal). Found by the ledger fuzz target. */
     {

@@ -65,6 +65,8 @@ qn_qemu_argv_free(QnQemuArgv *qa)
     g_free(qa->incoming);
     g_free(qa->pidfile);
     g_ptr_array_unref(qa->vfio_hosts);
+    g_ptr_array_unref(qa->mem_devices);
+    g_array_unref(qa->numa_cpus);
     g_free(qa);
 }
 
@@ -177,6 +179,7 @@ qn_parse_smp(QnQemuArgv *qa, const char *value, GError **error)
     smp->clusters = v[4] ? v[4] : 1;
     smp->cores = v[5];
     smp->threads = v[6];
+    smp->layout_given = v[2] || v[3] || v[4] || v[5];
     /* hw/core/machine-smp.c machine_parse_smp_config(), for machines that prefer cores
      * (pc/q35 >= 6.2). */
     if (smp->cpus == 0 && smp->maxcpus == 0) {
@@ -207,6 +210,70 @@ qn_parse_smp(QnQemuArgv *qa, const char *value, GError **error)
         return FALSE;
     }
     return TRUE;
+}
+
+/* -numa cpu,node-id=N[,socket-id=][,die-id=][,core-id=][,thread-id=]: kept as 5 gints
+ * (-1: not given) until -smp is known (qn_resolve_numa_cpus()). */
+static gboolean
+qn_parse_numa_cpu(const QnKeyval *kv, const char *value, GArray *out, GError **error)
+{
+    static const char *const keys[] = { "node-id", "socket-id", "die-id", "core-id",
+                                        "thread-id" };
+    gint ids[G_N_ELEMENTS(keys)];
+
+    for (guint k = 0; k < G_N_ELEMENTS(keys); k++) {
+        const char *s = qn_keyval_get(kv, keys[k]);
+        g_autofree gchar *what = g_strdup_printf("-numa cpu %s", keys[k]);
+        guint v;
+
+        ids[k] = -1;
+        if (s != NULL) {
+            if (!qn_parse_uint(s, 4095, &v, what, error)) {
+                return FALSE;
+            }
+            ids[k] = (gint)v;
+        }
+    }
+    if (ids[0] < 0) {
+        g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV, "-numa '%s': missing node-id", value);
+        return FALSE;
+    }
+    g_array_append_vals(out, ids, G_N_ELEMENTS(ids));
+    return TRUE;
+}
+
+/* The vCPUs each -numa cpu line names, added to its node's cpus. x86 numbers vCPU indexes
+ * threads first, then cores, dies, sockets (hw/i386/x86.c x86_topo_ids_from_idx()); core-id
+ * counts within a die. A node-id naming no -numa node is QEMU's to refuse. */
+static void
+qn_resolve_numa_cpus(QnQemuArgv *qa)
+{
+    const QnSmp *smp = &qa->smp;
+    guint t = MAX(smp->threads, 1), c = MAX(smp->cores * MAX(smp->clusters, 1), 1);
+    guint d = MAX(smp->dies, 1);
+
+    for (guint e = 0; e + 5 <= qa->numa_cpus->len; e += 5) {
+        const gint *ids = &g_array_index(qa->numa_cpus, gint, e);
+        QnNumaNode *node = NULL;
+
+        for (guint i = 0; i < qa->numa_nodes->len && node == NULL; i++) {
+            QnNumaNode *n = g_ptr_array_index(qa->numa_nodes, i);
+
+            node = (n->nodeid >= 0 ? n->nodeid : (gint)i) == ids[0] ? n : NULL;
+        }
+        for (guint v = 0; node != NULL && v < smp->maxcpus; v++) {
+            gint have[] = { (gint)(v / (t * c * d)), (gint)(v / (t * c) % d),
+                            (gint)(v / t % c), (gint)(v % t) };
+            gboolean match = TRUE;
+
+            for (guint k = 0; k < G_N_ELEMENTS(have); k++) {
+                match &= ids[k + 1] < 0 || ids[k + 1] == have[k];
+            }
+            if (match) {
+                qn_bitmap_set(node->cpus, v);
+            }
+        }
+    }
 }
 
 static gboolean
@@ -316,6 +383,7 @@ qn_parse_numa(QnQemuArgv *qa, guint index, const char *value, GError **error)
         g_ptr_array_add(qa->numa_dists, g_memdup2(&d, sizeof(d)));
     } else if (g_strcmp0(type, "cpu") == 0) {
         qa->has_numa_cpu = TRUE;
+        return qn_parse_numa_cpu(kv, value, qa->numa_cpus, error);
     } else if (g_strcmp0(type, "hmat-lb") != 0 && g_strcmp0(type, "hmat-cache") != 0) {
         g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV, "-numa '%s': unknown type '%s'", value,
                     type ? type : "");
@@ -515,39 +583,84 @@ qn_parse_machine(QnQemuArgv *qa, const char *value, GError **error)
 }
 
 static void
-qn_parse_device(QnQemuArgv *qa, const char *value)
+qn_mem_device_free(gpointer ptr)
 {
-    g_autofree gchar *driver = NULL;
-    g_autofree gchar *host = NULL;
+    QnMemDevice *d = ptr;
+
+    g_free(d->driver);
+    g_free(d->memdev);
+    g_free(d);
+}
+
+static gboolean
+qn_is_mem_device(const char *driver)
+{
+    return !g_strcmp0(driver, "pc-dimm") || !g_strcmp0(driver, "nvdimm") ||
+           !g_strcmp0(driver, "virtio-mem-pci") || !g_strcmp0(driver, "virtio-mem");
+}
+
+/* The PCI address of a vfio-pci device: host= ("3b:00.0" means domain 0, sysfs names carry
+ * the domain), or the last element of sysfsdev= (hw/vfio/pci.c takes either). */
+static gchar *
+qn_vfio_address(const char *host, const char *sysfsdev)
+{
+    if (host != NULL) {
+        return strchr(host, ':') == strrchr(host, ':') ? g_strdup_printf("0000:%s", host)
+                                                       : g_strdup(host);
+    }
+    if (sysfsdev != NULL && strrchr(sysfsdev, '/') != NULL && strrchr(sysfsdev, '/')[1]) {
+        return g_strdup(strrchr(sysfsdev, '/') + 1);
+    }
+    return NULL;
+}
+
+/* -device: we only look for vfio-pci host=/sysfsdev= and hotplug memory devices; a malformed
+ * -device is QEMU's to report. */
+static void
+qn_parse_device(QnQemuArgv *qa, guint index, const char *value)
+{
+    static const char *const keys[] = { "driver", "host", "sysfsdev", "memdev", "node" };
+    gchar *v[G_N_ELEMENTS(keys)] = { NULL };
+    g_autofree gchar *addr = NULL;
 
     if (value[0] == '{') {
         g_autoptr(JsonNode) root = NULL;
 
-        /* A malformed -device is QEMU's to report: we only look for vfio-pci host=. */
         root = qn_json_parse_bounded(value, strlen(value), QN_JSON_MAX_DEPTH, G_MAXSIZE, NULL);
         if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
             return;
         }
-        driver = qn_json_scalar_to_string(json_object_get_member(json_node_get_object(root),
-                                                                 "driver"));
-        host = qn_json_scalar_to_string(json_object_get_member(json_node_get_object(root),
-                                                               "host"));
+        for (guint k = 0; k < G_N_ELEMENTS(keys); k++) {
+            v[k] = qn_json_scalar_to_string(
+                json_object_get_member(json_node_get_object(root), keys[k]));
+        }
     } else {
         g_autoptr(QnKeyval) kv = qn_keyval_parse(value, "driver", NULL);
 
         if (kv == NULL) {
             return;
         }
-        driver = g_strdup(qn_keyval_get(kv, "driver"));
-        host = g_strdup(qn_keyval_get(kv, "host"));
-    }
-    if (g_strcmp0(driver, "vfio-pci") == 0 && host != NULL) {
-        /* QEMU accepts "3b:00.0" for domain 0; sysfs names carry the domain. */
-        if (strchr(host, ':') == strrchr(host, ':')) {
-            g_ptr_array_add(qa->vfio_hosts, g_strdup_printf("0000:%s", host));
-        } else {
-            g_ptr_array_add(qa->vfio_hosts, g_steal_pointer(&host));
+        for (guint k = 0; k < G_N_ELEMENTS(keys); k++) {
+            v[k] = g_strdup(qn_keyval_get(kv, keys[k]));
         }
+    }
+    if (g_strcmp0(v[0], "vfio-pci") == 0 && (addr = qn_vfio_address(v[1], v[2])) != NULL) {
+        g_ptr_array_add(qa->vfio_hosts, g_steal_pointer(&addr));
+    } else if (qn_is_mem_device(v[0])) {
+        QnMemDevice *d = g_new0(QnMemDevice, 1);
+        guint64 node = 0;
+
+        d->arg_index = index;
+        d->driver = g_strdup(v[0]);
+        d->memdev = g_strdup(v[3]);
+        if (v[4] != NULL && !g_ascii_string_to_unsigned(v[4], 10, 0, 1023, &node, NULL)) {
+            node = G_MAXUINT; /* QEMU refuses it; we bind it nowhere */
+        }
+        d->node = (guint)node;
+        g_ptr_array_add(qa->mem_devices, d);
+    }
+    for (guint k = 0; k < G_N_ELEMENTS(keys); k++) {
+        g_free(v[k]);
     }
 }
 
@@ -574,6 +687,7 @@ qn_interpret(QnQemuArgv *qa, guint index, const QnArg *a, GError **error)
         return qn_parse_m(qa, v, error);
     }
     if (!strcmp(n, "smp")) {
+        qa->smp_index = qa->smp_index < 0 ? (gint)index : qa->smp_index;
         return qn_parse_smp(qa, v, error);
     }
     if (!strcmp(n, "numa")) {
@@ -586,7 +700,7 @@ qn_interpret(QnQemuArgv *qa, guint index, const QnArg *a, GError **error)
         return qn_parse_machine(qa, v, error);
     }
     if (!strcmp(n, "device")) {
-        qn_parse_device(qa, v);
+        qn_parse_device(qa, index, v);
     } else if (!strcmp(n, "mem-path")) {
         g_free(qa->mem_path);
         qa->mem_path = g_strdup(v);
@@ -626,8 +740,11 @@ qn_qemu_argv_parse(const char *const *argv, GError **error)
     qa->numa_dists = g_ptr_array_new_with_free_func(g_free);
     qa->backends = g_ptr_array_new_with_free_func(qn_backend_free);
     qa->vfio_hosts = g_ptr_array_new_with_free_func(g_free);
+    qa->mem_devices = g_ptr_array_new_with_free_func(qn_mem_device_free);
+    qa->numa_cpus = g_array_new(FALSE, FALSE, sizeof(gint));
     qa->ram_size = 128 * QN_MiB; /* hw/i386/pc: default_ram_size */
-    qa->smp = (QnSmp){ 1, 1, 1, 1, 1, 1, 1 };
+    qa->smp = (QnSmp){ 1, 1, 1, 1, 1, 1, 1, FALSE };
+    qa->smp_index = -1;
 
     /* First pass: split argv into options exactly as softmmu/vl.c lookup_opt() does. */
     for (guint i = 1; argv[i] != NULL; i++) {
@@ -689,6 +806,7 @@ qn_qemu_argv_parse(const char *const *argv, GError **error)
             return NULL;
         }
     }
+    qn_resolve_numa_cpus(qa);
     return g_steal_pointer(&qa);
 }
 

@@ -57,7 +57,22 @@ typedef struct {
     guint cpus;    /* vCPUs present at start */
     guint maxcpus; /* vCPU slots including hotpluggable ones */
     guint sockets, dies, clusters, cores, threads;
+    gboolean layout_given;  /* sockets=, dies=, clusters= or cores= written: the user's sockets
+                             * are the guest's, we split only on their boundaries */
 } QnSmp;
+
+/**
+ * QnMemDevice:
+ * A `-device pc-dimm|nvdimm|virtio-mem-pci|virtio-mem` (hotplug memory) and the guest node it
+ * belongs to (its node= property; QEMU's default is node 0: hw/mem/pc-dimm.c,
+ * hw/virtio/virtio-mem.c).
+ */
+typedef struct {
+    guint arg_index;  /* index in QnQemuArgv.args of its -device */
+    gchar *driver;    /* "pc-dimm", "nvdimm", "virtio-mem-pci" ... */
+    gchar *memdev;    /* nullable: the backend's id (a -device without one is QEMU's to refuse) */
+    guint node;       /* guest node id */
+} QnMemDevice;
 
 typedef struct {
     gchar *argv0;
@@ -72,10 +87,12 @@ typedef struct {
     guint64 maxmem;            /* bytes, 0 when absent */
     guint slots;
     QnSmp smp;
+    gint smp_index;            /* index in args of the first -smp, -1 when there is none */
 
     GPtrArray *numa_nodes;     /* QnNumaNode* */
     GPtrArray *numa_dists;     /* QnNumaDist* */
-    gboolean has_numa_cpu;     /* -numa cpu,... present (we keep the user's nodes then) */
+    gboolean has_numa_cpu;     /* -numa cpu,... present (we keep the user's nodes then); the
+                                * vCPUs each names are in its node's QnNumaNode.cpus */
     GPtrArray *backends;       /* QnMemoryBackend*, memory backends only */
     gchar *machine_type;       /* nullable, last -machine type= */
     gchar *machine_memory_backend; /* nullable, -machine memory-backend= */
@@ -88,7 +105,11 @@ typedef struct {
     gchar *incoming;           /* -incoming (nullable) */
     gboolean daemonize;
     gchar *pidfile;
-    GPtrArray *vfio_hosts;     /* gchar*, "0000:3b:00.0" of each -device vfio-pci,host= */
+    GPtrArray *vfio_hosts;     /* gchar*, "0000:3b:00.0" of each -device vfio-pci,host= or
+                                * sysfsdev=/sys/bus/pci/devices/0000:3b:00.0 */
+    GPtrArray *mem_devices;    /* QnMemDevice*: pc-dimm, nvdimm, virtio-mem devices */
+    GArray *numa_cpus;         /* gint x5 per -numa cpu: node-id, socket-, die-, core-,
+                                * thread-id (-1: not given); resolved into numa_nodes */
 } QnQemuArgv;
 
 void qn_qemu_argv_free(QnQemuArgv *qa);

@@ -11,6 +11,95 @@ qn_mode_name(QnMemoryMode m)
     return qn_memory_mode_to_string(m);
 }
 
+/* "vcpu_topology": the -smp of a by-socket plan (src/core/qn-plan-sockets.c). */
+static void
+qn_plan_smp_to_json(JsonBuilder *b, const QnPlan *plan)
+{
+    const struct {
+        const char *name;
+        guint value;
+    } f[] = { { "cpus", plan->smp.cpus },       { "maxcpus", plan->smp.maxcpus },
+              { "sockets", plan->smp.sockets }, { "dies", plan->smp.dies },
+              { "clusters", plan->smp.clusters }, { "cores", plan->smp.cores },
+              { "threads", plan->smp.threads } };
+
+    json_builder_set_member_name(b, "vcpu_topology");
+    json_builder_begin_object(b);
+    for (guint i = 0; i < G_N_ELEMENTS(f); i++) {
+        json_builder_set_member_name(b, f[i].name);
+        json_builder_add_int_value(b, f[i].value);
+    }
+    json_builder_set_member_name(b, "ours");
+    json_builder_add_boolean_value(b, plan->smp_ours);
+    json_builder_end_object(b);
+}
+
+/* Reads "vcpu_topology" back; absent: not a by-socket plan (entries before issue 16). */
+static gboolean
+qn_plan_smp_from_json(JsonObject *o, QnPlan *plan)
+{
+    static const char *const names[] = { "cpus", "maxcpus", "sockets", "dies", "clusters",
+                                         "cores", "threads" };
+    guint *fields[] = { &plan->smp.cpus, &plan->smp.maxcpus, &plan->smp.sockets,
+                        &plan->smp.dies, &plan->smp.clusters, &plan->smp.cores,
+                        &plan->smp.threads };
+    JsonNode *m = json_object_get_member(o, "vcpu_topology");
+    JsonObject *t;
+
+    if (m == NULL || JSON_NODE_HOLDS_NULL(m)) {
+        return TRUE;
+    }
+    if (!JSON_NODE_HOLDS_OBJECT(m)) {
+        return FALSE;
+    }
+    t = json_node_get_object(m);
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+        gint64 v;
+
+        if (!qn_json_member_int(t, names[i], -1, &v) || v < 1 || v > 4096) {
+            return FALSE;
+        }
+        *fields[i] = (guint)v;
+    }
+    plan->by_socket = TRUE;
+    return qn_json_member_bool(t, "ours", FALSE, &plan->smp_ours);
+}
+
+/* "mem_devices": the argv's hotplug memory as placed (src/core/qn-plan-memdev.c). */
+static void
+qn_plan_mem_devices_to_json(JsonBuilder *b, const QnPlan *plan)
+{
+    json_builder_set_member_name(b, "mem_devices");
+    json_builder_begin_array(b);
+    for (guint i = 0; plan->mem_devices != NULL && i < plan->mem_devices->len; i++) {
+        const QnPlanMemDevice *d = g_ptr_array_index(plan->mem_devices, i);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "memdev");
+        json_builder_add_string_value(b, d->memdev);
+        json_builder_set_member_name(b, "driver");
+        json_builder_add_string_value(b, d->driver);
+        json_builder_set_member_name(b, "node");
+        json_builder_add_int_value(b, d->node);
+        json_builder_set_member_name(b, "bytes");
+        json_builder_add_int_value(b, (gint64)d->bytes);
+        json_builder_set_member_name(b, "page_size");
+        json_builder_add_int_value(b, (gint64)d->page_size);
+        json_builder_set_member_name(b, "host_nodes");
+        json_builder_begin_array(b);
+        QN_BITMAP_FOREACH(d->host_nodes, h) {
+            json_builder_add_int_value(b, h);
+        }
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "mode");
+        json_builder_add_string_value(b, qn_mode_name(d->mode));
+        json_builder_set_member_name(b, "host_nodes_from_user");
+        json_builder_add_boolean_value(b, d->host_nodes_from_user);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
 JsonNode *
 qn_plan_to_json(const QnPlan *plan)
 {
@@ -73,6 +162,12 @@ qn_plan_to_json(const QnPlan *plan)
         json_builder_add_boolean_value(b, g->host_nodes_from_user);
         json_builder_set_member_name(b, "user_node");
         json_builder_add_int_value(b, g->user_node);
+        if (plan->by_socket) {
+            g_autofree gchar *sk = qn_bitmap_format_list(g->sockets, ",");
+
+            json_builder_set_member_name(b, "sockets");
+            json_builder_add_string_value(b, sk);
+        }
         json_builder_set_member_name(b, "pcpus");
         json_builder_begin_array(b);
         for (guint k = 0; g->pcpus != NULL && k < g->pcpus->len; k++) {
@@ -95,6 +190,10 @@ qn_plan_to_json(const QnPlan *plan)
         json_builder_set_member_name(b, "held_pcpus");
         json_builder_add_string_value(b, held);
     }
+    if (plan->by_socket) {
+        qn_plan_smp_to_json(b, plan);
+    }
+    qn_plan_mem_devices_to_json(b, plan);
     json_builder_set_member_name(b, "distance");
     if (plan->distance != NULL) {
         json_builder_begin_array(b);
@@ -149,6 +248,67 @@ qn_topo_name(guint i)
     return qn_guest_topology_to_string(i);
 }
 
+/* Reads "mem_devices" back; absent: none (entries before issue 16). */
+static gboolean
+qn_plan_mem_devices_from_json(JsonObject *o, QnPlan *plan)
+{
+    JsonNode *m = json_object_get_member(o, "mem_devices");
+    JsonArray *a;
+
+    if (m == NULL) {
+        return TRUE;
+    }
+    if (!JSON_NODE_HOLDS_ARRAY(m)) {
+        return FALSE;
+    }
+    a = json_node_get_array(m);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonNode *e = json_array_get_element(a, i);
+        g_autoptr(QnPlanMemDevice) d = g_new0(QnPlanMemDevice, 1);
+        const char *memdev, *driver, *mode;
+        gint64 node, bytes, page_size;
+        JsonNode *hn;
+        JsonObject *eo;
+        guint v;
+
+        if (!JSON_NODE_HOLDS_OBJECT(e)) {
+            return FALSE;
+        }
+        eo = json_node_get_object(e);
+        hn = json_object_get_member(eo, "host_nodes");
+        if (!qn_json_member_string(eo, "memdev", NULL, &memdev) || memdev == NULL ||
+            !qn_json_member_string(eo, "driver", NULL, &driver) || driver == NULL ||
+            !qn_json_member_string(eo, "mode", NULL, &mode) ||
+            !qn_enum_from(mode, qn_mode_name_u, QN_MEMORY_MODE_INTERLEAVE, &v) ||
+            !qn_json_member_int(eo, "node", -1, &node) || node < 0 || node > G_MAXUINT ||
+            !qn_json_member_int(eo, "bytes", -1, &bytes) || bytes < 0 ||
+            !qn_json_member_int(eo, "page_size", -1, &page_size) || page_size < 0 ||
+            !qn_json_member_bool(eo, "host_nodes_from_user", FALSE, &d->host_nodes_from_user) ||
+            hn == NULL || !JSON_NODE_HOLDS_ARRAY(hn)) {
+            return FALSE;
+        }
+        d->memdev = g_strdup(memdev);
+        d->driver = g_strdup(driver);
+        d->node = (guint)node;
+        d->bytes = (guint64)bytes;
+        d->page_size = (guint64)page_size;
+        d->mode = v;
+        d->host_nodes = qn_bitmap_new();
+        for (guint k = 0; k < json_array_get_length(json_node_get_array(hn)); k++) {
+            JsonNode *el = json_array_get_element(json_node_get_array(hn), k);
+            gint64 hid;
+
+            if (!JSON_NODE_HOLDS_VALUE(el) || json_node_get_value_type(el) != G_TYPE_INT64 ||
+                (hid = json_node_get_int(el)) < 0 || hid >= 1024) {
+                return FALSE;
+            }
+            qn_bitmap_set(d->host_nodes, (guint)hid);
+        }
+        g_ptr_array_add(plan->mem_devices, g_steal_pointer(&d));
+    }
+    return TRUE;
+}
+
 #define QN_BAD(what)                                                                      \
     do {                                                                                  \
         g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "plan: missing or invalid '%s'", what); \
@@ -166,6 +326,7 @@ qn_plan_from_json(JsonNode *node, GError **error)
     const char *s;
 
     plan->guest_nodes = g_ptr_array_new_with_free_func((GDestroyNotify)qn_guest_node_free);
+    plan->mem_devices = g_ptr_array_new_with_free_func((GDestroyNotify)qn_plan_mem_device_free);
     if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node)) {
         QN_BAD("plan");
     }
@@ -220,6 +381,12 @@ qn_plan_from_json(JsonNode *node, GError **error)
             QN_BAD("emulator_pcpus/held_pcpus");
         }
     }
+    if (!qn_plan_smp_from_json(o, plan)) {
+        QN_BAD("vcpu_topology");
+    }
+    if (!qn_plan_mem_devices_from_json(o, plan)) {
+        QN_BAD("mem_devices");
+    }
     nodes = json_node_get_array(m);
     for (guint i = 0; i < json_array_get_length(nodes); i++) {
         JsonNode *e = json_array_get_element(nodes, i);
@@ -262,6 +429,10 @@ qn_plan_from_json(JsonNode *node, GError **error)
         if (g->vcpus == NULL ||
             !qn_json_member_bool(go, "host_nodes_from_user", FALSE, &g->host_nodes_from_user)) {
             QN_BAD("guest_nodes[]");
+        }
+        if (!qn_json_member_string(go, "sockets", "", &s) ||
+            (g->sockets = qn_bitmap_parse_list(s, NULL)) == NULL) {
+            QN_BAD("sockets");
         }
         for (guint k = 0; pc != NULL && JSON_NODE_HOLDS_ARRAY(pc) &&
                           k < json_array_get_length(json_node_get_array(pc));

@@ -79,6 +79,17 @@ qn_page_size_of_backend(const QnPlanner *p, const QnMemoryBackend *b)
     return 0;
 }
 
+/**
+ * qn_shape_backend_page_size:
+ * The page size in bytes of the argv's backend @b (0: regular memory), as
+ * qn_page_size_of_backend() reads it: for hotplug memory backends too.
+ */
+guint64
+qn_shape_backend_page_size(const QnPlanner *p, const QnMemoryBackend *b)
+{
+    return qn_page_size_of_backend(p, b);
+}
+
 /* What a user backend fixes of its guest node: size, id, page size, host nodes, policy. */
 static void
 qn_shape_node_from_backend(const QnPlanner *p, QnShapeNode *s, const QnMemoryBackend *b)
@@ -256,12 +267,17 @@ qn_node_counts(const QnPlanner *p)
 
         g_array_append_val(counts, c);
     } else if (p->kind == QN_GUEST_TOPOLOGY_FIXED) {
-        g_array_append_val(counts, p->cfg->guest_nodes);
+        /* the argv's sockets cap it: the nearest count that splits on socket boundaries */
+        guint c = MIN(p->cfg->guest_nodes, qn_sockets_max_nodes(p));
+
+        g_array_append_val(counts, c);
     } else if (p->single) {
         guint one = 1;
 
         g_array_append_val(counts, one);
     } else {
+        /* the argv's sockets cap it: no guest node may split a socket (qn-plan-sockets.c) */
+        maxn = MIN(maxn, qn_sockets_max_nodes(p));
         for (guint c = 1; c <= maxn; c *= 2) {
             g_array_append_val(counts, c);
         }
@@ -504,6 +520,7 @@ qn_guest_node_new(guint id, const QnShapeNode *s, guint64 bytes, guint64 page_si
     g->memdev = s && s->memdev ? g_strdup(s->memdev) : g_strdup_printf("qn-ram%u", id);
     g->user_node = s ? s->user_node : -1;
     g->pcpus = g_array_new(FALSE, FALSE, sizeof(guint));
+    g->sockets = qn_bitmap_new();
     return g;
 }
 

@@ -46,7 +46,20 @@ qn_guest_node_free(QnGuestNode *g)
     if (g->pcpus != NULL) {
         g_array_unref(g->pcpus);
     }
+    qn_bitmap_free(g->sockets);
     g_free(g);
+}
+
+void
+qn_plan_mem_device_free(QnPlanMemDevice *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    g_free(d->memdev);
+    g_free(d->driver);
+    qn_bitmap_free(d->host_nodes);
+    g_free(d);
 }
 
 void
@@ -56,6 +69,9 @@ qn_plan_free(QnPlan *plan)
         return;
     }
     g_ptr_array_unref(plan->guest_nodes);
+    if (plan->mem_devices != NULL) {
+        g_ptr_array_unref(plan->mem_devices);
+    }
     g_free(plan->distance);
     g_free(plan->hugetlbfs);
     g_free(plan->reason);
@@ -90,6 +106,7 @@ qn_plan_new(const QnConfig *cfg, QnPlanKind kind)
     plan->policy = cfg->policy;
     plan->mode = cfg->memory_mode;
     plan->guest_nodes = g_ptr_array_new_with_free_func((GDestroyNotify)qn_guest_node_free);
+    plan->mem_devices = g_ptr_array_new_with_free_func((GDestroyNotify)qn_plan_mem_device_free);
     return plan;
 }
 
@@ -101,6 +118,8 @@ static const QnPlanStage qn_plan_stages[] = {
     qn_plan_stage_shape,     /* guest nodes, sizes, page sizes and node counts to try */
     qn_plan_stage_search,    /* host nodes for each guest node: the aligned plan */
     qn_plan_stage_mount,     /* the hugetlbfs mount of its hugepages */
+    qn_plan_stage_sockets,   /* whole guest sockets per guest node; -smp if ours */
+    qn_plan_stage_mem_devices, /* hotplug memory bound to its guest node's host nodes */
     qn_plan_stage_cpus,      /* dedicated pCPUs for vCPUs and emulator */
     qn_plan_stage_distances, /* the guest's SLIT */
 };
@@ -160,6 +179,11 @@ qn_plan_summary(const QnPlan *plan)
         g_string_append_printf(s, "%s guest %u -> host %s (%s in %s pages, %s, vCPUs %s",
                                i ? ";" : "", g->id, hosts[0] ? hosts : "-", bytes, ps,
                                qn_memory_mode_to_string(g->mode), vcpus[0] ? vcpus : "-");
+        if (plan->by_socket) {
+            g_autofree gchar *sk = qn_bitmap_format_list(g->sockets, ",");
+
+            g_string_append_printf(s, " in sockets %s", sk[0] ? sk : "-");
+        }
         if (g->pcpus != NULL && g->pcpus->len > 0) {
             g_string_append(s, " on pCPUs ");
             for (guint k = 0; k < g->pcpus->len; k++) {
@@ -167,6 +191,21 @@ qn_plan_summary(const QnPlan *plan)
             }
         }
         g_string_append_c(s, ')');
+    }
+    if (plan->by_socket) {
+        g_string_append_printf(s, "; vCPU topology %s: sockets=%u,cores=%u,threads=%u, whole "
+                               "sockets per guest node", plan->smp_ours ? "ours" : "the argv's",
+                               plan->smp.sockets, plan->smp.cores, plan->smp.threads);
+    }
+    for (guint i = 0; plan->mem_devices != NULL && i < plan->mem_devices->len; i++) {
+        const QnPlanMemDevice *d = g_ptr_array_index(plan->mem_devices, i);
+        g_autofree gchar *hosts = qn_bitmap_format_list(d->host_nodes, ",");
+        g_autofree gchar *bytes = qn_size_format(d->bytes);
+        g_autofree gchar *ps = d->page_size ? qn_size_format(d->page_size) : g_strdup("4K");
+
+        g_string_append_printf(s, "; %s %s -> guest %u, host %s (%s in %s pages, %s)", d->driver,
+                               d->memdev, d->node, hosts[0] ? hosts : "unbound", bytes, ps,
+                               qn_memory_mode_to_string(d->mode));
     }
     if (plan->dedicated && plan->emulator_pcpus != NULL) {
         g_autofree gchar *emu = qn_bitmap_format_list(plan->emulator_pcpus, ",");

@@ -59,7 +59,25 @@ typedef struct {
     gboolean host_nodes_from_user; /* the user's backend named host-nodes: kept as given */
     GArray *pcpus;         /* guint: with dedicated CPUs, the pCPU of each present vCPU of
                             * this node, in ascending vCPU order; empty otherwise */
+    QnBitmap *sockets;     /* guest socket-ids this node holds whole (plan->by_socket), else
+                            * empty */
 } QnGuestNode;
+
+/** QnPlanMemDevice: a hotplug memory device of the argv (pc-dimm, nvdimm, virtio-mem) as placed. */
+typedef struct {
+    gchar *memdev;         /* its backend's id */
+    gchar *driver;         /* "pc-dimm" ... */
+    guint node;            /* guest node id (the device's node=) */
+    guint64 bytes;         /* the backend's size */
+    guint64 page_size;     /* bytes; 0 = regular memory */
+    QnBitmap *host_nodes;  /* where it is bound: its guest node's host nodes, the user's own
+                            * host-nodes, or empty (no such guest node: left to QEMU) */
+    QnMemoryMode mode;
+    gboolean host_nodes_from_user;
+} QnPlanMemDevice;
+
+void qn_plan_mem_device_free(QnPlanMemDevice *d);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnPlanMemDevice, qn_plan_mem_device_free)
 
 typedef struct {
     QnPlanKind kind;
@@ -76,6 +94,10 @@ typedef struct {
     QnBitmap *emulator_pcpus; /* dedicated: where QEMU's other threads run; else %NULL */
     QnBitmap *held_pcpus;    /* dedicated: every pCPU this VM keeps from others (vCPUs,
                               * emulator, and SMT siblings left idle by `isolate`) */
+    QnSmp smp;               /* the guest's vCPU topology: the argv's, or ours (smp_ours) */
+    gboolean smp_ours;       /* -smp rewritten: the argv gave a vCPU count and no sockets */
+    gboolean by_socket;      /* each guest node holds whole sockets: -numa cpu,socket-id= */
+    GPtrArray *mem_devices;  /* QnPlanMemDevice*: the argv's hotplug memory, bound per node */
 } QnPlan;
 
 void qn_guest_node_free(QnGuestNode *g);

@@ -5,6 +5,9 @@
  *                       own topology, the uneven split, the hugetlbfs mount
  *   qn-plan-search.c    candidate search: host node sets (exhaustive or greedy), packing,
  *                       scoring, feasibility; the guest's distance matrix
+ *   qn-plan-sockets.c   vCPU topology: whole guest sockets per guest node, hotplug slots
+ *                       spread socket by socket
+ *   qn-plan-memdev.c    hotplug memory (pc-dimm, nvdimm, virtio-mem) bound per guest node
  *   qn-plan-cpus.c      CPU choice: dedicated pCPUs, thread policies, the emulator
  *   qn-plan-fallback.c  the fallback: why no aligned plan, and the plan or error that says so
  *   qn-plan-host.c      what the host offers: node indexes, capacity, distances, global pools
@@ -113,6 +116,7 @@ gboolean qn_shape_sizes(const QnPlanner *p, guint n, guint64 page_size, guint64 
 QnPlan *qn_shape_build_plan(const QnPlanner *p, guint n, const guint64 *sizes, guint64 page_size,
                             GPtrArray *hosts);
 gboolean qn_shape_uneven_allowed(const QnPlanner *p);
+guint64 qn_shape_backend_page_size(const QnPlanner *p, const QnMemoryBackend *b);
 QnPlan *qn_shape_try_uneven(QnPlanner *p);
 
 /* qn-plan-search.c */
@@ -120,6 +124,13 @@ QnStageResult qn_plan_stage_search(QnPlanner *p, GError **error);
 QnStageResult qn_plan_stage_distances(QnPlanner *p, GError **error);
 gboolean qn_choose_distinct(const QnPlanner *p, GArray *cands, const guint64 *sizes, guint n,
                             guint64 page_size, guint *ret_set);
+
+/* qn-plan-sockets.c */
+QnStageResult qn_plan_stage_sockets(QnPlanner *p, GError **error);
+guint qn_sockets_max_nodes(const QnPlanner *p);
+
+/* qn-plan-memdev.c */
+QnStageResult qn_plan_stage_mem_devices(QnPlanner *p, GError **error);
 
 /* qn-plan-cpus.c */
 QnStageResult qn_plan_stage_cpus(QnPlanner *p, GError **error);

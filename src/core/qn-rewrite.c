@@ -240,6 +240,109 @@ qn_thread_context_rewrite(const char *value, GHashTable *affinity)
     }
 }
 
+/* The -smp of a plan whose vCPU topology is ours (QnPlan.smp_ours): the argv's vCPU counts
+ * with the sockets the guest nodes hold whole (src/core/qn-plan-sockets.c), in QEMU's own
+ * -smp keys (docs/system/..., hw/core/machine-smp.c); %NULL when the argv's -smp stays. */
+static gchar *
+qn_rewrite_smp(const QnPlan *plan)
+{
+    const QnSmp *smp = &plan->smp;
+    GString *s;
+
+    if (!plan->smp_ours) {
+        return NULL;
+    }
+    s = g_string_new(NULL);
+    g_string_append_printf(s, "%u", smp->cpus);
+    if (smp->maxcpus != smp->cpus) {
+        g_string_append_printf(s, ",maxcpus=%u", smp->maxcpus);
+    }
+    g_string_append_printf(s, ",sockets=%u,cores=%u", smp->sockets, smp->cores);
+    if (smp->threads > 1) {
+        g_string_append_printf(s, ",threads=%u", smp->threads);
+    }
+    return g_string_free(s, FALSE);
+}
+
+/* `-numa cpu,node-id=G,socket-id=S` for every socket of a by-socket plan: the guest node of
+ * each socket, said explicitly (qemu-options.hx: -numa cpu assigns CPU slots by topology
+ * properties; -numa node,cpus= is the legacy form by index). Added to @numa. */
+static void
+qn_rewrite_numa_cpus(const QnPlan *plan, GPtrArray *numa)
+{
+    for (guint i = 0; plan->by_socket && i < plan->guest_nodes->len; i++) {
+        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+
+        QN_BITMAP_FOREACH(g->sockets, sk) {
+            g_ptr_array_add(numa, g_strdup_printf("cpu,node-id=%u,socket-id=%d", g->id, sk));
+        }
+    }
+}
+
+/* The backend of a hotplug memory device, bound to @d's host nodes with its policy: the
+ * user's other properties kept in order and form (keyval stays keyval, JSON stays JSON). */
+static gchar *
+qn_mem_device_backend(const QnMemoryBackend *b, const QnPlanMemDevice *d)
+{
+    const char *policy = qn_memory_mode_to_string(d->mode);
+
+    if (b->json) {
+        g_autoptr(JsonObject) o = json_object_new();
+        g_autoptr(JsonNode) root = json_node_new(JSON_NODE_OBJECT);
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(GList) keys = json_object_get_members(b->props);
+
+        for (GList *l = keys; l != NULL; l = l->next) {
+            if (strcmp(l->data, "host-nodes") != 0 && strcmp(l->data, "policy") != 0) {
+                json_object_set_member(o, l->data,
+                                       json_node_copy(json_object_get_member(b->props, l->data)));
+            }
+        }
+        json_object_set_member(o, "host-nodes", qn_json_nodes_array(d->host_nodes));
+        json_object_set_string_member(o, "policy", policy);
+        json_node_set_object(root, o);
+        json_generator_set_root(gen, root);
+        return json_generator_to_data(gen, NULL);
+    } else {
+        GString *s = g_string_new(qn_keyval_get(b->keyval, "qom-type"));
+
+        for (guint i = 0; i < b->keyval->items->len; i++) {
+            QnKv *kv = g_ptr_array_index(b->keyval->items, i);
+            g_autofree gchar *k = NULL, *v = NULL;
+
+            if (!strcmp(kv->key, "qom-type") || !strcmp(kv->key, "host-nodes") ||
+                !strcmp(kv->key, "policy")) {
+                continue;
+            }
+            k = qn_keyval_escape(kv->key);
+            v = qn_keyval_escape(kv->value);
+            g_string_append_printf(s, ",%s=%s", k, v);
+        }
+        qn_append_ranges(s, "host-nodes", d->host_nodes);
+        g_string_append_printf(s, ",policy=%s", policy);
+        return g_string_free(s, FALSE);
+    }
+}
+
+/* Hotplug memory backends (pc-dimm, nvdimm, virtio-mem) bound where the plan put them
+ * (src/core/qn-plan-memdev.c): their -object replaced in @replace (arg index -> value). The
+ * user's own host-nodes, and devices with no guest node, are left as written. */
+static void
+qn_rewrite_mem_devices(const QnQemuArgv *qa, const QnPlan *plan, GHashTable *replace)
+{
+    for (guint i = 0; plan->mem_devices != NULL && i < plan->mem_devices->len; i++) {
+        const QnPlanMemDevice *d = g_ptr_array_index(plan->mem_devices, i);
+        const QnMemoryBackend *b = qn_qemu_argv_find_backend(qa, d->memdev);
+
+        if (b == NULL || d->host_nodes_from_user || qn_bitmap_count(d->host_nodes) == 0 ||
+            g_hash_table_contains(replace, GUINT_TO_POINTER(b->arg_index))) {
+            continue;
+        }
+        g_hash_table_insert(replace, GUINT_TO_POINTER(b->arg_index),
+                            qn_mem_device_backend(b, d));
+    }
+}
+
 static void
 qn_add(GStrvBuilder *b, const char *flag, const char *value)
 {
@@ -260,11 +363,13 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
     g_autoptr(GHashTable) affinity = g_hash_table_new(g_str_hash, g_str_equal);
     gboolean machine_backend = FALSE;
     gint first_numa = -1;
+    g_autofree gchar *smp = NULL;
     guint n;
 
     if (plan->kind != QN_PLAN_ALIGNED) {
         return qn_qemu_argv_to_strv(qa);
     }
+    smp = qn_rewrite_smp(plan);
     n = plan->guest_nodes->len;
     for (guint i = 0; i < n; i++) {
         const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
@@ -297,6 +402,7 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
         }
     }
 
+    qn_rewrite_mem_devices(qa, plan, replace);
     if (plan->guest_topology == QN_GUEST_TOPOLOGY_USER) {
         /* Nodes the user gave no memory get ours: add memdev= to their lines. */
         for (guint i = 0; i < n; i++) {
@@ -324,10 +430,13 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
                 GString *s = g_string_new(NULL);
 
                 g_string_append_printf(s, "node,nodeid=%u", g->id);
-                qn_append_ranges(s, "cpus", g->vcpus);
+                if (!plan->by_socket) {
+                    qn_append_ranges(s, "cpus", g->vcpus);
+                }
                 g_string_append_printf(s, ",memdev=%s", g->memdev);
                 g_ptr_array_add(numa, g_string_free(s, FALSE));
             }
+            qn_rewrite_numa_cpus(plan, numa);
         }
     }
     if (plan->distance != NULL) {
@@ -355,6 +464,13 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
         const QnArg *a = g_ptr_array_index(qa->args, i);
         const char *nv = g_hash_table_lookup(replace, GUINT_TO_POINTER(i));
 
+        if (smp != NULL && g_strcmp0(a->name, "smp") == 0) {
+            /* ours replaces the first -smp; QEMU merges later ones into it, so they go */
+            if ((gint)i == qa->smp_index) {
+                qn_add(out, a->flag, smp);
+            }
+            continue;
+        }
         if ((gint)i == first_numa) {
             for (guint k = 0; k < ours->len; k++) {
                 qn_add(out, "-object", g_ptr_array_index(ours, k));
@@ -385,6 +501,9 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
         g_autofree gchar *v = g_strdup_printf("memory-backend=%s", id);
 
         qn_add(out, "-machine", v);
+    }
+    if (smp != NULL && qa->smp_index < 0) {
+        qn_add(out, "-smp", smp);
     }
     for (guint k = 0; k < numa->len; k++) {
         qn_add(out, "-numa", g_ptr_array_index(numa, k));

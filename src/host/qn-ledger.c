@@ -697,6 +697,19 @@ qn_ledger_entry_add_reservations(const QnLedgerEntry *entry, QnReservations *r)
             qn_reservations_add(r, (guint)h, g->page_size, g->bytes / nh);
         }
     }
+    /* Hotplug memory backends (src/core/qn-plan-memdev.c) by the same rule: regular memory
+     * always, hugepages while the entry reserves. */
+    for (guint k = 0; plan->mem_devices != NULL && k < plan->mem_devices->len; k++) {
+        const QnPlanMemDevice *d = g_ptr_array_index(plan->mem_devices, k);
+        guint nh = qn_bitmap_count(d->host_nodes);
+
+        if (nh == 0 || (d->page_size != 0 && entry->state != QN_ENTRY_RESERVING)) {
+            continue;
+        }
+        QN_BITMAP_FOREACH(d->host_nodes, h) {
+            qn_reservations_add(r, (guint)h, d->page_size, d->bytes / nh);
+        }
+    }
     qn_bitmap_or(r->pinned_cpus, entry->pinned_cpus);
 }
 
