@@ -52,6 +52,8 @@ typedef struct {
     guint dim;               /* largest node id + 1 */
     guint *dist;             /* dim x dim SLIT by node id (255: no such node) */
     QnHostNode **node_by_id; /* dim entries, NULL holes */
+    guint64 *caps;           /* dim x (topo page sizes + 1): qn_capacity(), computed once;
+                              * column 0 regular memory, column k+1 topo->page_sizes[k] */
 
     /* the guest shape (qn_plan_stage_shape) */
     GPtrArray *shape;        /* QnShapeNode*: the argv's own topology, or %NULL: ours */
