@@ -1213,6 +1213,82 @@ run_topology(const char *dir, const guint32 *seeds, guint nseeds, guint count, c
     return TRUE;
 }
 
+/* ---- decision by decision: where planner A places worse than planner B ---- */
+
+/* Run A on @trace; before each of A's decisions, ask B on the same state (B's placement is
+ * dropped). Prints, per flavor and node counts, how often and by how much A is worse. */
+static void
+why_worse(Host *h, GArray *trace, const PlannerDef *a, const PlannerDef *b)
+{
+    g_autoptr(GArray) running = g_array_new(FALSE, FALSE, sizeof(Running));
+    g_autoptr(GHashTable) buckets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                          g_free);
+    GHashTableIter it;
+    gpointer key, val;
+    guint worse = 0, better = 0, decisions = 0;
+
+    host_reset(h);
+    for (guint i = 0; i < trace->len; i++) {
+        Arrival *ar = &g_array_index(trace, Arrival, i);
+        Placement pa = { 0 }, pb = { 0 };
+        gboolean okb;
+
+        release_ended(h, running, ar->t, a->name);
+        ours_packing = b->packing;
+        okb = b->fn(h, &ar->req, &pb);
+        ours_packing = a->packing;
+        if (a->fn(h, &ar->req, &pa)) {
+            g_autofree gchar *why = books_try_take(h, &pa, &ar->req);
+            Running run = { ar->t + ar->life, pa };
+            double la = locality(h, &pa, &ar->req), lb = okb ? locality(h, &pb, &ar->req) : 0;
+
+            if (why != NULL) {
+                books_fail(a->name, i, "take", why);
+            }
+            decisions++;
+            if (okb && la > lb + 1e-9) {
+                g_autofree gchar *k = g_strdup_printf(
+                    "%2u vCPUs %3" G_GUINT64_FORMAT " GiB: A on %u node(s)%s, B on %u", ar->req.vcpus,
+                    ar->req.pages / GIB_PAGES, pa.k, pa.os ? " (OS)" : "", pb.k);
+                double *acc = g_hash_table_lookup(buckets, k);
+
+                if (acc == NULL) {
+                    acc = g_new0(double, 2);
+                    g_hash_table_insert(buckets, g_steal_pointer(&k), acc);
+                }
+                acc[0] += 1;
+                acc[1] += la - lb;
+                worse++;
+            }
+            better += okb && la < lb - 1e-9;
+            g_array_append_val(running, run);
+        }
+        qn_bitmap_free(pb.pcpus);
+    }
+    printf("# %s against %s: %u decisions, worse in %u, better in %u\n", a->name, b->name,
+           decisions, worse, better);
+    g_hash_table_iter_init(&it, buckets);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        const double *acc = val;
+
+        printf("%5.0f x %s: locality +%.3f each\n", acc[0], (const char *)key, acc[1] / acc[0]);
+    }
+    for (guint k = 0; k < running->len; k++) {
+        qn_bitmap_free(g_array_index(running, Running, k).p.pcpus);
+    }
+}
+
+static const PlannerDef *
+planner_by_name(const char *name)
+{
+    for (guint k = 0; k < G_N_ELEMENTS(planners); k++) {
+        if (g_str_has_prefix(planners[k].name, name)) {
+            return &planners[k];
+        }
+    }
+    return NULL;
+}
+
 /* ---- the books' own test (TAP), run by make check through bench/smoke ---- */
 
 static guint self_test_n;
@@ -1303,6 +1379,19 @@ main(int argc, char **argv)
             smoke = TRUE;
         } else if (!strcmp(argv[1], "--self-test") && argc == 3) {
             return self_test(argv[2]);
+        } else if (!strcmp(argv[1], "--why") && argc == 5) {
+            /* --why A B TOPOLOGY: A's decisions worse than B's, first seed */
+            const PlannerDef *pa = planner_by_name(argv[2]), *pb = planner_by_name(argv[3]);
+            Host *h = host_load(argv[4]);
+            g_autoptr(GArray) trace = NULL;
+
+            if (pa == NULL || pb == NULL || h == NULL) {
+                return 2;
+            }
+            trace = make_trace(h, 3000, seeds[0]);
+            why_worse(h, trace, pa, pb);
+            host_free(h);
+            return 0;
         } else if ((!strcmp(argv[1], "--seeds") || !strcmp(argv[1], "--seed")) && argc > 2) {
             nseeds = parse_seeds(argv[2], seeds);
             argv++;
