@@ -629,6 +629,31 @@ qn_shape_uneven_allowed(const QnPlanner *p)
            p->cfg->memory_mode != QN_MEMORY_MODE_INTERLEAVE;
 }
 
+/**
+ * qn_shape_build_sized_plan:
+ * The aligned plan of @n automatic guest nodes of @sizes bytes on @page_size pages, guest
+ * node i on host node @set[i] with the vCPU slots @vcpus[i] (taken; the array is not), and
+ * @reason as its note. Used by the uneven split and the locality stage.
+ */
+QnPlan *
+qn_shape_build_sized_plan(const QnPlanner *p, guint n, const guint *set, const guint64 *sizes,
+                          guint64 page_size, QnBitmap **vcpus, const char *reason)
+{
+    QnPlan *plan = qn_plan_new(p->cfg, QN_PLAN_ALIGNED);
+
+    plan->guest_topology = p->kind;
+    plan->reason = g_strdup(reason);
+    for (guint i = 0; i < n; i++) {
+        QnGuestNode *g = qn_guest_node_new(i, NULL, sizes[i], page_size, p->cfg->memory_mode);
+
+        qn_bitmap_free(g->vcpus);
+        g->vcpus = vcpus[i];
+        qn_bitmap_set(g->host_nodes, set[i]);
+        g_ptr_array_add(plan->guest_nodes, g);
+    }
+    return plan;
+}
+
 /* The uneven split on one hugepage size; %NULL when it does not fit. */
 static QnPlan *
 qn_uneven_plan(QnPlanner *p, guint64 ps)
@@ -643,20 +668,11 @@ qn_uneven_plan(QnPlanner *p, guint64 ps)
     if (!qn_uneven_split(p, p->qa->ram_size, ps, &n, set, sizes)) {
         return NULL;
     }
-    plan = qn_plan_new(p->cfg, QN_PLAN_ALIGNED);
-    plan->guest_topology = p->kind;
-    plan->reason = g_strdup("no even split fits: guest nodes sized to the nearest node set "
-                            "with room");
     vcpus = g_new0(QnBitmap *, n);
     qn_split_vcpus_weighted(&p->qa->smp, n, sizes, vcpus);
-    for (guint i = 0; i < n; i++) {
-        QnGuestNode *g = qn_guest_node_new(i, NULL, sizes[i], ps, p->cfg->memory_mode);
-
-        qn_bitmap_free(g->vcpus);
-        g->vcpus = vcpus[i];
-        qn_bitmap_set(g->host_nodes, set[i]);
-        g_ptr_array_add(plan->guest_nodes, g);
-    }
+    plan = qn_shape_build_sized_plan(p, n, set, sizes, ps, vcpus,
+                                     "no even split fits: guest nodes sized to the nearest node "
+                                     "set with room");
     over = qn_plan_check_resv(p, plan);
     if (over != NULL) {
         if (p->resv_why == NULL) {

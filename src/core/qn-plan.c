@@ -100,6 +100,7 @@ qn_plan_new(const QnConfig *cfg, QnPlanKind kind)
 static const QnPlanStage qn_plan_stages[] = {
     qn_plan_stage_shape,     /* guest nodes, sizes, page sizes and node counts to try */
     qn_plan_stage_search,    /* host nodes for each guest node: the aligned plan */
+    qn_plan_stage_locality,  /* or the split that fills the nearest node first, if nearer */
     qn_plan_stage_mount,     /* the hugetlbfs mount of its hugepages */
     qn_plan_stage_cpus,      /* dedicated pCPUs for vCPUs and emulator */
     qn_plan_stage_distances, /* the guest's SLIT */

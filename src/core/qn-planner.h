@@ -5,6 +5,7 @@
  *                       own topology, the uneven split, the hugetlbfs mount
  *   qn-plan-search.c    candidate search: host node sets (exhaustive or greedy), packing,
  *                       scoring, feasibility; the guest's distance matrix
+ *   qn-plan-locality.c  a split filling the nearest node first, when nearer than the search's
  *   qn-plan-cpus.c      CPU choice: dedicated pCPUs, thread policies, the emulator
  *   qn-plan-fallback.c  the fallback: why no aligned plan, and the plan or error that says so
  *   qn-plan-host.c      what the host offers: node indexes, capacity, distances, global pools
@@ -115,6 +116,9 @@ gboolean qn_shape_sizes(const QnPlanner *p, guint n, guint64 page_size, guint64 
 QnPlan *qn_shape_build_plan(const QnPlanner *p, guint n, const guint64 *sizes, guint64 page_size,
                             GPtrArray *hosts);
 gboolean qn_shape_uneven_allowed(const QnPlanner *p);
+QnPlan *qn_shape_build_sized_plan(const QnPlanner *p, guint n, const guint *set,
+                                  const guint64 *sizes, guint64 page_size, QnBitmap **vcpus,
+                                  const char *reason);
 QnPlan *qn_shape_try_uneven(QnPlanner *p);
 
 /* qn-plan-search.c */
@@ -122,6 +126,9 @@ QnStageResult qn_plan_stage_search(QnPlanner *p, GError **error);
 QnStageResult qn_plan_stage_distances(QnPlanner *p, GError **error);
 gboolean qn_choose_distinct(const QnPlanner *p, GArray *cands, const guint64 *sizes, guint n,
                             guint64 page_size, guint *ret_set);
+
+/* qn-plan-locality.c */
+QnStageResult qn_plan_stage_locality(QnPlanner *p, GError **error);
 
 /* qn-plan-cpus.c */
 QnStageResult qn_plan_stage_cpus(QnPlanner *p, GError **error);
