@@ -13,11 +13,12 @@
  * bench/placement --why (issue 19): numad's better p95 on EPYC, Xeon Max and 64 nodes came from
  * these decisions (16 vCPUs / 64G on EPYC: even 32G + 32G = 1.100, concentrated 1.034).
  *
- * Each guest node keeps its own host node (the guest sees the split in its SLIT), at least one
- * whole core of vCPUs, and, with dedicated CPUs, no more vCPUs than its host node has free
- * pCPU slots; without, no more than the host node has CPUs. The remaining vCPUs go where they
- * are nearest to the memory. Only automatic topologies in bind or preferred mode (the sizes are
- * ours), on hugepages, with no vfio-pci node to keep (the search's first rule). */
+ * Each guest node keeps its own host node (the guest sees the split in its SLIT). vCPUs go, in
+ * whole cores, where they are nearest to the memory: with dedicated CPUs no more than the host
+ * node has free pCPU slots, without no more than it has CPUs; a guest node may get none (a
+ * memory-only node, which QEMU and Linux guests take), never vCPUs without memory. Only
+ * automatic topologies in bind or preferred mode (the sizes are ours), on hugepages, with no
+ * vfio-pci node to keep (the search's first rule). */
 #include "qn-planner.h"
 
 #include <string.h>
@@ -72,8 +73,8 @@ qn_split_clear(QnSplit *s)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(QnSplit, qn_split_clear)
 
-/* Usable node indexes that can hold a page and a core, by distance from @seed, then by
- * capacity (largest first), then id. Returns how many. */
+/* Usable node indexes that can hold a page, by distance from @seed, then by capacity (largest
+ * first), then id; @seed itself only if it can hold a core too. Returns how many. */
 static guint
 qn_locality_order(const QnPlanner *p, guint seed, const guint64 *caps, const guint *room,
                   guint64 granule, guint threads, guint *order)
@@ -81,7 +82,7 @@ qn_locality_order(const QnPlanner *p, guint seed, const guint64 *caps, const gui
     guint m = 0, sid = g_array_index(p->usable, guint, seed);
 
     for (guint c = 0; c < p->usable->len; c++) {
-        if (caps[c] >= granule && room[c] >= threads) {
+        if (caps[c] >= granule && (c != seed || room[c] >= threads)) {
             order[m++] = c;
         }
     }
@@ -104,21 +105,19 @@ qn_locality_order(const QnPlanner *p, guint seed, const guint64 *caps, const gui
     return m;
 }
 
-/* Cores of vCPU slots for the nodes of @s: one each, the rest to the nodes nearest to the
- * memory (least sum of bytes x distance), each up to @room (vCPUs) / threads. */
+/* Cores of vCPU slots for the nodes of @s: to the nodes nearest to the memory first (least
+ * sum of bytes x distance), each up to @room (vCPUs) / threads. A node left without vCPUs is a
+ * memory-only guest node, as the memory a vCPU's node spills to under Linux's local-first
+ * policy; every vCPU is on a guest node with memory. */
 static gboolean
 qn_locality_cores(const QnPlanner *p, QnSplit *s, const guint *room, guint cores, guint threads)
 {
     g_autofree double *cost = g_new0(double, s->n);
     g_autofree guint *by_cost = g_new0(guint, s->n);
-    guint left;
+    guint left = cores;
 
-    if (cores < s->n) {
-        return FALSE;
-    }
-    left = cores - s->n;
     for (guint i = 0; i < s->n; i++) {
-        s->cores[i] = 1;
+        s->cores[i] = 0;
         by_cost[i] = i;
         for (guint j = 0; j < s->n; j++) {
             cost[i] += (double)s->bytes[j] * qn_pair_distance(p, s->set[i], s->set[j]);
@@ -134,12 +133,45 @@ qn_locality_cores(const QnPlanner *p, QnSplit *s, const guint *room, guint cores
     }
     for (guint k = 0; k < s->n && left > 0; k++) {
         guint i = by_cost[k];
-        guint add = MIN(left, room[i] / threads - s->cores[i]);
+        guint add = MIN(left, room[i] / threads);
 
         s->cores[i] += add;
         left -= add;
     }
     return left == 0;
+}
+
+/* When the nodes holding the memory have too few vCPU slots (dedicated pCPUs taken), add the
+ * next nearest nodes with slots, each with one @granule of memory taken from the largest part
+ * (a guest node's vCPUs need memory on their node). */
+static void
+qn_locality_add_cpu_nodes(const QnPlanner *p, QnSplit *s, const guint *order, guint cands,
+                          const guint *room, guint64 granule, guint threads, guint *node_room)
+{
+    guint want = p->qa->smp.maxcpus / threads, have = 0;
+
+    for (guint i = 0; i < s->n; i++) {
+        have += node_room[i] / threads;
+    }
+    for (guint k = s->n; k < cands && have < want; k++) {
+        guint big = 0;
+
+        if (room[order[k]] < threads) {
+            continue;
+        }
+        for (guint i = 1; i < s->n; i++) {
+            big = s->bytes[i] > s->bytes[big] ? i : big;
+        }
+        if (s->bytes[big] < 2 * granule) {
+            return;
+        }
+        s->bytes[big] -= granule;
+        s->set[s->n] = g_array_index(p->usable, guint, order[k]);
+        s->bytes[s->n] = granule;
+        node_room[s->n] = room[order[k]];
+        s->n++;
+        have += room[order[k]] / threads;
+    }
 }
 
 /* The concentrated split from usable node @seed: memory fills the nearest nodes in turn,
@@ -170,8 +202,11 @@ qn_locality_from(const QnPlanner *p, guint seed, const guint64 *caps, const guin
         s->n++;
         left -= take;
     }
-    if (left > 0 || s->n < 2 || !qn_locality_cores(p, s, node_room, smp->maxcpus / threads,
-                                                     threads)) {
+    if (left > 0) {
+        return FALSE;
+    }
+    qn_locality_add_cpu_nodes(p, s, order, cands, room, granule, threads, node_room);
+    if (s->n < 2 || !qn_locality_cores(p, s, node_room, smp->maxcpus / threads, threads)) {
         return FALSE;
     }
     for (guint i = 0; i < s->n; i++) {
@@ -181,7 +216,8 @@ qn_locality_from(const QnPlanner *p, guint seed, const guint64 *caps, const guin
     return TRUE;
 }
 
-/* The expected distance of the search's plan (one host node per guest node, else -1). */
+/* The expected distance of the search's plan (one host node per guest node, else -1;
+ * G_MAXDOUBLE when a guest node has more vCPUs than its host node has free pCPU slots). */
 static double
 qn_plan_expected_distance(const QnPlanner *p, const QnPlan *plan)
 {
@@ -199,6 +235,9 @@ qn_plan_expected_distance(const QnPlanner *p, const QnPlan *plan)
         set[i] = (guint)qn_bitmap_next(g->host_nodes, 0);
         vcpus[i] = qn_bitmap_count(g->vcpus);
         bytes[i] = g->bytes;
+        if (p->cfg->dedicated_cpus && vcpus[i] > qn_cached_slots(p, set[i])) {
+            return G_MAXDOUBLE; /* the CPU stage would refuse it: any aligned split is nearer */
+        }
     }
     return qn_expected_distance(p, n, set, vcpus, bytes);
 }
