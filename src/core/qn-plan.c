@@ -113,16 +113,17 @@ qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemu
     g_auto(QnPlanner) p = { 0 };
     QnStageResult result = QN_STAGE_OK;
 
-    g_return_val_if_fail(topo != NULL, NULL);
     g_return_val_if_fail(qa != NULL, NULL);
     g_return_val_if_fail(cfg != NULL, NULL);
 
     if (cfg->policy == QN_POLICY_NONE || qa->probe) {
+        /* no topology needed: qn_launch_prepare() passes none for these */
         QnPlan *plan = qn_plan_new(cfg, QN_PLAN_PASSTHROUGH);
 
         plan->reason = g_strdup(qa->probe ? qa->probe_reason : "policy none");
         return plan;
     }
+    g_return_val_if_fail(topo != NULL, NULL);
     qn_planner_init(&p, topo, resv, qa, cfg);
     for (guint i = 0; i < G_N_ELEMENTS(qn_plan_stages) && result == QN_STAGE_OK; i++) {
         result = qn_plan_stages[i](&p, error);
