@@ -916,6 +916,11 @@ host_load(const char *dir)
         return NULL;
     }
     h->pinned = qn_bitmap_new();
+    /* The books are the whole host: no mapping outside them holds reserved pages (the fake
+     * trees' resv_hugepages would make our planner alone refuse the last free GiB). */
+    for (guint k = 0; h->topo->page_resv != NULL && k < h->topo->page_resv->len; k++) {
+        g_array_index(h->topo->page_resv, guint64, k) = 0;
+    }
     for (guint i = 0; i < h->topo->nodes->len && h->n < MAXN; i++) {
         QnHostNode *node = g_ptr_array_index(h->topo->nodes, i);
 
