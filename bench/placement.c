@@ -1,17 +1,39 @@
 /* Placement simulator: our planner (libqncore, not a copy) against baseline planners written
  * from the published algorithms, on the same topology, trace and accounting.
  *
- * Usage: bench-placement [--smoke] [--seed N] [--out DIR] TOPOLOGY-DIR...
+ * Usage: bench-placement [--smoke] [--seeds A,B,C] [--out DIR] TOPOLOGY-DIR...
+ *        bench-placement --self-test TOPOLOGY-DIR     (the books' own test: TAP)
  *
- * Accounting shared by every planner: 2M hugepages per node (90% of the node's memory, CPU-less
- * nodes included) and pCPUs per node (vCPUs are dedicated: one pCPU each). A placement is a list
- * of (host node, pages, vCPUs); "OS" placements spread memory over every node in proportion to
- * its free pages and vCPUs over the nodes with free pCPUs. */
+ * One set of books for every planner (books_take/books_release): 2M hugepages per node (90% of
+ * the node's memory, CPU-less nodes included) and dedicated pCPUs (one per vCPU), each pCPU a
+ * bit in Host.pinned, whoever placed the VM. A placement that names no pCPUs (a baseline, the
+ * OS) gets the lowest free pCPUs of each of its nodes; one that names them (ours) must name free
+ * ones. Every take and release is checked against the capacities; a violation ends the run
+ * naming the planner, the VM and the node (exit 3).
+ *
+ * Deviations of the baselines from their real code, and whom they favour (README, Benchmarks):
+ * - every baseline sees exact free hugepages per node (numad, Cloudpods and libxl read free
+ *   memory, not hugepage pools): favours them;
+ * - numad: magnitude = free pages x free pCPUs summed over all nodes weighted by 1/d^2 (real
+ *   numad: its own magnitude over the minimum node count, nearest first, growing by at least
+ *   that count, with a 100 MB margin): generous to numad, which here can always pick the best
+ *   centre of the whole host;
+ * - Xen libxl: candidate sets by free memory and busy vCPUs as in libxl_numa.c, but no memory
+ *   claim check and no "cpupool" restriction: neutral;
+ * - Nova: the flavor's hw:numa_nodes is chosen for it (as many cells as a node cannot hold), no
+ *   PCI or pagesize extra specs: neutral;
+ * - the OS model (no binding): vCPUs start on the node with the most free pCPUs and spread to the
+ *   nearest, memory local-first (each vCPU's share on its node, spilling to the nearest nodes
+ *   with free pages), as Linux's default policy does; the older proportional model (memory over
+ *   every node in proportion to its free pages) is a second row. Every planner that falls back
+ *   falls back to the local-first model, so acceptance cannot separate them: only Nova rejects. */
 #include "config.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "qn-argv.h"
 #include "qn-config.h"
@@ -20,7 +42,10 @@
 #include "qn-sysfs.h"
 
 #define PAGE (2 * QN_MiB)
+#define GIB_PAGES 512
 #define MAXN 64
+#define MAXSEEDS 8
+#define EXIT_BOOKS 3
 
 typedef struct {
     guint n;                 /* nodes */
@@ -30,8 +55,9 @@ typedef struct {
     guint cpus[MAXN];        /* capacity */
     guint64 free_pages[MAXN];
     guint free_cpus[MAXN];
+    QnBitmap *node_cpus[MAXN]; /* the node's pCPU ids */
     QnTopology *topo;        /* for our planner: pools rewritten from free_pages */
-    QnBitmap *pinned;        /* our planner's pinned pCPUs (same counts as free_cpus) */
+    QnBitmap *pinned;        /* every planner's pinned pCPUs (the books) */
 } Host;
 
 typedef struct {
@@ -41,25 +67,330 @@ typedef struct {
 } Req;
 
 typedef struct {
-    guint k;                 /* parts */
+    guint k;                 /* parts, one per distinct node */
     guint node[MAXN];        /* index into Host */
     guint64 pages[MAXN];
     guint vcpus[MAXN];
     gboolean os;             /* not aligned: left to the OS */
-    QnBitmap *pcpus;         /* ours: the pinned pCPU ids */
+    QnBitmap *pcpus;         /* the pinned pCPU ids (ours: the plan's; else set by the books) */
 } Placement;
 
 typedef gboolean (*Planner)(Host *h, const Req *r, Placement *p);
 
+/* Add @pages and @vcpus on node @node to @p, merging with the node's part if it has one. */
+static void
+placement_add(Placement *p, guint node, guint64 pages, guint vcpus)
+{
+    for (guint i = 0; i < p->k; i++) {
+        if (p->node[i] == node) {
+            p->pages[i] += pages;
+            p->vcpus[i] += vcpus;
+            return;
+        }
+    }
+    p->node[p->k] = node;
+    p->pages[p->k] = pages;
+    p->vcpus[p->k] = vcpus;
+    p->k++;
+}
+
+/* ---- the books: one accounting path for every planner ---- */
+
+/* Why @p cannot be taken from @h as it stands, or %NULL. Checks every part against the free
+ * capacity (no unsigned wrap can follow), the totals against the request, and named pCPUs
+ * against the pinned ones and the parts' nodes. */
+static gchar *
+books_check_take(const Host *h, const Placement *p, const Req *r)
+{
+    guint64 pages = 0;
+    guint vcpus = 0;
+
+    for (guint i = 0; i < p->k; i++) {
+        guint n = p->node[i];
+
+        if (n >= h->n) {
+            return g_strdup_printf("part %u on node index %u of %u", i, n, h->n);
+        }
+        for (guint j = 0; j < i; j++) {
+            if (p->node[j] == n) {
+                return g_strdup_printf("node %u: two parts", h->id[n]);
+            }
+        }
+        if (p->pcpus != NULL) {
+            g_autoptr(QnBitmap) mine = qn_bitmap_copy(p->pcpus);
+            g_autoptr(QnBitmap) both = qn_bitmap_copy(p->pcpus);
+
+            qn_bitmap_and(mine, h->node_cpus[n]);
+            qn_bitmap_and(both, h->pinned);
+            qn_bitmap_and(both, h->node_cpus[n]);
+            if (qn_bitmap_count(both) > 0) {
+                g_autofree gchar *l = qn_bitmap_format_list(both, ",");
+
+                return g_strdup_printf("node %u: pCPUs %s already pinned (double-booked)",
+                                       h->id[n], l);
+            }
+            if (qn_bitmap_count(mine) != p->vcpus[i]) {
+                return g_strdup_printf("node %u: %u vCPUs but %u pCPUs named", h->id[n],
+                                       p->vcpus[i], qn_bitmap_count(mine));
+            }
+        }
+        if (p->pages[i] > h->free_pages[n]) {
+            return g_strdup_printf("node %u: %" G_GUINT64_FORMAT " pages promised, %"
+                                   G_GUINT64_FORMAT " free", h->id[n], p->pages[i],
+                                   h->free_pages[n]);
+        }
+        if (p->vcpus[i] > h->free_cpus[n]) {
+            return g_strdup_printf("node %u: %u pCPUs promised, %u free", h->id[n], p->vcpus[i],
+                                   h->free_cpus[n]);
+        }
+        pages += p->pages[i];
+        vcpus += p->vcpus[i];
+    }
+    if (pages != r->pages || vcpus != r->vcpus) {
+        return g_strdup_printf("placement holds %" G_GUINT64_FORMAT " pages / %u vCPUs of %"
+                               G_GUINT64_FORMAT " / %u asked", pages, vcpus, r->pages, r->vcpus);
+    }
+    return NULL;
+}
+
+/* The lowest @count free pCPUs of node @n, added to @out. */
+static void
+books_pick_pcpus(const Host *h, guint n, guint count, QnBitmap *out)
+{
+    QN_BITMAP_FOREACH(h->node_cpus[n], c) {
+        if (count > 0 && !qn_bitmap_test(h->pinned, (guint)c) && !qn_bitmap_test(out, (guint)c)) {
+            qn_bitmap_set(out, (guint)c);
+            count--;
+        }
+    }
+}
+
+/* After each take and release: every node's free counts agree with its pinned pCPUs and
+ * stay within capacity. */
+static gchar *
+books_check_host(const Host *h)
+{
+    for (guint n = 0; n < h->n; n++) {
+        g_autoptr(QnBitmap) used = qn_bitmap_copy(h->pinned);
+
+        qn_bitmap_and(used, h->node_cpus[n]);
+        if (h->free_pages[n] > h->pages[n] || h->free_cpus[n] > h->cpus[n] ||
+            h->cpus[n] - h->free_cpus[n] != qn_bitmap_count(used)) {
+            return g_strdup_printf("node %u: %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
+                                   " pages free, %u/%u pCPUs free, %u pinned", h->id[n],
+                                   h->free_pages[n], h->pages[n], h->free_cpus[n], h->cpus[n],
+                                   qn_bitmap_count(used));
+        }
+    }
+    return NULL;
+}
+
+/* Take @p from @h, giving it pCPUs if it names none. Returns why not (@h unchanged), or
+ * %NULL. */
+static gchar *
+books_try_take(Host *h, Placement *p, const Req *r)
+{
+    gchar *why = books_check_take(h, p, r);
+
+    if (why != NULL) {
+        return why;
+    }
+    if (p->pcpus == NULL) {
+        p->pcpus = qn_bitmap_new();
+        for (guint i = 0; i < p->k; i++) {
+            books_pick_pcpus(h, p->node[i], p->vcpus[i], p->pcpus);
+        }
+    }
+    for (guint i = 0; i < p->k; i++) {
+        h->free_pages[p->node[i]] -= p->pages[i];
+        h->free_cpus[p->node[i]] -= p->vcpus[i];
+    }
+    qn_bitmap_or(h->pinned, p->pcpus);
+    return books_check_host(h);
+}
+
+static gchar *
+books_try_release(Host *h, const Placement *p)
+{
+    for (guint i = 0; i < p->k; i++) {
+        guint n = p->node[i];
+
+        if (h->free_pages[n] + p->pages[i] > h->pages[n] ||
+            h->free_cpus[n] + p->vcpus[i] > h->cpus[n]) {
+            return g_strdup_printf("node %u: release above capacity", h->id[n]);
+        }
+        h->free_pages[n] += p->pages[i];
+        h->free_cpus[n] += p->vcpus[i];
+    }
+    qn_bitmap_and_not(h->pinned, p->pcpus);
+    return books_check_host(h);
+}
+
+/* The books do not balance: end the run, naming who and where. */
+static void
+books_fail(const char *planner, guint vm, const char *what, const char *why)
+{
+    g_printerr("bench-placement: books: planner '%s', VM %u (%s): %s\n", planner, vm, what, why);
+    exit(EXIT_BOOKS);
+}
+
+/* ---- the OS (no binding) ---- */
+
+typedef enum { OS_LOCAL_FIRST, OS_PROPORTIONAL } OsModel;
+
+/* Fill @want units over nodes in @order (room in @room), writing what each takes to @take. */
+static guint64
+fill_in_order(const guint *order, guint n, const guint64 *room, guint64 want, guint64 *take)
+{
+    for (guint i = 0; i < n && want > 0; i++) {
+        guint64 a = MIN(room[order[i]] - take[order[i]], want);
+
+        take[order[i]] += a;
+        want -= a;
+    }
+    return want;
+}
+
+/* Node indexes by distance from @from; ties by most @tie, then index. */
+static void
+order_by_distance(const Host *h, guint from, const guint64 *tie, guint *order)
+{
+    for (guint i = 0; i < h->n; i++) {
+        order[i] = i;
+    }
+    for (guint i = 0; i < h->n; i++) {
+        for (guint j = i + 1; j < h->n; j++) {
+            guint a = order[i], b = order[j];
+            gboolean swap = h->dist[from][b] < h->dist[from][a] ||
+                            (h->dist[from][b] == h->dist[from][a] && tie[b] > tie[a]);
+
+            if (swap) {
+                order[i] = b;
+                order[j] = a;
+            }
+        }
+    }
+}
+
+/* Linux's default: the scheduler starts the VM on the node with the most idle pCPUs and
+ * spreads to the nearest; each vCPU touches its share of memory first, so pages land on its
+ * node, then on the nearest nodes with free pages. Restricted to @allowed when not %NULL. */
+static gboolean
+os_local_first(const Host *h, const Req *r, const gboolean *allowed, Placement *p)
+{
+    guint64 room_c[MAXN] = { 0 }, room_p[MAXN] = { 0 }, vc[MAXN] = { 0 }, pg[MAXN] = { 0 };
+    guint order[MAXN], start = 0;
+    guint64 left = r->pages;
+    guint given = 0;
+
+    for (guint i = 0; i < h->n; i++) {
+        gboolean ok = allowed == NULL || allowed[i];
+
+        room_c[i] = ok ? h->free_cpus[i] : 0;
+        room_p[i] = ok ? h->free_pages[i] : 0;
+        if (room_c[i] > room_c[start] ||
+            (room_c[i] == room_c[start] && room_p[i] > room_p[start])) {
+            start = i;
+        }
+    }
+    order_by_distance(h, start, room_c, order);
+    if (fill_in_order(order, h->n, room_c, r->vcpus, vc) > 0) {
+        return FALSE;
+    }
+    for (guint k = 0; k < h->n; k++) {
+        guint i = order[k];
+        guint64 share;
+        guint near[MAXN];
+
+        if (vc[i] == 0) {
+            continue;
+        }
+        given += (guint)vc[i];
+        /* this node's vCPUs' share, the last one takes the rounding */
+        share = given == r->vcpus ? left : r->pages * vc[i] / r->vcpus;
+        order_by_distance(h, i, room_p, near);
+        if (fill_in_order(near, h->n, room_p, share, pg) > 0) {
+            return FALSE;
+        }
+        left -= share;
+    }
+    p->k = 0;
+    p->os = TRUE;
+    for (guint i = 0; i < h->n; i++) {
+        if (pg[i] > 0 || vc[i] > 0) {
+            placement_add(p, i, pg[i], (guint)vc[i]);
+        }
+    }
+    return TRUE;
+}
+
+/* The older model: memory over every node in proportion to its free pages, vCPUs in proportion
+ * to free pCPUs. */
+static gboolean
+os_proportional(const Host *h, const Req *r, Placement *p)
+{
+    guint64 total = 0, cpus = 0, pg[MAXN] = { 0 }, vc[MAXN] = { 0 };
+    guint64 room_c[MAXN], room_p[MAXN];
+    guint order[MAXN];
+
+    for (guint i = 0; i < h->n; i++) {
+        total += h->free_pages[i];
+        cpus += h->free_cpus[i];
+        room_c[i] = h->free_cpus[i];
+        room_p[i] = h->free_pages[i];
+        order[i] = i;
+    }
+    if (total < r->pages || cpus < r->vcpus) {
+        return FALSE;
+    }
+    for (guint i = 0; i < h->n; i++) {
+        pg[i] = MIN(room_p[i], r->pages * room_p[i] / total);
+        vc[i] = MIN(room_c[i], r->vcpus * room_c[i] / cpus);
+    }
+    {
+        guint64 ps = 0, cs = 0;
+
+        for (guint i = 0; i < h->n; i++) {
+            ps += pg[i];
+            cs += vc[i];
+        }
+        /* rounding leftovers: first nodes with room */
+        fill_in_order(order, h->n, room_p, r->pages - ps, pg);
+        fill_in_order(order, h->n, room_c, r->vcpus - cs, vc);
+    }
+    p->k = 0;
+    p->os = TRUE;
+    for (guint i = 0; i < h->n; i++) {
+        if (pg[i] > 0 || vc[i] > 0) {
+            placement_add(p, i, pg[i], (guint)vc[i]);
+        }
+    }
+    return TRUE;
+}
+
+/* What every planner that does not reject falls back to. */
+static gboolean
+os_place(const Host *h, const Req *r, Placement *p)
+{
+    return os_local_first(h, r, NULL, p);
+}
+
 /* ---- helpers shared by the baselines ---- */
 
+/* @r split over @k nodes @set: pages in whole @granule units, the first nodes one unit more. */
 static gboolean
-even_split_fits(const Host *h, const guint *set, guint k, const Req *r, Placement *p)
+split_fits(const Host *h, const guint *set, guint k, const Req *r, guint64 granule,
+           Placement *p)
 {
+    guint64 units = r->pages / granule;
+
+    if (r->pages % granule != 0 || units < k) {
+        return FALSE;
+    }
     p->k = k;
     p->os = FALSE;
     for (guint i = 0; i < k; i++) {
-        guint64 pg = r->pages / k + (i < r->pages % k);
+        guint64 pg = (units / k + (i < units % k)) * granule;
         guint vc = r->vcpus / k + (i < r->vcpus % k);
 
         if (h->free_pages[set[i]] < pg || h->free_cpus[set[i]] < vc) {
@@ -72,59 +403,14 @@ even_split_fits(const Host *h, const guint *set, guint k, const Req *r, Placemen
     return TRUE;
 }
 
-/* The OS: memory in proportion to free pages everywhere, vCPUs where pCPUs are free. */
 static gboolean
-os_place(const Host *h, const Req *r, Placement *p)
+even_split_fits(const Host *h, const guint *set, guint k, const Req *r, Placement *p)
 {
-    guint64 total = 0, left = r->pages;
-    guint cpus = 0, vleft = r->vcpus;
-
-    for (guint i = 0; i < h->n; i++) {
-        total += h->free_pages[i];
-        cpus += h->free_cpus[i];
-    }
-    if (total < r->pages || cpus < r->vcpus) {
-        return FALSE;
-    }
-    p->k = 0;
-    p->os = TRUE;
-    for (guint i = 0; i < h->n && (left > 0 || vleft > 0); i++) {
-        guint64 pg = MIN(left, (guint64)((double)r->pages * h->free_pages[i] / total + 0.999));
-        guint vc = MIN(vleft, (guint)((double)r->vcpus * h->free_cpus[i] / cpus + 0.999));
-
-        pg = MIN(pg, h->free_pages[i]);
-        vc = MIN(vc, h->free_cpus[i]);
-        if (pg == 0 && vc == 0) {
-            continue;
-        }
-        p->node[p->k] = i;
-        p->pages[p->k] = pg;
-        p->vcpus[p->k] = vc;
-        p->k++;
-        left -= pg;
-        vleft -= vc;
-    }
-    /* rounding leftovers: first nodes with room */
-    for (guint i = 0; i < h->n && (left > 0 || vleft > 0); i++) {
-        for (guint j = 0; j < p->k; j++) {
-            if (p->node[j] == i) {
-                guint64 room = h->free_pages[i] - p->pages[j];
-                guint croom = h->free_cpus[i] - p->vcpus[j];
-                guint64 a = MIN(room, left);
-                guint c = MIN(croom, vleft);
-
-                p->pages[j] += a;
-                p->vcpus[j] += c;
-                left -= a;
-                vleft -= c;
-            }
-        }
-    }
-    return left == 0 && vleft == 0;
+    return split_fits(h, set, k, r, 1, p);
 }
 
 static gint
-cmp_free_desc(gconstpointer a, gconstpointer b, gpointer host)
+cmp_free_pages_desc(gconstpointer a, gconstpointer b, gpointer host)
 {
     const Host *h = host;
     guint x = *(const guint *)a, y = *(const guint *)b;
@@ -135,8 +421,22 @@ cmp_free_desc(gconstpointer a, gconstpointer b, gpointer host)
     return (gint)x - (gint)y;
 }
 
-/* ---- Cloudpods host-agent ("Host Enable NUMA Memory Allocation", Cloudpods docs): sort by
- * free hugepage memory, first N of 1, 2, 4 ---- */
+/* Nova's spread: most free pCPUs first, then most free memory. */
+static gint
+cmp_free_cpus_then_pages_desc(gconstpointer a, gconstpointer b, gpointer host)
+{
+    const Host *h = host;
+    guint x = *(const guint *)a, y = *(const guint *)b;
+
+    if (h->free_cpus[x] != h->free_cpus[y]) {
+        return h->free_cpus[x] > h->free_cpus[y] ? -1 : 1;
+    }
+    return cmp_free_pages_desc(a, b, host);
+}
+
+/* ---- Cloudpods host-agent ("Host Enable NUMA Memory Allocation", Cloudpods docs): nodes by
+ * free hugepage memory, the first N of 1, 2, 4 ... while N is at most the vCPU count, whole
+ * GiB per node; else the OS ---- */
 static gboolean
 plan_cloudpods(Host *h, const Req *r, Placement *p)
 {
@@ -145,17 +445,18 @@ plan_cloudpods(Host *h, const Req *r, Placement *p)
     for (guint i = 0; i < h->n; i++) {
         order[i] = i;
     }
-    g_qsort_with_data(order, (gint)h->n, sizeof(guint), cmp_free_desc, h);
-    for (guint k = 1; k <= h->n; k *= 2) {
-        if (even_split_fits(h, order, k, r, p)) {
+    g_qsort_with_data(order, (gint)h->n, sizeof(guint), cmp_free_pages_desc, h);
+    for (guint k = 1; k <= h->n && k <= r->vcpus; k *= 2) {
+        if (split_fits(h, order, k, r, GIB_PAGES, p)) {
             return TRUE;
         }
     }
     return os_place(h, r, p);
 }
 
-/* ---- Nova numa_fit_instance_to_host: flavor's cell count, cells by free memory (spread),
- * first permutation where every guest cell fits, else reject ---- */
+/* ---- Nova numa_fit_instance_to_host (nova/virt/hardware.py): the flavor's cell count, host
+ * cells sorted for spread (free pCPUs, then free memory), first permutation where every guest
+ * cell fits, else reject ---- */
 static gboolean
 nova_dfs(const Host *h, const guint *order, guint k, guint depth, guint *chosen, gboolean *used,
          const Req *r, Placement *p)
@@ -191,22 +492,83 @@ plan_nova(Host *h, const Req *r, Placement *p)
     for (guint i = 0; i < h->n; i++) {
         order[i] = i;
     }
-    g_qsort_with_data(order, (gint)h->n, sizeof(guint), cmp_free_desc, h);
+    g_qsort_with_data(order, (gint)h->n, sizeof(guint), cmp_free_cpus_then_pages_desc, h);
     return nova_dfs(h, order, k, 0, chosen, used, r, p);
 }
 
 /* ---- Xen libxl (libxl_numa.c): smallest k from ceil(vcpus / cpus per node); every
  * k-combination with enough free memory; fewest vCPUs already running there, then most free
  * memory; memory striped over the set. Gives up above 16 nodes. ---- */
+typedef struct {
+    gboolean found;
+    guint set[MAXN];
+    guint k;
+    guint64 busy, free;
+} LibxlBest;
+
+static void
+libxl_offer(const Host *h, const guint *idx, guint k, const Req *r, LibxlBest *b)
+{
+    guint64 fp = 0, busy = 0;
+    guint fc = 0;
+
+    for (guint i = 0; i < k; i++) {
+        fp += h->free_pages[idx[i]];
+        fc += h->free_cpus[idx[i]];
+        busy += h->cpus[idx[i]] - h->free_cpus[idx[i]];
+    }
+    if (fp >= r->pages && fc >= r->vcpus &&
+        (!b->found || busy < b->busy || (busy == b->busy && fp > b->free))) {
+        b->found = TRUE;
+        b->k = k;
+        b->busy = busy;
+        b->free = fp;
+        memcpy(b->set, idx, k * sizeof(guint));
+    }
+}
+
+/* Striped: equal stripes, a node short of its stripe passes the rest on. */
+static gboolean
+libxl_stripe(const Host *h, const LibxlBest *b, const Req *r, Placement *p)
+{
+    guint64 left = r->pages;
+    guint vleft = r->vcpus;
+
+    p->k = b->k;
+    p->os = FALSE;
+    for (guint i = 0; i < b->k; i++) {
+        p->node[i] = b->set[i];
+        p->pages[i] = 0;
+        p->vcpus[i] = 0;
+    }
+    while (left > 0 || vleft > 0) {
+        gboolean moved = FALSE;
+
+        for (guint i = 0; i < b->k; i++) {
+            if (left > 0 && p->pages[i] < h->free_pages[b->set[i]]) {
+                p->pages[i]++;
+                left--;
+                moved = TRUE;
+            }
+            if (vleft > 0 && p->vcpus[i] < h->free_cpus[b->set[i]]) {
+                p->vcpus[i]++;
+                vleft--;
+                moved = TRUE;
+            }
+        }
+        if (!moved) {
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 static gboolean
 plan_libxl(Host *h, const Req *r, Placement *p)
 {
     guint cpn = 0, k0;
     guint idx[MAXN];
-    gboolean found = FALSE;
-    guint best[MAXN];
-    guint best_k = 0;
-    guint64 best_busy = 0, best_free = 0;
+    LibxlBest b = { 0 };
 
     if (h->n > 16) {
         return os_place(h, r, p);
@@ -215,93 +577,43 @@ plan_libxl(Host *h, const Req *r, Placement *p)
         cpn = MAX(cpn, h->cpus[i]);
     }
     k0 = cpn ? MAX(1, (r->vcpus + cpn - 1) / cpn) : 1;
-    for (guint k = k0; k <= h->n && !found; k++) {
+    for (guint k = k0; k <= h->n && !b.found; k++) {
         for (guint i = 0; i < k; i++) {
             idx[i] = i;
         }
         for (;;) {
-            guint64 fp = 0, busy = 0;
-            guint fc = 0;
+            gint i = (gint)k - 1;
 
-            for (guint i = 0; i < k; i++) {
-                fp += h->free_pages[idx[i]];
-                fc += h->free_cpus[idx[i]];
-                busy += h->cpus[idx[i]] - h->free_cpus[idx[i]];
+            libxl_offer(h, idx, k, r, &b);
+            while (i >= 0 && idx[i] == h->n - k + (guint)i) {
+                i--;
             }
-            if (fp >= r->pages && fc >= r->vcpus &&
-                (!found || busy < best_busy || (busy == best_busy && fp > best_free))) {
-                found = TRUE;
-                best_k = k;
-                best_busy = busy;
-                best_free = fp;
-                memcpy(best, idx, k * sizeof(guint));
+            if (i < 0) {
+                break;
             }
-            {
-                gint i = (gint)k - 1;
-
-                while (i >= 0 && idx[i] == h->n - k + (guint)i) {
-                    i--;
-                }
-                if (i < 0) {
-                    break;
-                }
-                idx[i]++;
-                for (guint j = (guint)i + 1; j < k; j++) {
-                    idx[j] = idx[j - 1] + 1;
-                }
+            idx[i]++;
+            for (guint j = (guint)i + 1; j < k; j++) {
+                idx[j] = idx[j - 1] + 1;
             }
         }
     }
-    if (!found) {
+    if (!b.found) {
         return os_place(h, r, p);
     }
-    {
-        /* striped: equal stripes, a node short of its stripe passes the rest on */
-        guint64 left = r->pages;
-        guint vleft = r->vcpus;
-
-        p->k = best_k;
-        p->os = FALSE;
-        for (guint i = 0; i < best_k; i++) {
-            p->node[i] = best[i];
-            p->pages[i] = 0;
-            p->vcpus[i] = 0;
-        }
-        while (left > 0 || vleft > 0) {
-            gboolean moved = FALSE;
-
-            for (guint i = 0; i < best_k; i++) {
-                if (left > 0 && p->pages[i] < h->free_pages[best[i]]) {
-                    p->pages[i]++;
-                    left--;
-                    moved = TRUE;
-                }
-                if (vleft > 0 && p->vcpus[i] < h->free_cpus[best[i]]) {
-                    p->vcpus[i]++;
-                    vleft--;
-                    moved = TRUE;
-                }
-            }
-            if (!moved) {
-                return FALSE;
-            }
-        }
-    }
-    return TRUE;
+    return libxl_stripe(h, &b, r, p);
 }
 
-/* ---- numad -w: magnitude = free memory x free CPUs; centre = argmax sum magnitude / d^2;
- * add nodes by distance from the centre until the request fits; memory by first touch
- * (in proportion to free memory) within the set ---- */
+/* ---- numad -w: magnitude = free pages x free pCPUs; centre = argmax sum magnitude / d^2;
+ * add nodes by distance from the centre until the request fits; within the set, the OS rule
+ * (numad binds the set, the kernel places inside it) ---- */
 static gboolean
 plan_numad(Host *h, const Req *r, Placement *p)
 {
     double best = -1;
-    guint centre = 0;
+    guint centre = 0, k = 0;
     guint order[MAXN];
-    guint k = 0;
-    guint64 fp = 0;
-    guint fc = 0;
+    guint64 fp = 0, fc = 0, zero[MAXN] = { 0 };
+    gboolean in[MAXN] = { FALSE };
 
     for (guint i = 0; i < h->n; i++) {
         double s = 0;
@@ -316,57 +628,33 @@ plan_numad(Host *h, const Req *r, Placement *p)
             centre = i;
         }
     }
-    for (guint i = 0; i < h->n; i++) {
-        order[i] = i;
-    }
-    for (guint i = 0; i < h->n; i++) { /* by distance from the centre */
-        for (guint j = i + 1; j < h->n; j++) {
-            if (h->dist[centre][order[j]] < h->dist[centre][order[i]] ||
-                (h->dist[centre][order[j]] == h->dist[centre][order[i]] && order[j] == centre)) {
-                guint t = order[i];
-
-                order[i] = order[j];
-                order[j] = t;
-            }
-        }
-    }
+    order_by_distance(h, centre, zero, order);
     while (k < h->n && (fp < r->pages || fc < r->vcpus)) {
         fp += h->free_pages[order[k]];
         fc += h->free_cpus[order[k]];
+        in[order[k]] = TRUE;
         k++;
     }
     if (fp < r->pages || fc < r->vcpus) {
         return os_place(h, r, p);
     }
-    {
-        Host sub = *h;
-        Placement q;
-
-        /* the OS rule, restricted to the set */
-        for (guint i = 0; i < h->n; i++) {
-            gboolean in = FALSE;
-
-            for (guint j = 0; j < k; j++) {
-                in |= order[j] == i;
-            }
-            if (!in) {
-                sub.free_pages[i] = 0;
-                sub.free_cpus[i] = 0;
-            }
-        }
-        if (!os_place(&sub, r, &q)) {
-            return FALSE;
-        }
-        *p = q;
-        p->os = FALSE;
+    if (!os_local_first(h, r, in, p)) {
+        return FALSE;
     }
+    p->os = FALSE;
     return TRUE;
 }
 
 static gboolean
 plan_os(Host *h, const Req *r, Placement *p)
 {
-    return os_place(h, r, p);
+    return os_local_first(h, r, NULL, p);
+}
+
+static gboolean
+plan_os_proportional(Host *h, const Req *r, Placement *p)
+{
+    return os_proportional(h, r, p);
 }
 
 /* ---- ours: the real planner, as the launcher calls it ---- */
@@ -386,6 +674,17 @@ sync_topology(Host *h)
     }
 }
 
+static guint
+host_index(const Host *h, guint id)
+{
+    guint idx = 0;
+
+    while (idx < h->n && h->id[idx] != id) {
+        idx++;
+    }
+    return idx;
+}
+
 static gboolean
 plan_ours(Host *h, const Req *r, Placement *p)
 {
@@ -402,7 +701,7 @@ plan_ours(Host *h, const Req *r, Placement *p)
     cfg->allow_cpuless_nodes = TRUE; /* same rules as the baselines: CPU-less nodes count */
     cfg->packing = ours_packing;
     sync_topology(h);
-    qn_bitmap_or(resv->pinned_cpus, h->pinned);
+    qn_bitmap_or(resv->pinned_cpus, h->pinned); /* every planner's pinned pCPUs: one book */
     qa = qn_qemu_argv_parse(argv, NULL);
     plan = qn_plan_compute(h->topo, resv, qa, cfg, NULL);
     if (plan == NULL) {
@@ -417,25 +716,109 @@ plan_ours(Host *h, const Req *r, Placement *p)
     for (guint g = 0; g < plan->guest_nodes->len; g++) {
         const QnGuestNode *gn = g_ptr_array_index(plan->guest_nodes, g);
         gint host = qn_bitmap_next(gn->host_nodes, 0);
-        guint idx = 0;
 
-        while (h->id[idx] != (guint)host) {
-            idx++;
-        }
-        p->node[p->k] = idx;
-        p->pages[p->k] = gn->bytes / PAGE;
-        p->vcpus[p->k] = 0;
-        /* vCPUs and held siblings are counted where the pCPUs are */
-        p->k++;
+        placement_add(p, host_index(h, (guint)host), gn->bytes / PAGE, 0);
     }
-    for (guint j = 0; j < p->k; j++) {
-        const QnHostNode *node = qn_topology_node(h->topo, h->id[p->node[j]]);
+    /* vCPUs (and any held siblings) are counted where the pCPUs are */
+    for (guint n = 0; n < h->n; n++) {
         g_autoptr(QnBitmap) mine = qn_bitmap_copy(p->pcpus);
 
-        qn_bitmap_and(mine, node->cpus);
-        p->vcpus[j] = qn_bitmap_count(mine);
+        qn_bitmap_and(mine, h->node_cpus[n]);
+        if (qn_bitmap_count(mine) > 0) {
+            placement_add(p, n, 0, qn_bitmap_count(mine));
+        }
     }
     return TRUE;
+}
+
+/* ---- locality and the best any placement could do ---- */
+
+static double
+locality(const Host *h, const Placement *p, const Req *r)
+{
+    double s = 0;
+
+    for (guint i = 0; i < p->k; i++) {
+        for (guint j = 0; j < p->k; j++) {
+            s += ((double)p->vcpus[i] / r->vcpus) * ((double)p->pages[j] / r->pages) *
+                 h->dist[p->node[i]][p->node[j]] / 10.0;
+        }
+    }
+    return s;
+}
+
+/* Fill @want units on the nodes of least @cost first, each up to @room. Returns what could
+ * not be placed. */
+static guint64
+fill_by_cost(const Host *h, const double *cost, const guint64 *room, guint64 want,
+             guint64 *take)
+{
+    guint order[MAXN];
+
+    for (guint i = 0; i < h->n; i++) {
+        order[i] = i;
+        take[i] = 0;
+    }
+    for (guint i = 0; i < h->n; i++) {
+        for (guint j = i + 1; j < h->n; j++) {
+            if (cost[order[j]] < cost[order[i]]) {
+                guint t = order[i];
+
+                order[i] = order[j];
+                order[j] = t;
+            }
+        }
+    }
+    return fill_in_order(order, h->n, room, want, take);
+}
+
+/* The best locality of any placement now, even or not (hosts <= 8 nodes), -1 when nothing
+ * fits. Exact: locality is v' D m over the vCPUs v and pages m per node. For fixed v the best m
+ * fills the nodes of least cost (D v) first, so the best locality is min over v of a concave
+ * function of v, which a vertex of v's polytope (0 <= v_i <= free pCPUs, sum v = vCPUs)
+ * attains: some nodes full, at most one partial, the rest empty. Every such vertex is tried. */
+static double
+exhaustive_best(const Host *h, const Req *r)
+{
+    double best = -1;
+
+    for (guint mask = 0; mask < (1u << h->n); mask++) {
+        guint64 full = 0;
+
+        for (guint i = 0; i < h->n; i++) {
+            full += mask & (1u << i) ? h->free_cpus[i] : 0;
+        }
+        if (full >= r->vcpus) {
+            continue;
+        }
+        for (guint part = 0; part < h->n; part++) {
+            guint64 v[MAXN], m[MAXN];
+            double cost[MAXN], l = 0;
+
+            if ((mask & (1u << part)) || full + h->free_cpus[part] < r->vcpus) {
+                continue;
+            }
+            for (guint i = 0; i < h->n; i++) {
+                v[i] = mask & (1u << i) ? h->free_cpus[i] : 0;
+            }
+            v[part] = r->vcpus - full;
+            for (guint j = 0; j < h->n; j++) {
+                cost[j] = 0;
+                for (guint i = 0; i < h->n; i++) {
+                    cost[j] += (double)v[i] * h->dist[i][j];
+                }
+            }
+            if (fill_by_cost(h, cost, h->free_pages, r->pages, m) > 0) {
+                return -1; /* not enough pages anywhere */
+            }
+            for (guint j = 0; j < h->n; j++) {
+                l += cost[j] * (double)m[j];
+            }
+            l /= 10.0 * r->vcpus * (double)r->pages;
+            best = best < 0 || l < best ? l : best;
+        }
+    }
+    return best;
 }
 
 /* ---- the simulation ---- */
@@ -453,86 +836,71 @@ static const PlannerDef planners[] = {
     { "Nova", plan_nova, 0 },
     { "Xen libxl", plan_libxl, 0 },
     { "numad", plan_numad, 0 },
-    { "OS default", plan_os, 0 },
+    { "OS (local-first)", plan_os, 0 },
+    { "OS (proportional)", plan_os_proportional, 0 },
+};
+
+/* What one planner did on one trace. */
+typedef enum {
+    M_ACCEPTED,
+    M_ALIGNED,
+    M_ONE_NODE,
+    M_LOC_MEAN,
+    M_LOC_P95,
+    M_LOC_P99,
+    M_LOC_GIB,
+    M_GAP,
+    M_BEATS_BEST,
+    M_US_MEDIAN,
+    M_US_P99,
+    M_US_MAX,
+    M_COUNT
+} Metric;
+
+static const struct {
+    const char *head;
+    int decimals;
+} metric_info[M_COUNT] = {
+    { "accepted %", 1 },    { "aligned %", 1 }, { "on one node %", 1 },
+    { "locality mean", 3 }, { "p95", 3 },       { "p99", 3 },
+    { "GiB-weighted", 3 },  { "gap to best (<=8 nodes)", 3 },
+    { "beats best", 0 },    { "plan us median", 1 }, { "p99", 0 },
+    { "max", 0 },
 };
 
 typedef struct {
-    guint64 offered, accepted, aligned, minimal;
-    double loc_sum;
-    GArray *locs;          /* double */
-    double gap_sum;        /* locality - exhaustive best, over decisions with a best */
-    guint64 gap_n, best_missed;
-    double stranded_gib;   /* at the first rejection */
-    guint stranded_cpus;
-    gboolean rejected_once;
-    double plan_ns;
-} Stats;
-
-static double
-locality(const Host *h, const Placement *p, const Req *r)
-{
-    double s = 0;
-
-    for (guint i = 0; i < p->k; i++) {
-        for (guint j = 0; j < p->k; j++) {
-            s += ((double)p->vcpus[i] / r->vcpus) * ((double)p->pages[j] / r->pages) *
-                 h->dist[p->node[i]][p->node[j]] / 10.0;
-        }
-    }
-    return s;
-}
-
-/* The best locality any even split on distinct nodes could reach now (hosts <= 8 nodes). */
-static double
-exhaustive_best(const Host *h, const Req *r)
-{
-    double best = -1;
-
-    for (guint mask = 1; mask < (1u << h->n); mask++) {
-        guint set[MAXN], k = 0;
-        Placement p;
-
-        for (guint i = 0; i < h->n; i++) {
-            if (mask & (1u << i)) {
-                set[k++] = i;
-            }
-        }
-        if (even_split_fits(h, set, k, r, &p)) {
-            double l = locality(h, &p, r);
-
-            if (best < 0 || l < best) {
-                best = l;
-            }
-        }
-    }
-    return best;
-}
-
-/* Smallest k for which k distinct nodes can hold an even split: k nodes each with room for
- * the larger share (ceil) of pages and vCPUs. O(n) per k. */
-static guint
-minimal_count(const Host *h, const Req *r)
-{
-    for (guint k = 1; k <= h->n; k++) {
-        guint64 pg = (r->pages + k - 1) / k;
-        guint vc = (r->vcpus + k - 1) / k;
-        guint fit = 0;
-
-        for (guint i = 0; i < h->n; i++) {
-            fit += h->free_pages[i] >= pg && h->free_cpus[i] >= vc;
-        }
-        if (fit >= k) {
-            return k;
-        }
-    }
-    return 0;
-}
+    double m[M_COUNT];
+} Result;
 
 typedef struct {
     double t;      /* arrival time */
     double life;
     Req req;
 } Arrival;
+
+typedef struct {
+    double end;
+    Placement p;
+} Running;
+
+static gint
+cmp_double(gconstpointer a, gconstpointer b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The @q quantile of @v (sorts it); 0 when empty. */
+static double
+quantile(GArray *v, double q)
+{
+    if (v->len == 0) {
+        return 0;
+    }
+    g_array_sort(v, cmp_double);
+    return g_array_index(v, double, (guint)(q * (v->len - 1) + 0.5));
+}
 
 static Host *
 host_load(const char *dir)
@@ -544,15 +912,22 @@ host_load(const char *dir)
     h->topo = qn_topology_load(dir, proc, &error);
     if (h->topo == NULL) {
         g_printerr("bench-placement: %s\n", error->message);
+        g_free(h);
         return NULL;
     }
     h->pinned = qn_bitmap_new();
+    /* The books are the whole host: no mapping outside them holds reserved pages (the fake
+     * trees' resv_hugepages would make our planner alone refuse the last free GiB). */
+    for (guint k = 0; h->topo->page_resv != NULL && k < h->topo->page_resv->len; k++) {
+        g_array_index(h->topo->page_resv, guint64, k) = 0;
+    }
     for (guint i = 0; i < h->topo->nodes->len && h->n < MAXN; i++) {
         QnHostNode *node = g_ptr_array_index(h->topo->nodes, i);
 
         h->id[h->n] = node->id;
         h->pages[h->n] = node->mem_total * 9 / 10 / PAGE;
         h->cpus[h->n] = qn_bitmap_count(node->cpus);
+        h->node_cpus[h->n] = qn_bitmap_copy(node->cpus);
         if (qn_host_node_pool(node, PAGE) == NULL) {
             QnHugepagePool pool = { PAGE, 0, 0, 0 };
 
@@ -566,6 +941,17 @@ host_load(const char *dir)
         }
     }
     return h;
+}
+
+static void
+host_free(Host *h)
+{
+    for (guint i = 0; i < h->n; i++) {
+        qn_bitmap_free(h->node_cpus[i]);
+    }
+    qn_topology_free(h->topo);
+    qn_bitmap_free(h->pinned);
+    g_free(h);
 }
 
 static void
@@ -599,7 +985,7 @@ make_trace(const Host *h, guint count, guint32 seed)
         wsum += flavors[i].weight;
     }
     for (guint i = 0; i < G_N_ELEMENTS(flavors); i++) {
-        mean_pages += (double)flavors[i].weight / wsum * flavors[i].gib * 512;
+        mean_pages += (double)flavors[i].weight / wsum * flavors[i].gib * GIB_PAGES;
     }
     for (guint i = 0; i < h->n; i++) {
         cap += (double)h->pages[i];
@@ -620,7 +1006,7 @@ make_trace(const Host *h, guint count, guint32 seed)
         a.t = t;
         a.life = -log(1.0 - g_rand_double(rng)) * mean_life;
         a.req.vcpus = flavors[f].vcpus;
-        a.req.pages = (guint64)flavors[f].gib * 512;
+        a.req.pages = (guint64)flavors[f].gib * GIB_PAGES;
         /* Nova flavors ask for as many cells as a node cannot hold */
         a.req.numa_nodes = 1;
         while (a.req.pages / a.req.numa_nodes > node_max && a.req.numa_nodes < 8) {
@@ -632,130 +1018,399 @@ make_trace(const Host *h, guint count, guint32 seed)
     return trace;
 }
 
-typedef struct {
-    double end;
-    Placement p;
-} Running;
-
+/* Release every VM that ended by @now. */
 static void
-apply(Host *h, const Placement *p, gint sign)
+release_ended(Host *h, GArray *running, double now, const char *planner)
 {
-    for (guint i = 0; i < p->k; i++) {
-        h->free_pages[p->node[i]] = (guint64)((gint64)h->free_pages[p->node[i]] -
-                                              sign * (gint64)p->pages[i]);
-        h->free_cpus[p->node[i]] = (guint)((gint)h->free_cpus[p->node[i]] -
-                                           sign * (gint)p->vcpus[i]);
-    }
-    if (p->pcpus != NULL) {
-        if (sign > 0) {
-            qn_bitmap_or(h->pinned, p->pcpus);
+    for (guint k = 0; k < running->len;) {
+        Running *r = &g_array_index(running, Running, k);
+
+        if (r->end <= now) {
+            g_autofree gchar *why = books_try_release(h, &r->p);
+
+            if (why != NULL) {
+                books_fail(planner, k, "release", why);
+            }
+            qn_bitmap_free(r->p.pcpus);
+            g_array_remove_index_fast(running, k);
         } else {
-            qn_bitmap_and_not(h->pinned, p->pcpus);
+            k++;
         }
     }
 }
 
-static gint
-cmp_double(gconstpointer a, gconstpointer b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
+/* Sums over one run, turned into a Result by sim_result(). */
+typedef struct {
+    guint64 offered, accepted, aligned, one_node, gap_n, beats_best;
+    double loc_gib, gib, gap_sum;
+    GArray *locs;   /* double */
+    GArray *us;     /* double: plan time per decision */
+} Sums;
 
-    return x < y ? -1 : x > y;
+static void
+sim_result(Sums *s, Result *res)
+{
+    double loc_sum = 0;
+
+    for (guint i = 0; i < s->locs->len; i++) {
+        loc_sum += g_array_index(s->locs, double, i);
+    }
+    res->m[M_ACCEPTED] = 100.0 * s->accepted / s->offered;
+    res->m[M_ALIGNED] = 100.0 * s->aligned / s->offered;
+    res->m[M_ONE_NODE] = s->accepted ? 100.0 * s->one_node / s->accepted : 0;
+    res->m[M_LOC_MEAN] = s->accepted ? loc_sum / s->accepted : 0;
+    res->m[M_LOC_P95] = quantile(s->locs, 0.95);
+    res->m[M_LOC_P99] = quantile(s->locs, 0.99);
+    res->m[M_LOC_GIB] = s->gib > 0 ? s->loc_gib / s->gib : 0;
+    res->m[M_GAP] = s->gap_n ? s->gap_sum / s->gap_n : NAN;
+    res->m[M_BEATS_BEST] = s->gap_n ? (double)s->beats_best : NAN;
+    res->m[M_US_MEDIAN] = quantile(s->us, 0.5);
+    res->m[M_US_P99] = quantile(s->us, 0.99);
+    res->m[M_US_MAX] = quantile(s->us, 1.0);
+}
+
+/* One accepted placement into the sums. */
+static void
+sim_count(Sums *s, const Host *h, const Placement *p, const Req *r, double best)
+{
+    double l = locality(h, p, r), gib = (double)r->pages / GIB_PAGES;
+
+    s->accepted++;
+    s->aligned += !p->os;
+    s->one_node += p->k == 1;
+    g_array_append_val(s->locs, l);
+    s->loc_gib += l * gib;
+    s->gib += gib;
+    if (best >= 0) {
+        s->gap_sum += l - best;
+        s->gap_n++;
+        s->beats_best += l < best - 1e-9;
+    }
+}
+
+/* CPU time of this thread in ns: plan time is the planner's own work, not the time other
+ * processes on a shared machine took the CPU from it (wall time made max and p99 noise). */
+static gint64
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (gint64)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void
-simulate(Host *h, GArray *trace, const PlannerDef *pd, Stats *st)
+simulate(Host *h, GArray *trace, const PlannerDef *pd, Result *res)
 {
-    GArray *running = g_array_new(FALSE, FALSE, sizeof(Running));
+    g_autoptr(GArray) running = g_array_new(FALSE, FALSE, sizeof(Running));
+    Sums s = { 0 };
 
     host_reset(h);
-    memset(st, 0, sizeof(*st));
-    st->locs = g_array_new(FALSE, FALSE, sizeof(double));
+    s.locs = g_array_new(FALSE, FALSE, sizeof(double));
+    s.us = g_array_new(FALSE, FALSE, sizeof(double));
     ours_packing = pd->packing;
     for (guint i = 0; i < trace->len; i++) {
         Arrival *a = &g_array_index(trace, Arrival, i);
         Placement p = { 0 };
         gboolean ok;
         gint64 t0;
-        double best = -1;
-        guint kmin;
+        double best = -1, us;
 
-        for (guint k = 0; k < running->len;) {
-            Running *r = &g_array_index(running, Running, k);
-
-            if (r->end <= a->t) {
-                apply(h, &r->p, -1);
-                qn_bitmap_free(r->p.pcpus);
-                g_array_remove_index_fast(running, k);
-            } else {
-                k++;
-            }
-        }
-        st->offered++;
+        release_ended(h, running, a->t, pd->name);
+        s.offered++;
         if (h->n <= 8) {
             best = exhaustive_best(h, &a->req);
         }
-        kmin = minimal_count(h, &a->req);
-        t0 = g_get_monotonic_time();
+        t0 = thread_cpu_ns();
         ok = pd->fn(h, &a->req, &p);
-        st->plan_ns += (double)(g_get_monotonic_time() - t0) * 1000.0;
-        if (!ok) {
-            if (!st->rejected_once) {
-                st->rejected_once = TRUE;
-                for (guint n = 0; n < h->n; n++) {
-                    if (h->free_cpus[n] == 0) {
-                        st->stranded_gib += (double)h->free_pages[n] * 2 / 1024;
-                    }
-                    if (h->free_pages[n] == 0) {
-                        st->stranded_cpus += h->free_cpus[n];
-                    }
-                }
-            }
-            if (best >= 0) {
-                st->best_missed++;
-            }
-            continue;
-        }
-        st->accepted++;
-        st->aligned += !p.os;
-        st->minimal += !p.os && kmin > 0 && p.k == kmin;
-        {
-            double l = locality(h, &p, &a->req);
+        us = (double)(thread_cpu_ns() - t0) / 1000.0;
+        g_array_append_val(s.us, us);
+        if (ok) {
+            g_autofree gchar *why = books_try_take(h, &p, &a->req);
+            Running run = { a->t + a->life, p };
 
-            st->loc_sum += l;
-            g_array_append_val(st->locs, l);
-            if (best >= 0) {
-                st->gap_sum += l - best;
-                st->gap_n++;
+            if (why != NULL) {
+                books_fail(pd->name, i, "take", why);
             }
-        }
-        apply(h, &p, +1);
-        {
-            Running r = { a->t + a->life, p };
-
-            g_array_append_val(running, r);
+            sim_count(&s, h, &p, &a->req, best);
+            g_array_append_val(running, run);
         }
     }
     for (guint k = 0; k < running->len; k++) {
         qn_bitmap_free(g_array_index(running, Running, k).p.pcpus);
     }
-    g_array_unref(running);
+    sim_result(&s, res);
+    g_array_unref(s.locs);
+    g_array_unref(s.us);
+}
+
+/* ---- the report ---- */
+
+/* "mean (min-max)" over @nseeds results of metric @m. */
+static void
+append_cell(GString *md, const Result *res, guint nseeds, Metric m)
+{
+    double lo = res[0].m[m], hi = lo, sum = 0;
+
+    if (isnan(lo)) {
+        g_string_append(md, " n/a |");
+        return;
+    }
+    for (guint s = 0; s < nseeds; s++) {
+        lo = MIN(lo, res[s].m[m]);
+        hi = MAX(hi, res[s].m[m]);
+        sum += res[s].m[m];
+    }
+    g_string_append_c(md, ' ');
+    g_string_append_printf(md, "%.*f", metric_info[m].decimals, sum / nseeds);
+    if (nseeds > 1) {
+        g_string_append(md, " (");
+        g_string_append_printf(md, "%.*f", metric_info[m].decimals, lo);
+        g_string_append(md, "–");
+        g_string_append_printf(md, "%.*f", metric_info[m].decimals, hi);
+        g_string_append_c(md, ')');
+    }
+    g_string_append(md, " |");
+}
+
+/* One topology: every planner on every seed's trace; a table row per planner. */
+static gboolean
+run_topology(const char *dir, const guint32 *seeds, guint nseeds, guint count, const char *outdir,
+             GString *md)
+{
+    Host *h = host_load(dir);
+    g_autofree gchar *name = g_path_get_basename(dir);
+    g_autofree gchar *dat_path = g_strdup_printf("%s/%s.dat", outdir, name);
+    GArray *traces[MAXSEEDS];
+    FILE *dat;
+
+    if (h == NULL) {
+        return FALSE;
+    }
+    g_string_append_printf(md, "\n### %s (%u nodes, %u arrivals, seeds", name, h->n, count);
+    for (guint s = 0; s < nseeds; s++) {
+        traces[s] = make_trace(h, count, seeds[s]);
+        g_string_append_printf(md, "%s %u", s ? "," : "", seeds[s]);
+    }
+    g_string_append(md, ": mean over the seeds (min–max))\n\n| planner |");
+    for (guint m = 0; m < M_COUNT; m++) {
+        g_string_append_printf(md, " %s |", metric_info[m].head);
+    }
+    g_string_append(md, "\n|---|");
+    for (guint m = 0; m < M_COUNT; m++) {
+        g_string_append(md, "---|");
+    }
+    g_string_append_c(md, '\n');
+    dat = fopen(dat_path, "w");
+    for (guint k = 0; k < G_N_ELEMENTS(planners); k++) {
+        Result res[MAXSEEDS];
+        double acc = 0, loc = 0;
+
+        for (guint s = 0; s < nseeds; s++) {
+            simulate(h, traces[s], &planners[k], &res[s]);
+            acc += res[s].m[M_ACCEPTED] / nseeds;
+            loc += res[s].m[M_LOC_MEAN] / nseeds;
+        }
+        g_string_append_printf(md, "| %s |", planners[k].name);
+        for (guint m = 0; m < M_COUNT; m++) {
+            append_cell(md, res, nseeds, (Metric)m);
+        }
+        g_string_append_c(md, '\n');
+        if (dat != NULL) {
+            fprintf(dat, "\"%s\" %.2f %.4f\n", planners[k].name, acc, loc);
+        }
+    }
+    if (dat != NULL) {
+        fclose(dat);
+    }
+    for (guint s = 0; s < nseeds; s++) {
+        g_array_unref(traces[s]);
+    }
+    host_free(h);
+    return TRUE;
+}
+
+/* ---- decision by decision: where planner A places worse than planner B ---- */
+
+/* Run A on @trace; before each of A's decisions, ask B on the same state (B's placement is
+ * dropped). Prints, per flavor and node counts, how often and by how much A is worse. */
+static void
+why_worse(Host *h, GArray *trace, const PlannerDef *a, const PlannerDef *b)
+{
+    g_autoptr(GArray) running = g_array_new(FALSE, FALSE, sizeof(Running));
+    g_autoptr(GHashTable) buckets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                          g_free);
+    GHashTableIter it;
+    gpointer key, val;
+    guint worse = 0, better = 0, decisions = 0;
+
+    host_reset(h);
+    for (guint i = 0; i < trace->len; i++) {
+        Arrival *ar = &g_array_index(trace, Arrival, i);
+        Placement pa = { 0 }, pb = { 0 };
+        gboolean okb;
+
+        release_ended(h, running, ar->t, a->name);
+        ours_packing = b->packing;
+        okb = b->fn(h, &ar->req, &pb);
+        ours_packing = a->packing;
+        if (a->fn(h, &ar->req, &pa)) {
+            g_autofree gchar *why = books_try_take(h, &pa, &ar->req);
+            Running run = { ar->t + ar->life, pa };
+            double la = locality(h, &pa, &ar->req), lb = okb ? locality(h, &pb, &ar->req) : 0;
+
+            if (why != NULL) {
+                books_fail(a->name, i, "take", why);
+            }
+            decisions++;
+            if (okb && la > lb + 1e-9) {
+                g_autofree gchar *k = g_strdup_printf(
+                    "%2u vCPUs %3" G_GUINT64_FORMAT " GiB: A on %u node(s)%s, B on %u", ar->req.vcpus,
+                    ar->req.pages / GIB_PAGES, pa.k, pa.os ? " (OS)" : "", pb.k);
+                double *acc = g_hash_table_lookup(buckets, k);
+
+                if (acc == NULL) {
+                    acc = g_new0(double, 2);
+                    g_hash_table_insert(buckets, g_steal_pointer(&k), acc);
+                }
+                acc[0] += 1;
+                acc[1] += la - lb;
+                worse++;
+            }
+            better += okb && la < lb - 1e-9;
+            g_array_append_val(running, run);
+        }
+        qn_bitmap_free(pb.pcpus);
+    }
+    printf("# %s against %s: %u decisions, worse in %u, better in %u\n", a->name, b->name,
+           decisions, worse, better);
+    g_hash_table_iter_init(&it, buckets);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        const double *acc = val;
+
+        printf("%5.0f x %s: locality +%.3f each\n", acc[0], (const char *)key, acc[1] / acc[0]);
+    }
+    for (guint k = 0; k < running->len; k++) {
+        qn_bitmap_free(g_array_index(running, Running, k).p.pcpus);
+    }
+}
+
+static const PlannerDef *
+planner_by_name(const char *name)
+{
+    for (guint k = 0; k < G_N_ELEMENTS(planners); k++) {
+        if (g_str_has_prefix(planners[k].name, name)) {
+            return &planners[k];
+        }
+    }
+    return NULL;
+}
+
+/* ---- the books' own test (TAP), run by make check through bench/smoke ---- */
+
+static guint self_test_n;
+static gboolean self_test_failed;
+
+static void
+self_test_ok(gboolean ok, const char *what)
+{
+    printf("%sok %u - %s\n", ok ? "" : "not ", ++self_test_n, what);
+    self_test_failed |= !ok;
+}
+
+/* The double-booking of issue 19: a VM left to the OS used to take node 0's pCPUs from the free
+ * counts but pin none, so our planner pinned the same pCPUs again; and a count taken below zero
+ * wrapped to 4294967294. */
+static int
+self_test(const char *dir)
+{
+    Host *h = host_load(dir);
+    Req all0, two = { 2, 4 * GIB_PAGES, 1 };
+    Placement os = { 0 }, ours = { 0 }, over = { 0 }, bad = { 0 };
+    g_autofree gchar *why_os = NULL, *why_ours = NULL, *why_over = NULL, *why_bad = NULL;
+
+    if (h == NULL) {
+        return 1;
+    }
+    host_reset(h);
+    /* a VM the OS placed, all of node 0's pCPUs */
+    all0.vcpus = h->cpus[0];
+    all0.pages = GIB_PAGES;
+    all0.numa_nodes = 1;
+    placement_add(&os, 0, GIB_PAGES, h->cpus[0]);
+    os.os = TRUE;
+    why_os = books_try_take(h, &os, &all0);
+    self_test_ok(why_os == NULL && h->free_cpus[0] == 0 &&
+                     qn_bitmap_count(h->pinned) == h->cpus[0],
+                 "an OS placement pins the pCPUs it takes");
+    ours_packing = QN_PACKING_BEST_FIT;
+    self_test_ok(plan_ours(h, &two, &ours) && (why_ours = books_try_take(h, &ours, &two)) == NULL,
+                 "our planner then pins none of them");
+    if (why_ours != NULL) {
+        printf("# %s\n", why_ours);
+    }
+    /* the old bug, replayed: pCPUs of node 0 named again */
+    placement_add(&bad, 0, 1, 1);
+    bad.pcpus = qn_bitmap_new();
+    qn_bitmap_set(bad.pcpus, (guint)qn_bitmap_next(h->node_cpus[0], 0));
+    why_bad = books_try_take(h, &bad, &(Req){ 1, 1, 1 });
+    self_test_ok(why_bad != NULL && strstr(why_bad, "double-booked") != NULL,
+                 "a pCPU pinned twice is refused, naming the node");
+    /* more pCPUs than free: refused before the count could wrap */
+    placement_add(&over, 0, 1, 2);
+    why_over = books_try_take(h, &over, &(Req){ 2, 1, 1 });
+    self_test_ok(why_over != NULL && h->free_cpus[0] == 0, "no free count wraps below zero");
+    qn_bitmap_free(os.pcpus);
+    qn_bitmap_free(ours.pcpus);
+    qn_bitmap_free(bad.pcpus);
+    qn_bitmap_free(over.pcpus);
+    host_free(h);
+    printf("1..%u\n", self_test_n);
+    return self_test_failed ? 1 : 0;
+}
+
+/* "42,43,44" into @seeds; returns how many. */
+static guint
+parse_seeds(const char *s, guint32 *seeds)
+{
+    g_auto(GStrv) parts = g_strsplit(s, ",", MAXSEEDS);
+    guint n = 0;
+
+    for (guint i = 0; parts[i] != NULL && n < MAXSEEDS; i++) {
+        seeds[n++] = (guint32)g_ascii_strtoull(parts[i], NULL, 10);
+    }
+    return n;
 }
 
 int
 main(int argc, char **argv)
 {
     gboolean smoke = FALSE;
-    guint32 seed = 42;
+    guint32 seeds[MAXSEEDS] = { 42, 43, 44 };
+    guint nseeds = 3;
     const char *outdir = "bench/results";
-    guint count;
     g_autoptr(GString) md = g_string_new(NULL);
 
     while (argc > 1 && argv[1][0] == '-') {
         if (!strcmp(argv[1], "--smoke")) {
             smoke = TRUE;
-        } else if (!strcmp(argv[1], "--seed") && argc > 2) {
-            seed = (guint32)atoi(argv[2]);
+        } else if (!strcmp(argv[1], "--self-test") && argc == 3) {
+            return self_test(argv[2]);
+        } else if (!strcmp(argv[1], "--why") && argc == 5) {
+            /* --why A B TOPOLOGY: A's decisions worse than B's, first seed */
+            const PlannerDef *pa = planner_by_name(argv[2]), *pb = planner_by_name(argv[3]);
+            Host *h = host_load(argv[4]);
+            g_autoptr(GArray) trace = NULL;
+
+            if (pa == NULL || pb == NULL || h == NULL) {
+                return 2;
+            }
+            trace = make_trace(h, 3000, seeds[0]);
+            why_worse(h, trace, pa, pb);
+            host_free(h);
+            return 0;
+        } else if ((!strcmp(argv[1], "--seeds") || !strcmp(argv[1], "--seed")) && argc > 2) {
+            nseeds = parse_seeds(argv[2], seeds);
             argv++;
             argc--;
         } else if (!strcmp(argv[1], "--out") && argc > 2) {
@@ -763,63 +1418,25 @@ main(int argc, char **argv)
             argv++;
             argc--;
         } else {
-            g_printerr("usage: bench-placement [--smoke] [--seed N] [--out DIR] TOPOLOGY...\n");
+            g_printerr("usage: bench-placement [--smoke] [--seeds A,B,C] [--out DIR] TOPOLOGY...\n"
+                       "       bench-placement --self-test TOPOLOGY\n");
             return 2;
         }
         argv++;
         argc--;
     }
-    count = smoke ? 200 : 3000;
+    if (nseeds == 0) {
+        g_printerr("bench-placement: --seeds: no seed\n");
+        return 2;
+    }
+    if (smoke) {
+        nseeds = 1;
+    }
     g_mkdir_with_parents(outdir, 0755);
     for (int t = 1; t < argc; t++) {
-        Host *h = host_load(argv[t]);
-        g_autofree gchar *name = g_path_get_basename(argv[t]);
-        g_autoptr(GArray) trace = NULL;
-        g_autofree gchar *dat_path = g_strdup_printf("%s/%s.dat", outdir, name);
-        FILE *dat;
-
-        if (h == NULL) {
+        if (!run_topology(argv[t], seeds, nseeds, smoke ? 200 : 3000, outdir, md)) {
             return 1;
         }
-        trace = make_trace(h, count, seed);
-        g_string_append_printf(md, "\n### %s (%u nodes, %u arrivals, seed %u)\n\n", name, h->n,
-                               count, seed);
-        g_string_append(md, "| planner | accepted | aligned | on minimal node count | "
-                            "locality mean | locality p95 | gap to best (<=8 nodes) | "
-                            "best missed | stranded GiB / pCPUs at 1st reject | us per plan |\n"
-                            "|---|---|---|---|---|---|---|---|---|---|\n");
-        dat = fopen(dat_path, "w");
-        for (guint k = 0; k < G_N_ELEMENTS(planners); k++) {
-            Stats st;
-            double p95 = 0;
-
-            simulate(h, trace, &planners[k], &st);
-            if (st.locs->len > 0) {
-                g_array_sort(st.locs, cmp_double);
-                p95 = g_array_index(st.locs, double, (guint)(0.95 * (st.locs->len - 1)));
-            }
-            g_string_append_printf(
-                md, "| %s | %.1f%% | %.1f%% | %.1f%% | %.3f | %.3f | %s | %" G_GUINT64_FORMAT
-                " | %.0f / %u | %.1f |\n",
-                planners[k].name, 100.0 * st.accepted / st.offered,
-                100.0 * st.aligned / st.offered,
-                st.accepted ? 100.0 * st.minimal / st.accepted : 0.0,
-                st.accepted ? st.loc_sum / st.accepted : 0.0, p95,
-                st.gap_n ? g_strdup_printf("%.3f", st.gap_sum / st.gap_n) : g_strdup("n/a"),
-                st.best_missed, st.stranded_gib, st.stranded_cpus, st.plan_ns / 1000.0 / st.offered);
-            if (dat != NULL) {
-                fprintf(dat, "\"%s\" %.2f %.4f\n", planners[k].name,
-                        100.0 * st.accepted / st.offered,
-                        st.accepted ? st.loc_sum / st.accepted : 0.0);
-            }
-            g_array_unref(st.locs);
-        }
-        if (dat != NULL) {
-            fclose(dat);
-        }
-        qn_topology_free(h->topo);
-        qn_bitmap_free(h->pinned);
-        g_free(h);
     }
     printf("%s", md->str);
     {

@@ -454,7 +454,8 @@ test_plan_choices(void)
         g_assert_cmpuint(g0->bytes, >, g1->bytes);
         g_assert_cmpuint(g0->bytes % (2 * QN_MiB), ==, 0);
         g_assert_cmpuint(qn_bitmap_count(g0->vcpus) + qn_bitmap_count(g1->vcpus), ==, 8);
-        g_assert_nonnull(strstr(p->reason, "no even split"));
+        /* the uneven split, then filled nearest first by the locality stage */
+        g_assert_nonnull(strstr(p->reason, "nearest"));
     }
     /* Deterministic: the same input, the same plan (JSON compared). */
     {
@@ -465,6 +466,46 @@ test_plan_choices(void)
         g_autoptr(JsonNode) jb = qn_plan_to_json(b);
 
         g_assert_true(json_node_equal(ja, jb));
+    }
+}
+
+/* The locality stage (qn-plan-locality.c, issue 19): a guest no node holds fills the node with
+ * room first; interleave and a vfio-pci node leave the search's even split alone. */
+static void
+test_plan_locality(void)
+{
+    {
+        /* 2x2, 2M free 8G/5.9G/2G/0: 8G + 2G on nodes 0+1, every vCPU with the 8G, node 1
+         * memory-only */
+        const char *args[] = { "-m", "10G", "-smp", "8", NULL };
+        g_autoptr(QnPlan) p = qn_plan_for("2x2", NULL, args, NULL);
+        const QnGuestNode *g0 = p->guest_nodes->pdata[0], *g1 = p->guest_nodes->pdata[1];
+
+        g_assert_cmpuint(p->guest_nodes->len, ==, 2);
+        g_assert_cmpuint(qn_host_of(p, 0), ==, 0);
+        g_assert_cmpuint(qn_host_of(p, 1), ==, 1);
+        g_assert_cmpuint(g0->bytes, ==, 8 * QN_GiB);
+        g_assert_cmpuint(g1->bytes, ==, 2 * QN_GiB);
+        g_assert_cmpuint(qn_bitmap_count(g0->vcpus), ==, 8);
+        g_assert_cmpuint(qn_bitmap_count(g1->vcpus), ==, 0);
+        g_assert_nonnull(strstr(p->reason, "nearest host node first"));
+    }
+    {
+        const char *env[] = { "QEMU_NUMA_MEMORY_MODE=interleave", NULL };
+        const char *args[] = { "-m", "10G", "-smp", "8", NULL };
+        g_autoptr(QnPlan) p = qn_plan_for("2x2", env, args, NULL);
+
+        g_assert_true(p->reason == NULL || strstr(p->reason, "nearest host node") == NULL);
+    }
+    {
+        const char *args[] = { "-m", "24G", "-smp", "16", "-device", "vfio-pci,host=0000:41:00.0",
+                               NULL };
+        g_autoptr(QnPlan) p = qn_plan_for("epyc-nps4", NULL, args, NULL);
+
+        g_assert_cmpuint(p->guest_nodes->len, ==, 4);
+        for (guint i = 0; i < 4; i++) {
+            g_assert_cmpuint(((QnGuestNode *)p->guest_nodes->pdata[i])->bytes, ==, 6 * QN_GiB);
+        }
     }
 }
 
@@ -480,12 +521,15 @@ test_plan_json_roundtrip(void)
 
     g_assert_cmpstr(a, ==, b);
 
-    /* issue 16: the vCPU topology (hotplug sockets dealt in turn) and hotplug memory too */
+    /* issue 16: the vCPU topology (hotplug sockets dealt in turn) and hotplug memory too; two
+     * guest nodes fixed, so the split is even and the locality stage (which may leave a
+     * memory-only node) stays out of it */
     {
+        const char *const env2[] = { "QEMU_NUMA_GUEST_NODES=2", NULL };
         const char *args2[] = { "-m", "10G,slots=2,maxmem=12G", "-smp", "4,maxcpus=8",
                                 "-object", "memory-backend-ram,id=d1,size=1G", "-device",
                                 "pc-dimm,memdev=d1,node=1", NULL };
-        g_autoptr(QnPlan) p2 = qn_plan_for("2x2", NULL, args2, NULL);
+        g_autoptr(QnPlan) p2 = qn_plan_for("2x2", env2, args2, NULL);
         g_autoptr(JsonNode) j2 = qn_plan_to_json(p2);
         g_autoptr(QnPlan) q2 = qn_plan_from_json(j2, NULL);
         g_autofree gchar *a2 = qn_plan_summary(p2);
@@ -1009,6 +1053,7 @@ main(int argc, char **argv)
     g_test_add_func("/core/argv/qemu-version", test_qemu_version);
     g_test_add_func("/core/topology/trees", test_topology_trees);
     g_test_add_func("/core/plan/choices", test_plan_choices);
+    g_test_add_func("/core/plan/locality", test_plan_locality);
     g_test_add_func("/core/plan/json-roundtrip", test_plan_json_roundtrip);
     g_test_add_func("/core/plan/fallback", test_plan_fallback);
     g_test_add_func("/core/plan/resv", test_plan_resv);

@@ -173,14 +173,16 @@ qn_set_search_exhaustive(QnSetSearch *s)
 }
 
 /* From @seed, add the candidate closest to the set so far (sum of distances), ties by packing
- * then id, until the set has n nodes. FALSE when no candidate holds the next guest node. */
+ * then id, until the set has n nodes. FALSE when no candidate holds the next guest node. Each
+ * candidate's distance to the set (@to_set) grows by one lookup per added node. */
 static gboolean
-qn_set_search_grow(QnSetSearch *s, guint seed, gboolean *used)
+qn_set_search_grow(QnSetSearch *s, guint seed, gboolean *used, guint64 *to_set)
 {
     const QnPlanner *p = s->p;
     guint m = s->fit->len;
 
     memset(used, 0, m * sizeof(gboolean));
+    memset(to_set, 0, m * sizeof(guint64));
     used[seed] = TRUE;
     s->cur[0] = g_array_index(s->fit, guint, seed);
     s->caps[0] = g_array_index(s->cap, guint64, seed);
@@ -189,19 +191,20 @@ qn_set_search_grow(QnSetSearch *s, guint seed, gboolean *used)
         guint64 pick_d = 0, pick_c = 0;
 
         for (guint c = 0; c < m; c++) {
-            guint64 d = 0, cc = g_array_index(s->cap, guint64, c);
+            guint64 cc = g_array_index(s->cap, guint64, c);
 
-            if (used[c] || cc < s->sizes_desc[k]) {
+            if (used[c]) {
                 continue;
             }
-            for (guint j = 0; j < k; j++) {
-                d += qn_pair_distance(p, s->cur[j], g_array_index(s->fit, guint, c));
+            to_set[c] += qn_pair_distance(p, s->cur[k - 1], g_array_index(s->fit, guint, c));
+            if (cc < s->sizes_desc[k]) {
+                continue;
             }
-            if (pick < 0 || d < pick_d ||
-                (d == pick_d && (p->cfg->packing == QN_PACKING_BEST_FIT ? cc < pick_c
-                                                                        : cc > pick_c))) {
+            if (pick < 0 || to_set[c] < pick_d ||
+                (to_set[c] == pick_d && (p->cfg->packing == QN_PACKING_BEST_FIT ? cc < pick_c
+                                                                               : cc > pick_c))) {
                 pick = (gint)c;
-                pick_d = d;
+                pick_d = to_set[c];
                 pick_c = cc;
             }
         }
@@ -220,12 +223,13 @@ static void
 qn_set_search_greedy(QnSetSearch *s)
 {
     g_autofree gboolean *used = g_new0(gboolean, s->fit->len);
+    g_autofree guint64 *to_set = g_new0(guint64, s->fit->len);
 
     for (guint seed = 0; seed < s->fit->len; seed++) {
         gint64 left;
         guint64 min_left;
 
-        if (qn_set_search_grow(s, seed, used) &&
+        if (qn_set_search_grow(s, seed, used, to_set) &&
             qn_set_feasible(s->sizes_desc, s->caps, s->n, &left, &min_left)) {
             qn_set_search_offer(s, left);
         }

@@ -117,6 +117,7 @@ qn_plan_new(const QnConfig *cfg, QnPlanKind kind)
 static const QnPlanStage qn_plan_stages[] = {
     qn_plan_stage_shape,     /* guest nodes, sizes, page sizes and node counts to try */
     qn_plan_stage_search,    /* host nodes for each guest node: the aligned plan */
+    qn_plan_stage_locality,  /* or the split that fills the nearest node first, if nearer */
     qn_plan_stage_mount,     /* the hugetlbfs mount of its hugepages */
     qn_plan_stage_sockets,   /* whole guest sockets per guest node; -smp if ours */
     qn_plan_stage_mem_devices, /* hotplug memory bound to its guest node's host nodes */
@@ -136,6 +137,7 @@ qn_plan_compute(const QnTopology *topo, const QnReservations *resv, const QnQemu
 
     /* A probe or policy none plans nothing: the launcher reads no topology for it (NULL) */
     if (cfg->policy == QN_POLICY_NONE || qa->probe) {
+        /* no topology needed: qn_launch_prepare() passes none for these */
         QnPlan *plan = qn_plan_new(cfg, QN_PLAN_PASSTHROUGH);
 
         plan->reason = g_strdup(qa->probe ? qa->probe_reason : "policy none");

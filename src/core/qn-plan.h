@@ -123,8 +123,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnPlan, qn_plan_free)
  * Placement rules: guest node counts 1, 2, 4 ... then the others, memory split evenly in whole
  * pages (Cloudpods' host agent splits a guest so); among the host node sets that fit, the one
  * with the least summed SLIT distance (Xen libxl's automatic placement, Kubernetes Topology
- * Manager's prefer-closest-numa-nodes), then packing; policy names from the Kubernetes Topology
- * Manager. Each rule is stated where it is applied (src/core/qn-plan-*.c, stages listed in
+ * Manager's prefer-closest-numa-nodes), then packing; then, for an automatic split, the split
+ * that fills the nearest node with room first when its expected vCPU-to-memory distance is
+ * lower (qn-plan-locality.c); policy names from the Kubernetes Topology Manager. Each rule is stated where it is applied (src/core/qn-plan-*.c, stages listed in
  * src/core/qn-planner.h). Deterministic: the same input gives the same plan. No syscalls.
  *
  * Returns: (transfer full): the plan, or %NULL on error.

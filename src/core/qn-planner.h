@@ -8,6 +8,7 @@
  *   qn-plan-sockets.c   vCPU topology: whole guest sockets per guest node, hotplug slots
  *                       spread socket by socket
  *   qn-plan-memdev.c    hotplug memory (pc-dimm, nvdimm, virtio-mem) bound per guest node
+ *   qn-plan-locality.c  a split filling the nearest node first, when nearer than the search's
  *   qn-plan-cpus.c      CPU choice: dedicated pCPUs, thread policies, the emulator
  *   qn-plan-fallback.c  the fallback: why no aligned plan, and the plan or error that says so
  *   qn-plan-host.c      what the host offers: node indexes, capacity, distances, global pools
@@ -55,6 +56,8 @@ typedef struct {
     guint dim;               /* largest node id + 1 */
     guint *dist;             /* dim x dim SLIT by node id (255: no such node) */
     QnHostNode **node_by_id; /* dim entries, NULL holes */
+    guint64 *caps;           /* dim x (topo page sizes + 1): qn_capacity(), computed once;
+                              * column 0 regular memory, column k+1 topo->page_sizes[k] */
 
     /* the guest shape (qn_plan_stage_shape) */
     GPtrArray *shape;        /* QnShapeNode*: the argv's own topology, or %NULL: ours */
@@ -117,6 +120,9 @@ QnPlan *qn_shape_build_plan(const QnPlanner *p, guint n, const guint64 *sizes, g
                             GPtrArray *hosts);
 gboolean qn_shape_uneven_allowed(const QnPlanner *p);
 guint64 qn_shape_backend_page_size(const QnPlanner *p, const QnMemoryBackend *b);
+QnPlan *qn_shape_build_sized_plan(const QnPlanner *p, guint n, const guint *set,
+                                  const guint64 *sizes, guint64 page_size, QnBitmap **vcpus,
+                                  const char *reason);
 QnPlan *qn_shape_try_uneven(QnPlanner *p);
 
 /* qn-plan-search.c */
@@ -131,6 +137,8 @@ guint qn_sockets_max_nodes(const QnPlanner *p);
 
 /* qn-plan-memdev.c */
 QnStageResult qn_plan_stage_mem_devices(QnPlanner *p, GError **error);
+/* qn-plan-locality.c */
+QnStageResult qn_plan_stage_locality(QnPlanner *p, GError **error);
 
 /* qn-plan-cpus.c */
 QnStageResult qn_plan_stage_cpus(QnPlanner *p, GError **error);
