@@ -748,8 +748,8 @@ main(int argc, char **argv)
             argv++;
             argc--;
         } else {
-            g_printerr("usage: bench-fleet [--smoke] [--seed N] [--hosts N] [--arrivals N] [--out DIR] "
-                       "SYSFS-DIR...\n");
+            g_printerr("usage: bench-fleet [--smoke] [--seed N] [--hosts N] [--arrivals N] "
+                       "[--out DIR] SYSFS-DIR...\n");
             return 2;
         }
         argv++;
@@ -784,8 +784,9 @@ main(int argc, char **argv)
         g_string_append_printf(md, " in turn), %u arrivals, offered load 1.5 x capacity, "
                                "seed %u\n\n", count, seed);
         g_string_append(md, "| host policy | cluster scheduler | placed | refused by cluster | "
-                            "refused at host (another host had room) | aligned (of placed) | on 1 node | locality mean | "
-                            "plan us p50 / p99 | scheduler us per decision | hosts examined |\n"
+                            "refused at host (another host had room) | aligned (of placed) | "
+                            "on 1 node | locality mean | plan us p50 / p99 | "
+                            "scheduler us per decision | hosts examined |\n"
                             "|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (guint pi = 0; pi < G_N_ELEMENTS(policies); pi++) {
             for (guint k = 0; k < G_N_ELEMENTS(kinds); k++) {
@@ -793,8 +794,8 @@ main(int argc, char **argv)
 
                 simulate(hosts, nhosts, trace, kinds[k], policies[pi], seed, &st);
                 g_string_append_printf(
-                    md, "| %s | %s | %.1f%% | %.1f%% | %.1f%% (%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
-                    ") | %.1f%% "
+                    md, "| %s | %s | %.1f%% | %.1f%% | %.1f%% (%" G_GUINT64_FORMAT
+                    ", %" G_GUINT64_FORMAT ") | %.1f%% "
                     "| %.1f%% | %.3f | %.0f / %.0f | %.1f | %.0f |\n",
                     policy_name(policies[pi]), kind_names[k], 100.0 * st.placed / st.offered,
                     100.0 * st.cluster_refused / st.offered,

@@ -211,8 +211,10 @@ qn_yaml_scalar(GString *out, JsonNode *node)
 static gboolean
 qn_yaml_is_empty_container(JsonNode *node)
 {
-    return (JSON_NODE_HOLDS_OBJECT(node) && json_object_get_size(json_node_get_object(node)) == 0)
-           || (JSON_NODE_HOLDS_ARRAY(node) && json_array_get_length(json_node_get_array(node)) == 0);
+    if (JSON_NODE_HOLDS_OBJECT(node)) {
+        return json_object_get_size(json_node_get_object(node)) == 0;
+    }
+    return JSON_NODE_HOLDS_ARRAY(node) && json_array_get_length(json_node_get_array(node)) == 0;
 }
 
 /* [A-Za-z][A-Za-z0-9_.-]*: a YAML plain scalar that is a string in every schema */
