@@ -11,6 +11,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "qn-ctl-ops.h"
 #include "qn-error.h"
 #include "qn-launch.h"
 #include "qn-qemu-options.h"
@@ -25,10 +26,18 @@
 
 static gboolean opt_json;
 static gboolean opt_version;
+static gchar *opt_textfile;
+static gboolean opt_yaml;
+static gchar *opt_node_name;
 
 static const GOptionEntry qn_ctl_options[] = {
     { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON (schema in README)", NULL },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL },
+    { "textfile", 0, 0, G_OPTION_ARG_FILENAME, &opt_textfile,
+      "metrics: write DIR/qemu_numa.prom atomically (node_exporter's textfile collector)", "DIR" },
+    { "yaml", 0, 0, G_OPTION_ARG_NONE, &opt_yaml, "nrt: print YAML", NULL },
+    { "node-name", 0, 0, G_OPTION_ARG_STRING, &opt_node_name,
+      "nrt: the Kubernetes node name (default: the host name)", "N" },
     G_OPTION_ENTRY_NULL
 };
 
@@ -643,7 +652,9 @@ static const char *qn_usage =
     "  list                 VMs in the reservation ledger\n"
     "  status NAME|UUID|PID the VM's plan, state, live QMP status, memory per host node\n"
     "  events NAME|UUID|PID the VM's recorded QMP events\n"
-    "  sweep                remove ledger entries whose QEMU is gone";
+    "  sweep                remove ledger entries whose QEMU is gone\n"
+    "  metrics              Prometheus text exposition of nodes, hugepages, VMs (--textfile DIR)\n"
+    "  nrt                  Kubernetes NodeResourceTopology v1alpha2 (--yaml, --node-name N)";
 
 int
 main(int argc, char **argv)
@@ -675,7 +686,7 @@ main(int argc, char **argv)
     }
     if (argc < 2) {
         fprintf(stderr, "qemu-numa-ctl: missing command (host, plan, list, status, events, "
-                        "sweep)\n");
+                        "sweep, metrics, nrt)\n");
         return 2;
     }
     if (argc != ((strcmp(argv[1], "status") == 0 || strcmp(argv[1], "events") == 0) ? 3 : 2)) {
@@ -704,6 +715,10 @@ main(int argc, char **argv)
         rc = qn_cmd_events(cfg, argv[2], &error);
     } else if (strcmp(argv[1], "sweep") == 0) {
         rc = qn_cmd_sweep(cfg, &error);
+    } else if (strcmp(argv[1], "metrics") == 0) {
+        rc = qn_ctl_metrics(cfg, opt_textfile, &error);
+    } else if (strcmp(argv[1], "nrt") == 0) {
+        rc = qn_ctl_nrt(cfg, opt_node_name, opt_yaml, &error);
     } else {
         fprintf(stderr, "qemu-numa-ctl: '%s': unknown command\n", argv[1]);
         return 2;
