@@ -368,11 +368,16 @@ os_proportional(const Host *h, const Req *r, Placement *p)
     return TRUE;
 }
 
+/* The OS model every planner's fallback gets (--fallback-os): local-first by default, the
+ * proportional one to compare every planner with the "OS (proportional)" row on equal terms. */
+static OsModel fallback_model = OS_LOCAL_FIRST;
+
 /* What every planner that does not reject falls back to. */
 static gboolean
 os_place(const Host *h, const Req *r, Placement *p)
 {
-    return os_local_first(h, r, NULL, p);
+    return fallback_model == OS_PROPORTIONAL ? os_proportional(h, r, p)
+                                             : os_local_first(h, r, NULL, p);
 }
 
 /* ---- helpers shared by the baselines ---- */
@@ -1413,12 +1418,18 @@ main(int argc, char **argv)
             nseeds = parse_seeds(argv[2], seeds);
             argv++;
             argc--;
+        } else if (!strcmp(argv[1], "--fallback-os") && argc > 2 &&
+                   (!strcmp(argv[2], "local-first") || !strcmp(argv[2], "proportional"))) {
+            fallback_model = !strcmp(argv[2], "proportional") ? OS_PROPORTIONAL : OS_LOCAL_FIRST;
+            argv++;
+            argc--;
         } else if (!strcmp(argv[1], "--out") && argc > 2) {
             outdir = argv[2];
             argv++;
             argc--;
         } else {
-            g_printerr("usage: bench-placement [--smoke] [--seeds A,B,C] [--out DIR] TOPOLOGY...\n"
+            g_printerr("usage: bench-placement [--smoke] [--seeds A,B,C] [--fallback-os local-first|proportional]\n"
+                       "                       [--out DIR] TOPOLOGY...\n"
                        "       bench-placement --self-test TOPOLOGY\n");
             return 2;
         }
