@@ -1,4 +1,5 @@
-/* CPU choice: dedicated pCPUs for the vCPUs of each guest node, on the guest node's host node.
+/* CPU choice: dedicated pCPUs for the vCPUs of each guest node, on the guest node's host node
+ * (for a CPU-less host node, on the nearest node with free pCPUs: qn_cpu_home()).
  *
  * Rules: vCPUs pinned 1:1 to pCPUs, as KubeVirt's dedicatedCpuPlacement and Nova's
  * hw:cpu_policy=dedicated do; SMT siblings handled by the thread policy, named after Nova's
@@ -88,6 +89,55 @@ qn_cached_slots(const QnPlanner *p, guint node_id)
         g_hash_table_insert(p->slots, GUINT_TO_POINTER(node_id), GUINT_TO_POINTER(slots));
         return slots;
     }
+}
+
+/**
+ * qn_cpu_home:
+ * The host node whose pCPUs take @need dedicated vCPUs of a guest node backed by host node
+ * @node_id: @node_id itself when it has CPUs (-1 if it has fewer than @need free slots); for a
+ * CPU-less node (cpuless-nodes = allow: HBM, CXL or GPU memory, which the kernel onlines as
+ * memory of no CPU), the nearest node with @need free slots, ties by most slots then lowest id,
+ * -1 if none. Slots are counted free of @busy, or of the ledger's pCPUs when @busy is %NULL.
+ * The vCPUs then reach their memory at SLIT(home, @node_id), as an unbound vCPU touching a
+ * CPU-less node's memory would: the bench's GH200 left such guests to the OS, which spread their
+ * vCPUs to other superchips (120 where the GPU's own Grace is at 80; issue 19).
+ */
+gint
+qn_cpu_home(const QnPlanner *p, guint node_id, guint need, const QnBitmap *busy)
+{
+    const QnHostNode *node = node_id < p->dim ? p->node_by_id[node_id] : NULL;
+    gint best = -1;
+    guint best_d = 0, best_slots = 0;
+
+    if (node == NULL) {
+        return -1;
+    }
+    if (qn_bitmap_count(node->cpus) > 0) {
+        guint slots = busy != NULL ? qn_pcpu_slots(p, node_id, busy, p->cfg->cpu_thread_policy)
+                                   : qn_cached_slots(p, node_id);
+
+        return slots >= need ? (gint)node_id : -1;
+    }
+    for (guint k = 0; k < p->topo->nodes->len; k++) {
+        const QnHostNode *h = g_ptr_array_index(p->topo->nodes, k);
+        guint d, slots;
+
+        if (!h->allowed || qn_bitmap_count(h->cpus) == 0) {
+            continue;
+        }
+        slots = busy != NULL ? qn_pcpu_slots(p, h->id, busy, p->cfg->cpu_thread_policy)
+                             : qn_cached_slots(p, h->id);
+        d = qn_pair_distance(p, node_id, h->id);
+        if (slots < need || d >= 255) {
+            continue;
+        }
+        if (best < 0 || d < best_d || (d == best_d && slots > best_slots)) {
+            best = (gint)h->id;
+            best_d = d;
+            best_slots = slots;
+        }
+    }
+    return best;
 }
 
 /* Dedicated vCPUs each host node of an @n-node try must hold: the present vCPUs (-smp cpus,
@@ -183,6 +233,12 @@ qn_assign_vcpu_pcpus(const QnPlanner *p, QnPlan *plan, QnBitmap *busy, QnBitmap 
         if (count == 0) {
             continue;
         }
+        if (host >= 0) {
+            /* a CPU-less host node's vCPUs: on the nearest node with free pCPUs */
+            gint home = qn_cpu_home(p, (guint)host, count, busy);
+
+            host = home >= 0 ? home : host;
+        }
         if (host < 0 || !qn_pick_pcpus(p, (guint)host, count, p->cfg->cpu_thread_policy, busy,
                                        g->pcpus)) {
             *ret_why = g_strdup_printf("host node %d has fewer than %u free pCPUs for guest node "
@@ -214,6 +270,9 @@ qn_assign_emulator(const QnPlanner *p, QnPlan *plan, QnBitmap *busy, const QnBit
         g_autoptr(GArray) one = g_array_new(FALSE, FALSE, sizeof(guint));
         gint host = qn_bitmap_next(g->host_nodes, 0);
 
+        if (host >= 0 && qn_cpu_home(p, (guint)host, 1, busy) >= 0) {
+            host = qn_cpu_home(p, (guint)host, 1, busy);
+        }
         /* any free thread will do for the emulator */
         if (host >= 0 && qn_pick_pcpus(p, (guint)host, 1, QN_CPU_THREADS_PREFER, busy, one)) {
             qn_bitmap_set(plan->emulator_pcpus, g_array_index(one, guint, 0));

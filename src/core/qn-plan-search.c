@@ -18,6 +18,7 @@
 
 typedef struct {
     guint pci_miss;
+    guint64 cpu_far;   /* dedicated: sum of SLIT(vCPUs' node, memory's node) - 10 */
     guint64 dist_sum;
     gint64 pack;
 } QnScore;
@@ -27,6 +28,9 @@ qn_score_cmp(const QnScore *a, const QnScore *b)
 {
     if (a->pci_miss != b->pci_miss) {
         return a->pci_miss < b->pci_miss ? -1 : 1;
+    }
+    if (a->cpu_far != b->cpu_far) {
+        return a->cpu_far < b->cpu_far ? -1 : 1;
     }
     if (a->dist_sum != b->dist_sum) {
         return a->dist_sum < b->dist_sum ? -1 : 1;
@@ -69,10 +73,14 @@ qn_set_feasible(const guint64 *sizes_desc, const guint64 *caps, guint n, gint64 
 }
 
 static void
-qn_score_set(const QnPlanner *p, const guint *set, guint n, gint64 leftover_mib,
-             QnScore *ret)
+qn_score_set(const QnPlanner *p, const guint *set, const guint64 *fars, guint n,
+             gint64 leftover_mib, QnScore *ret)
 {
     ret->pci_miss = 0;
+    ret->cpu_far = 0;
+    for (guint i = 0; i < n; i++) {
+        ret->cpu_far += fars[i];
+    }
     QN_BITMAP_FOREACH(p->pci_nodes, pn) {
         gboolean in = FALSE;
 
@@ -98,8 +106,10 @@ typedef struct {
     guint64 *sizes_desc;  /* the guest nodes' sizes, largest first */
     GArray *fit;          /* guint candidate node ids */
     GArray *cap;          /* guint64 their capacity */
+    GArray *far;          /* guint64 their SLIT to their vCPUs' node - 10 (qn_cpu_home) */
     guint *cur;           /* the set being looked at, n ids */
     guint64 *caps;        /* its capacities */
+    guint64 *fars;        /* its far values */
     guint *best;
     QnScore best_score;
     gboolean found;
@@ -111,8 +121,10 @@ qn_set_search_clear(QnSetSearch *s)
     g_free(s->sizes_desc);
     g_array_unref(s->fit);
     g_array_unref(s->cap);
+    g_array_unref(s->far);
     g_free(s->cur);
     g_free(s->caps);
+    g_free(s->fars);
     g_free(s->best);
 }
 
@@ -124,7 +136,7 @@ qn_set_search_offer(QnSetSearch *s, gint64 leftover_mib)
 {
     QnScore score;
 
-    qn_score_set(s->p, s->cur, s->n, leftover_mib, &score);
+    qn_score_set(s->p, s->cur, s->fars, s->n, leftover_mib, &score);
     if (!s->found || qn_score_cmp(&score, &s->best_score) < 0) {
         s->found = TRUE;
         s->best_score = score;
@@ -153,6 +165,7 @@ qn_set_search_exhaustive(QnSetSearch *s)
         for (guint k = 0; k < n; k++) {
             s->cur[k] = g_array_index(s->fit, guint, idx[k]);
             s->caps[k] = g_array_index(s->cap, guint64, idx[k]);
+            s->fars[k] = g_array_index(s->far, guint64, idx[k]);
             left += (gint64)((s->caps[k] - s->sizes_desc[n - 1]) >> 20);
         }
         if (equal || qn_set_feasible(s->sizes_desc, s->caps, n, &left, &min_left)) {
@@ -186,12 +199,14 @@ qn_set_search_grow(QnSetSearch *s, guint seed, gboolean *used, guint64 *to_set)
     used[seed] = TRUE;
     s->cur[0] = g_array_index(s->fit, guint, seed);
     s->caps[0] = g_array_index(s->cap, guint64, seed);
+    s->fars[0] = g_array_index(s->far, guint64, seed);
     for (guint k = 1; k < s->n; k++) {
         gint pick = -1;
-        guint64 pick_d = 0, pick_c = 0;
+        guint64 pick_d = 0, pick_c = 0, pick_f = 0;
 
         for (guint c = 0; c < m; c++) {
             guint64 cc = g_array_index(s->cap, guint64, c);
+            guint64 cf = g_array_index(s->far, guint64, c);
 
             if (used[c]) {
                 continue;
@@ -200,12 +215,13 @@ qn_set_search_grow(QnSetSearch *s, guint seed, gboolean *used, guint64 *to_set)
             if (cc < s->sizes_desc[k]) {
                 continue;
             }
-            if (pick < 0 || to_set[c] < pick_d ||
-                (to_set[c] == pick_d && (p->cfg->packing == QN_PACKING_BEST_FIT ? cc < pick_c
-                                                                               : cc > pick_c))) {
+            if (pick < 0 || cf < pick_f || (cf == pick_f && to_set[c] < pick_d) ||
+                (cf == pick_f && to_set[c] == pick_d &&
+                 (p->cfg->packing == QN_PACKING_BEST_FIT ? cc < pick_c : cc > pick_c))) {
                 pick = (gint)c;
                 pick_d = to_set[c];
                 pick_c = cc;
+                pick_f = cf;
             }
         }
         if (pick < 0) {
@@ -214,6 +230,7 @@ qn_set_search_grow(QnSetSearch *s, guint seed, gboolean *used, guint64 *to_set)
         used[pick] = TRUE;
         s->cur[k] = g_array_index(s->fit, guint, pick);
         s->caps[k] = pick_c;
+        s->fars[k] = pick_f;
     }
     return TRUE;
 }
@@ -240,8 +257,10 @@ qn_set_search_greedy(QnSetSearch *s)
  * qn_choose_distinct:
  * Choose @n distinct host nodes for guest nodes of @sizes bytes (@page_size pages), among
  * @cands (with dedicated CPUs, only nodes with p->need_pcpus free pCPU slots). Writes the
- * chosen nodes, ascending, to @ret_set. Lowest score wins: PCI nodes missed, then the sum
- * (= n(n-1)/2 x mean) of pairwise distances, then packing.
+ * chosen nodes, ascending, to @ret_set. Lowest score wins: PCI nodes missed, then (dedicated
+ * vCPUs) how far CPU-less nodes are from the node whose pCPUs take their vCPUs (so a node with
+ * CPUs of its own always wins when one fits), then the sum (= n(n-1)/2 x mean) of pairwise
+ * distances, then packing.
  */
 gboolean
 qn_choose_distinct(const QnPlanner *p, GArray *cands, const guint64 *sizes, guint n,
@@ -253,8 +272,10 @@ qn_choose_distinct(const QnPlanner *p, GArray *cands, const guint64 *sizes, guin
         .sizes_desc = g_memdup2(sizes, n * sizeof(guint64)),
         .fit = g_array_new(FALSE, FALSE, sizeof(guint)),
         .cap = g_array_new(FALSE, FALSE, sizeof(guint64)),
+        .far = g_array_new(FALSE, FALSE, sizeof(guint64)),
         .cur = g_new0(guint, n),
         .caps = g_new0(guint64, n),
+        .fars = g_new0(guint64, n),
         .best = g_new0(guint, n),
     };
     guint64 combos = 1;
@@ -263,13 +284,22 @@ qn_choose_distinct(const QnPlanner *p, GArray *cands, const guint64 *sizes, guin
     for (guint i = 0; i < cands->len; i++) {
         guint id = g_array_index(cands, guint, i);
         guint64 c = qn_capacity(p, id, page_size);
+        guint64 far = 0;
 
-        if (p->need_pcpus > 0 && qn_cached_slots(p, id) < p->need_pcpus) {
-            continue; /* dedicated vCPUs need the node's free pCPUs too */
+        if (p->need_pcpus > 0) {
+            /* dedicated vCPUs need free pCPUs: the node's, or for a CPU-less node its
+             * nearest node's (qn_cpu_home) */
+            gint home = qn_cpu_home(p, id, p->need_pcpus, NULL);
+
+            if (home < 0) {
+                continue;
+            }
+            far = home == (gint)id ? 0 : qn_pair_distance(p, (guint)home, id) - 10;
         }
         if (c >= s.sizes_desc[n - 1]) {
             g_array_append_val(s.fit, id);
             g_array_append_val(s.cap, c);
+            g_array_append_val(s.far, far);
         }
     }
     if (s.fit->len < n) {

@@ -144,6 +144,7 @@ QnStageResult qn_plan_stage_locality(QnPlanner *p, GError **error);
 QnStageResult qn_plan_stage_cpus(QnPlanner *p, GError **error);
 guint qn_cpus_needed_per_node(const QnPlanner *p, guint n);
 guint qn_cached_slots(const QnPlanner *p, guint node_id);
+gint qn_cpu_home(const QnPlanner *p, guint node_id, guint need, const QnBitmap *busy);
 
 /* qn-plan-fallback.c */
 void qn_planner_no_fit(QnPlanner *p, const char *left_to_os, const char *fmt, ...)
