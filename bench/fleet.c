@@ -16,8 +16,7 @@
  * VM refused at the host after the cluster picked it (TopologyAffinityError).
  *
  * Usage: bench-fleet [--smoke] [--seed N] [--hosts N] [--arrivals N] [--out DIR] SYSFS-DIR...
- * The trace generator and host model are bench/placement.c's (copied: that file is reworked
- * by issue 19; keep them in step). */
+ * The trace is bench/placement.c's (bench-common.c); the host model follows placement.c's. */
 #include "config.h"
 
 #include <math.h>
@@ -25,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench-common.h"
 #include "qn-argv.h"
 #include "qn-config.h"
 #include "qn-plan.h"
@@ -495,46 +495,20 @@ placeable_elsewhere(Host *hosts, guint nhosts, const Req *r, QnPolicy policy)
     return FALSE;
 }
 
-/* ---- the trace (bench/placement.c make_trace, scaled to the fleet's capacity) ---- */
+/* ---- the trace: the placement benchmark's (bench-common.c), scaled to the fleet ---- */
 
 static GArray *
 make_trace(guint64 cap_pages, guint count, guint32 seed)
 {
-    static const struct {
-        guint vcpus, gib, weight;
-    } flavors[] = {
-        { 1, 1, 20 }, { 2, 4, 20 }, { 4, 8, 18 }, { 8, 16, 14 }, { 16, 32, 10 },
-        { 16, 64, 6 }, { 32, 128, 6 }, { 64, 256, 4 }, { 64, 512, 2 },
-    };
-    GRand *rng = g_rand_new_with_seed(seed);
+    g_autoptr(GArray) common = bench_trace_new((double)cap_pages, count, seed);
     GArray *trace = g_array_new(FALSE, FALSE, sizeof(Arrival));
-    guint wsum = 0;
-    double mean_pages = 0, t = 0, mean_life;
 
-    for (guint i = 0; i < G_N_ELEMENTS(flavors); i++) {
-        wsum += flavors[i].weight;
-    }
-    for (guint i = 0; i < G_N_ELEMENTS(flavors); i++) {
-        mean_pages += (double)flavors[i].weight / wsum * flavors[i].gib * 512;
-    }
-    mean_life = 1.5 * (double)cap_pages / mean_pages; /* offered load 1.5 x capacity */
-    for (guint i = 0; i < count; i++) {
-        Arrival a;
-        guint w = (guint)g_rand_int_range(rng, 0, (gint32)wsum);
-        guint f = 0;
+    for (guint i = 0; i < common->len; i++) {
+        const BenchArrival *c = &g_array_index(common, BenchArrival, i);
+        Arrival a = { .t = c->t, .life = c->life, .req = { c->vcpus, c->pages } };
 
-        while (w >= flavors[f].weight) {
-            w -= flavors[f].weight;
-            f++;
-        }
-        t += -log(1.0 - g_rand_double(rng));
-        a.t = t;
-        a.life = -log(1.0 - g_rand_double(rng)) * mean_life;
-        a.req.vcpus = flavors[f].vcpus;
-        a.req.pages = (guint64)flavors[f].gib * 512;
         g_array_append_val(trace, a);
     }
-    g_rand_free(rng);
     return trace;
 }
 
@@ -603,24 +577,6 @@ typedef struct {
     double sched_ns;         /* cluster scheduler, filter + score */
     SchedCost cost;
 } Stats;
-
-static gint
-cmp_double(gconstpointer a, gconstpointer b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-static double
-pct(GArray *v, double q)
-{
-    if (v->len == 0) {
-        return 0;
-    }
-    g_array_sort(v, cmp_double);
-    return g_array_index(v, double, (guint)(q * (v->len - 1)));
-}
 
 static void
 simulate(Host *hosts, guint nhosts, GArray *trace, SchedKind kind, QnPolicy policy,
@@ -803,8 +759,8 @@ main(int argc, char **argv)
                     st.host_refused_elsewhere,
                     st.placed ? 100.0 * st.aligned / st.placed : 0.0,
                     st.placed ? 100.0 * st.single_node / st.placed : 0.0,
-                    st.placed ? st.loc_sum / st.placed : 0.0, pct(st.plan_us, 0.5),
-                    pct(st.plan_us, 0.99), st.sched_ns / 1000.0 / st.offered,
+                    st.placed ? st.loc_sum / st.placed : 0.0, bench_quantile(st.plan_us, 0.5),
+                    bench_quantile(st.plan_us, 0.99), st.sched_ns / 1000.0 / st.offered,
                     (double)st.cost.examined / st.offered);
                 g_array_unref(st.plan_us);
             }

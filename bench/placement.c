@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench-common.h"
 #include "qn-argv.h"
 #include "qn-config.h"
 #include "qn-plan.h"
@@ -888,25 +889,6 @@ typedef struct {
     Placement p;
 } Running;
 
-static gint
-cmp_double(gconstpointer a, gconstpointer b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* The @q quantile of @v (sorts it); 0 when empty. */
-static double
-quantile(GArray *v, double q)
-{
-    if (v->len == 0) {
-        return 0;
-    }
-    g_array_sort(v, cmp_double);
-    return g_array_index(v, double, (guint)(q * (v->len - 1) + 0.5));
-}
-
 static Host *
 host_load(const char *dir)
 {
@@ -970,48 +952,26 @@ host_reset(Host *h)
     h->pinned = qn_bitmap_new();
 }
 
+/* bench_trace_new() scaled to @h's pages, each arrival with the cells a Nova flavor asks. */
 static GArray *
 make_trace(const Host *h, guint count, guint32 seed)
 {
-    /* flavor mix: vCPUs and GiB; the last ones are larger than most nodes */
-    static const struct {
-        guint vcpus, gib, weight;
-    } flavors[] = {
-        { 1, 1, 20 }, { 2, 4, 20 }, { 4, 8, 18 }, { 8, 16, 14 }, { 16, 32, 10 },
-        { 16, 64, 6 }, { 32, 128, 6 }, { 64, 256, 4 }, { 64, 512, 2 },
-    };
-    GRand *rng = g_rand_new_with_seed(seed);
+    g_autoptr(GArray) common = NULL;
     GArray *trace = g_array_new(FALSE, FALSE, sizeof(Arrival));
-    guint wsum = 0;
-    double mean_pages = 0, cap = 0, t = 0, mean_life;
+    double cap = 0;
     guint64 node_max = 0;
 
-    for (guint i = 0; i < G_N_ELEMENTS(flavors); i++) {
-        wsum += flavors[i].weight;
-    }
-    for (guint i = 0; i < G_N_ELEMENTS(flavors); i++) {
-        mean_pages += (double)flavors[i].weight / wsum * flavors[i].gib * GIB_PAGES;
-    }
     for (guint i = 0; i < h->n; i++) {
         cap += (double)h->pages[i];
         node_max = MAX(node_max, h->pages[i]);
     }
-    /* offered load 1.5 x capacity: runs to saturation */
-    mean_life = 1.5 * cap / mean_pages;
-    for (guint i = 0; i < count; i++) {
-        Arrival a;
-        guint w = (guint)g_rand_int_range(rng, 0, (gint32)wsum);
-        guint f = 0;
+    common = bench_trace_new(cap, count, seed);
+    for (guint i = 0; i < common->len; i++) {
+        const BenchArrival *c = &g_array_index(common, BenchArrival, i);
+        Arrival a = { .t = c->t, .life = c->life };
 
-        while (w >= flavors[f].weight) {
-            w -= flavors[f].weight;
-            f++;
-        }
-        t += -log(1.0 - g_rand_double(rng));
-        a.t = t;
-        a.life = -log(1.0 - g_rand_double(rng)) * mean_life;
-        a.req.vcpus = flavors[f].vcpus;
-        a.req.pages = (guint64)flavors[f].gib * GIB_PAGES;
+        a.req.vcpus = c->vcpus;
+        a.req.pages = c->pages;
         /* Nova flavors ask for as many cells as a node cannot hold */
         a.req.numa_nodes = 1;
         while (a.req.pages / a.req.numa_nodes > node_max && a.req.numa_nodes < 8) {
@@ -1019,7 +979,6 @@ make_trace(const Host *h, guint count, guint32 seed)
         }
         g_array_append_val(trace, a);
     }
-    g_rand_free(rng);
     return trace;
 }
 
@@ -1064,14 +1023,14 @@ sim_result(Sums *s, Result *res)
     res->m[M_ALIGNED] = 100.0 * s->aligned / s->offered;
     res->m[M_ONE_NODE] = s->accepted ? 100.0 * s->one_node / s->accepted : 0;
     res->m[M_LOC_MEAN] = s->accepted ? loc_sum / s->accepted : 0;
-    res->m[M_LOC_P95] = quantile(s->locs, 0.95);
-    res->m[M_LOC_P99] = quantile(s->locs, 0.99);
+    res->m[M_LOC_P95] = bench_quantile(s->locs, 0.95);
+    res->m[M_LOC_P99] = bench_quantile(s->locs, 0.99);
     res->m[M_LOC_GIB] = s->gib > 0 ? s->loc_gib / s->gib : 0;
     res->m[M_GAP] = s->gap_n ? s->gap_sum / s->gap_n : NAN;
     res->m[M_BEATS_BEST] = s->gap_n ? (double)s->beats_best : NAN;
-    res->m[M_US_MEDIAN] = quantile(s->us, 0.5);
-    res->m[M_US_P99] = quantile(s->us, 0.99);
-    res->m[M_US_MAX] = quantile(s->us, 1.0);
+    res->m[M_US_MEDIAN] = bench_quantile(s->us, 0.5);
+    res->m[M_US_P99] = bench_quantile(s->us, 0.99);
+    res->m[M_US_MAX] = bench_quantile(s->us, 1.0);
 }
 
 /* One accepted placement into the sums. */
