@@ -23,6 +23,10 @@ G_BEGIN_DECLS
 /* Regular memory is split in whole 2M units when -m allows it (the THP size on x86-64). */
 #define QN_REGULAR_GRANULE (2 * QN_MiB)
 
+/* The id QEMU gives the PC machines' own RAM (MachineClass.default_ram_id of pc-i440fx and q35):
+ * the RAM block name migration matches on. */
+#define QN_MACHINE_RAM_ID "pc.ram"
+
 /* One guest node as the request asks for it, before host nodes are chosen. */
 typedef struct {
     guint64 bytes;          /* 0: no memory given (the argv's nodes are CPU-only) */

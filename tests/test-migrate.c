@@ -1,0 +1,231 @@
+/* Real QEMU through qemu-numa, live migration (issue 14): two QEMUs on this host, TCG, over a
+ * unix socket, on 2M hugepages; plain QEMU on either end or on none. Each case checks that
+ * query-migrate says completed (or that the destination refused cleanly), that the destination
+ * runs, that query-memdev gives the same ids and sizes on both ends, and (the fixture's
+ * tear-down) that every hugepage and ledger entry is released afterwards. Needs root and
+ * hugepages (qn-test-fixture); QN_TEST_REQUIRE_ALL=1 (set by .ci/run) turns a skip into a
+ * failure. */
+#include "config.h"
+
+#include <string.h>
+
+#include "qn-qmp-client.h"
+#include "qn-test-fixture.h"
+
+/* One end of a migration: qemu-numa (a fixture Vm) or plain QEMU started here the same way. */
+typedef struct {
+    Vm *vm;
+    gboolean qn;
+} End;
+
+/* Plain qemu-system-x86_64 with @args and the user's QMP socket, as qn_vm_start_full() starts
+ * qemu-numa: nothing of ours between the test and QEMU. */
+static Vm *
+qn_plain_start(const char *const *args)
+{
+    Vm *vm = g_new0(Vm, 1);
+    g_autoptr(GSubprocessLauncher) l = NULL;
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GError) error = NULL;
+    gchar *qemu = g_find_program_in_path("qemu-system-x86_64");
+
+    g_assert_nonnull(qemu);
+    vm->dir = qn_new_dir("plain");
+    vm->sock = g_strdup_printf("%s/qmp.sock", vm->dir);
+    l = qn_launcher(vm->dir, NULL);
+    g_ptr_array_add(argv, qemu);
+    for (guint i = 0; args[i] != NULL; i++) {
+        g_ptr_array_add(argv, g_strdup(args[i]));
+    }
+    g_ptr_array_add(argv, g_strdup("-qmp"));
+    g_ptr_array_add(argv, g_strdup_printf("unix:%s,server=on,wait=off", vm->sock));
+    g_ptr_array_add(argv, NULL);
+    vm->proc = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
+    g_assert_no_error(error);
+    return vm;
+}
+
+/* @args (NULL-terminated) followed by @more (NULL-terminated, may be NULL). */
+static GPtrArray *
+qn_args_cat(const char *const *args, const char *const *more)
+{
+    GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+
+    for (guint i = 0; args[i] != NULL; i++) {
+        g_ptr_array_add(a, g_strdup(args[i]));
+    }
+    for (guint i = 0; more != NULL && more[i] != NULL; i++) {
+        g_ptr_array_add(a, g_strdup(more[i]));
+    }
+    g_ptr_array_add(a, NULL);
+    return a;
+}
+
+static End
+qn_end_start(QnTestLaunch *f, gboolean qn, const char *const *env, const char *const *args)
+{
+    End e = { NULL, qn };
+
+    e.vm = qn ? qn_vm_start_full(env ? env : qn_launch_env(f, NULL), args, FALSE)
+              : qn_plain_start(args);
+    return e;
+}
+
+/* A QMP command with arguments (a JSON object text) on @sock; an error is fatal. */
+static JsonNode *
+qn_qmp_args(const char *sock, const char *cmd, const char *json_args)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) a = json_args ? json_from_string(json_args, &error) : NULL;
+    JsonNode *r;
+
+    g_assert_no_error(error);
+    r = qn_qmp_query(sock, cmd, a ? json_node_get_object(a) : NULL, 20000, &error);
+    if (r == NULL) {
+        g_error("QMP %s %s on %s: %s", cmd, json_args ? json_args : "", sock, error->message);
+    }
+    return r;
+}
+
+/* Waits (60 s at most) until @sock's query-migrate status is neither active nor setting up.
+ * Returns: (transfer full): the last answer. */
+static JsonNode *
+qn_migrate_wait(const char *sock)
+{
+    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    for (;;) {
+        JsonNode *r = qn_qmp_args(sock, "query-migrate", NULL);
+        const char *st = json_object_get_string_member_with_default(json_node_get_object(r),
+                                                                     "status", "none");
+
+        if (!strcmp(st, "completed") || !strcmp(st, "failed") || !strcmp(st, "cancelled") ||
+            g_get_monotonic_time() > deadline) {
+            return r;
+        }
+        json_node_unref(r);
+        g_usleep(20 * 1000);
+    }
+}
+
+/* Both ends have the same memory backends: ids and sizes (QEMU matches RAM blocks so). */
+static void
+qn_assert_same_memdevs(Vm *src, Vm *dst)
+{
+    g_autoptr(JsonNode) a = qn_vm_qmp(src, "query-memdev");
+    g_autoptr(JsonNode) b = qn_vm_qmp(dst, "query-memdev");
+    JsonArray *la = json_node_get_array(a);
+
+    g_assert_cmpuint(json_array_get_length(la), ==,
+                     json_array_get_length(json_node_get_array(b)));
+    for (guint i = 0; i < json_array_get_length(la); i++) {
+        JsonObject *m = json_array_get_object_element(la, i);
+        const char *id = json_object_get_string_member(m, "id");
+
+        g_assert_cmpint(json_object_get_int_member(qn_memdev(b, id), "size"), ==,
+                        json_object_get_int_member(m, "size"));
+    }
+}
+
+/* QEMU's run state on @vm's socket. */
+static gchar *
+qn_run_state(Vm *vm)
+{
+    g_autoptr(JsonNode) st = qn_vm_qmp(vm, "query-status");
+
+    return g_strdup(json_object_get_string_member(json_node_get_object(st), "status"));
+}
+
+/* Migrates @src to @dst (already listening on @uri, or deferred when @defer): completed, the
+ * destination runs, the same backends on both ends. Returns: (transfer full): the source's
+ * final query-migrate. */
+static JsonNode *
+qn_migrate(End *src, End *dst, const char *uri, gboolean defer)
+{
+    g_autofree gchar *margs = g_strdup_printf("{\"uri\": \"%s\"}", uri);
+    g_autoptr(JsonNode) r = NULL;
+    g_autofree gchar *st = NULL;
+    JsonNode *q;
+    gint64 deadline;
+
+    qn_vm_wait_qmp(src->vm);
+    st = qn_run_state(dst->vm);
+    g_assert_cmpstr(st, ==, "inmigrate");
+    if (defer) {
+        r = qn_qmp_args(dst->vm->sock, "migrate-incoming", margs);
+    }
+    json_node_unref(qn_qmp_args(src->vm->sock, "migrate", margs));
+    q = qn_migrate_wait(src->vm->sock);
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(q), "status"), ==,
+                    "completed");
+    /* the destination resumes once it has loaded the last page: wait for it (bounded) */
+    deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    do {
+        g_free(st);
+        st = qn_run_state(dst->vm);
+    } while (strcmp(st, "running") != 0 && g_get_monotonic_time() < deadline &&
+             (g_usleep(20 * 1000), TRUE));
+    g_assert_cmpstr(st, ==, "running");
+    g_free(st);
+    st = qn_run_state(src->vm);
+    g_assert_cmpstr(st, ==, "postmigrate");
+    qn_assert_same_memdevs(src->vm, dst->vm);
+    return q;
+}
+
+/* The guest of every case: 64M (32 pages of 2M) on one vCPU, booting nothing (SeaBIOS loops). */
+#define QN_GUEST "-m", "64M", "-smp", "1", "-machine", "pc", "-nodefaults", "-display", "none"
+
+/* Plain QEMU <-> qemu-numa with the same argv (issue 14, item 1): plain QEMU's machine RAM on
+ * our hugetlbfs (-mem-path, the RAM block "pc.ram"), qemu-numa's one backend named the same.
+ * @data: "to-qn" (plain -> qemu-numa) or "from-qn". */
+static void
+test_migrate_plain(QnTestLaunch *f, gconstpointer data)
+{
+    gboolean to_qn = strcmp(data, "to-qn") == 0;
+    g_autofree gchar *dir = NULL, *uri = NULL;
+    const char *base[] = { QN_GUEST, "-mem-path", qn_test_host.mnt2m, "-mem-prealloc", NULL };
+    g_autoptr(GPtrArray) dargs = NULL;
+    g_autoptr(JsonNode) q = NULL;
+    End src, dst;
+    guint64 during;
+
+    if (f->skipped) {
+        return;
+    }
+    dir = qn_new_dir("mig");
+    uri = g_strdup_printf("unix:%s/mig.sock", dir);
+    {
+        const char *more[] = { "-incoming", uri, NULL };
+
+        dargs = qn_args_cat(base, more);
+    }
+    src = qn_end_start(f, !to_qn, NULL, base);
+    qn_vm_wait_qmp(src.vm);
+    dst = qn_end_start(f, to_qn, NULL, (const char *const *)dargs->pdata);
+    qn_vm_wait_qmp(dst.vm);
+    /* both hold their 32 pages: the destination pre-allocated before listening */
+    during = qn_free_pages(2048);
+    g_assert_cmpuint(f->before - during, ==, 64);
+    q = qn_migrate(&src, &dst, uri, FALSE);
+    g_test_message("%s: total-time %" G_GINT64_FORMAT " ms, downtime %" G_GINT64_FORMAT " ms",
+                   (const char *)data,
+                   json_object_get_int_member(json_node_get_object(q), "total-time"),
+                   json_object_get_int_member(json_node_get_object(q), "downtime"));
+    {
+        g_autoptr(JsonNode) md = qn_vm_qmp(to_qn ? dst.vm : src.vm, "query-memdev");
+
+        qn_assert_memdev(qn_memdev(md, "pc.ram"), 64 << 20, "bind");
+    }
+    qn_vm_quit(src.vm);
+    qn_vm_quit(dst.vm);
+}
+
+int
+main(int argc, char **argv)
+{
+    qn_test_init_host(&argc, &argv, "migrate");
+    qn_test_add_launch("/migrate/plain/to-qemu-numa", "to-qn", test_migrate_plain);
+    qn_test_add_launch("/migrate/plain/from-qemu-numa", "from-qn", test_migrate_plain);
+    return qn_test_run();
+}
