@@ -76,7 +76,7 @@ const char *
 qn_guest_topology_to_string(QnGuestTopology t)
 {
     static const char *const names[] = { "auto", "fixed", "passthrough", "user",
-                                         "machine-backend" };
+                                         "machine-backend", "incoming" };
 
     return names[t];
 }
@@ -99,10 +99,12 @@ qn_plan_new(const QnConfig *cfg, QnPlanKind kind)
  * here or a rule inside one stage. */
 static const QnPlanStage qn_plan_stages[] = {
     qn_plan_stage_shape,     /* guest nodes, sizes, page sizes and node counts to try */
+    qn_plan_stage_incoming,  /* -incoming: the argv alone decides the guest layout */
     qn_plan_stage_search,    /* host nodes for each guest node: the aligned plan */
     qn_plan_stage_mount,     /* the hugetlbfs mount of its hugepages */
     qn_plan_stage_cpus,      /* dedicated pCPUs for vCPUs and emulator */
     qn_plan_stage_distances, /* the guest's SLIT */
+    qn_plan_stage_incoming_note, /* -incoming: the plan says why its layout is the argv's */
 };
 
 QnPlan *

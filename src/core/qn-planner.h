@@ -8,6 +8,7 @@
  *   qn-plan-cpus.c      CPU choice: dedicated pCPUs, thread policies, the emulator
  *   qn-plan-fallback.c  the fallback: why no aligned plan, and the plan or error that says so
  *   qn-plan-host.c      what the host offers: node indexes, capacity, distances, global pools
+ *   qn-plan-incoming.c  -incoming: the argv alone decides the guest layout; refuse early
  * Each stage file includes this header and no other stage's file. A new rule (sockets, hotplug,
  * devices, migration) lands as a stage with the QnPlanStage signature, or as a rule inside one.
  */
@@ -66,6 +67,8 @@ typedef struct {
     gboolean single;         /* policy single-numa-node */
     gboolean user_sizes;     /* the argv gives the guest nodes' memory */
     gboolean user_hosts;     /* an argv backend names its host nodes */
+    gboolean span;           /* -incoming without a topology: the one guest node may be
+                              * backed by a nodeset (qn_plan_stage_incoming) */
 
     /* the search under way (qn_plan_stage_search) */
     guint need_pcpus;        /* dedicated: vCPUs per guest node of the try under way, else 0 */
@@ -118,6 +121,10 @@ QnPlan *qn_shape_build_plan(const QnPlanner *p, guint n, const guint64 *sizes, g
                             GPtrArray *hosts);
 gboolean qn_shape_uneven_allowed(const QnPlanner *p);
 QnPlan *qn_shape_try_uneven(QnPlanner *p);
+
+/* qn-plan-incoming.c */
+QnStageResult qn_plan_stage_incoming(QnPlanner *p, GError **error);
+QnStageResult qn_plan_stage_incoming_note(QnPlanner *p, GError **error);
 
 /* qn-plan-search.c */
 QnStageResult qn_plan_stage_search(QnPlanner *p, GError **error);
