@@ -16,6 +16,7 @@
 #include "qn-qmp-client.h"
 #include "qn-json.h"
 #include "qn-ledger.h"
+#include "qn-migrate-args.h"
 #include "qn-plan-json.h"
 #include "qn-program.h"
 #include "qn-size.h"
@@ -554,6 +555,83 @@ qn_cmd_events(const QnConfig *cfg, const char *which, GError **error)
     return 0;
 }
 
+/* The argv QEMU @pid runs with, from /proc/PID/cmdline: its user can rewrite that memory, so it
+ * is read as untrusted (bounded, no link followed) and parsed by the launcher's own parser. */
+static QnQemuArgv *
+qn_read_qemu_argv(const QnConfig *cfg, gint pid, GError **error)
+{
+    g_autofree gchar *path = g_strdup_printf("%s/%d/cmdline", cfg->proc_root, pid);
+    g_autofree gchar *data = NULL;
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    gsize len = 0;
+
+    if (!qn_file_read_untrusted(path, (uid_t)-1, QN_LEDGER_ENTRY_MAX_LEN, &data, &len, error)) {
+        return NULL;
+    }
+    for (gsize off = 0; off < len; off += strlen(data + off) + 1) {
+        g_ptr_array_add(argv, data + off);
+    }
+    if (argv->len == 0) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "'%s': empty: QEMU is gone", path);
+        return NULL;
+    }
+    g_ptr_array_add(argv, NULL);
+    return qn_qemu_argv_parse((const char *const *)argv->pdata, error);
+}
+
+/* `migrate-args NAME|UUID|PID`: the guest-visible layout of a running VM as QEMU options, for
+ * a migration destination's command line (qn_migrate_args(); issue 14). Text: one line of
+ * shell-quoted words; --json: {"version", "pid", "name", "args": [...]}. */
+static int
+qn_cmd_migrate_args(const QnConfig *cfg, const char *which, GError **error)
+{
+    g_autoptr(QnLedgerEntry) e = qn_find_vm(cfg, which, error);
+    g_autoptr(QnQemuArgv) qa = NULL;
+    g_auto(GStrv) args = NULL;
+
+    if (e == NULL || (qa = qn_read_qemu_argv(cfg, e->pid, error)) == NULL ||
+        (args = qn_migrate_args(qa, e->plan, error)) == NULL) {
+        return 1;
+    }
+    if (opt_json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) root = NULL;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "version");
+        json_builder_add_int_value(b, QN_LEDGER_ENTRY_VERSION);
+        json_builder_set_member_name(b, "pid");
+        json_builder_add_int_value(b, e->pid);
+        json_builder_set_member_name(b, "name");
+        if (e->name != NULL) {
+            json_builder_add_string_value(b, e->name);
+        } else {
+            json_builder_add_null_value(b);
+        }
+        json_builder_set_member_name(b, "args");
+        json_builder_begin_array(b);
+        for (guint i = 0; args[i] != NULL; i++) {
+            json_builder_add_string_value(b, args[i]);
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        root = json_builder_get_root(b);
+        qn_print_json(root);
+        return 0;
+    }
+    for (guint i = 0; args[i] != NULL; i++) {
+        /* quoted for sh only where it needs it: most values are plain keyval */
+        gboolean plain = args[i][0] != '\0' &&
+                         strspn(args[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                         "0123456789,=._:/+-@%") == strlen(args[i]);
+        g_autofree gchar *q = plain ? g_strdup(args[i]) : g_shell_quote(args[i]);
+
+        printf("%s%s", i ? " " : "", qn_safe(0, q));
+    }
+    printf("\n");
+    return 0;
+}
+
 static const char *qn_usage =
     "COMMAND\n\n"
     "Commands:\n"
@@ -562,6 +640,7 @@ static const char *qn_usage =
     "  list                 VMs in the reservation ledger\n"
     "  status NAME|UUID|PID the VM's plan, state, live QMP status, memory per host node\n"
     "  events NAME|UUID|PID the VM's recorded QMP events\n"
+    "  migrate-args NAME|UUID|PID  the VM's guest layout as QEMU options (for -incoming)\n"
     "  sweep                remove ledger entries whose QEMU is gone";
 
 int
@@ -597,7 +676,8 @@ main(int argc, char **argv)
                         "sweep)\n");
         return 2;
     }
-    if (argc != ((strcmp(argv[1], "status") == 0 || strcmp(argv[1], "events") == 0) ? 3 : 2)) {
+    if (argc != ((strcmp(argv[1], "status") == 0 || strcmp(argv[1], "events") == 0 ||
+                  strcmp(argv[1], "migrate-args") == 0) ? 3 : 2)) {
         fprintf(stderr, "qemu-numa-ctl: %s: wrong number of arguments\n", argv[1]);
         return 2;
     }
@@ -621,6 +701,8 @@ main(int argc, char **argv)
         rc = qn_cmd_status(cfg, argv[2], &error);
     } else if (strcmp(argv[1], "events") == 0) {
         rc = qn_cmd_events(cfg, argv[2], &error);
+    } else if (strcmp(argv[1], "migrate-args") == 0) {
+        rc = qn_cmd_migrate_args(cfg, argv[2], &error);
     } else if (strcmp(argv[1], "sweep") == 0) {
         rc = qn_cmd_sweep(cfg, &error);
     } else {

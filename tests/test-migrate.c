@@ -283,6 +283,86 @@ test_migrate_refuse(QnTestLaunch *f, gconstpointer data)
     qn_vm_quit(src.vm);
 }
 
+/* HMP `info numa` on @vm: the nodes, their CPUs and memory as QEMU gives them to the guest. */
+static gchar *
+qn_info_numa(Vm *vm)
+{
+    g_autoptr(JsonNode) r = qn_qmp_args(vm->sock, "human-monitor-command",
+                                        "{\"command-line\": \"info numa\"}");
+
+    return g_strdup(json_node_get_string(r));
+}
+
+/* A qemu-numa VM with 2 guest nodes (guest-nodes=2) migrated through `qemu-numa-ctl
+ * migrate-args` (issue 14, item 3): the destination is started with its own options (machine,
+ * display) plus those printed, on qemu-numa (@data "to-qn": it chooses its own host nodes) or
+ * on plain QEMU ("to-plain"). Same backends, same `info numa`, completed, running. */
+static void
+test_migrate_args(QnTestLaunch *f, gconstpointer data)
+{
+    gboolean to_qn = strcmp(data, "to-qn") == 0;
+    const char *src_args[] = { "-name", "mig2", "-m", "64M", "-smp", "2", "-machine", "pc",
+                               "-nodefaults", "-display", "none", NULL };
+    const char *own[] = { "-machine", "pc", "-nodefaults", "-display", "none", NULL };
+    const char *ma[] = { "migrate-args", "mig2", NULL };
+    g_autofree gchar *dir = NULL, *uri = NULL, *before = NULL, *after = NULL, *text = NULL;
+    g_autoptr(JsonNode) j = NULL;
+    g_autoptr(JsonNode) q = NULL;
+    g_autoptr(GPtrArray) dargs = g_ptr_array_new_with_free_func(g_free);
+    JsonArray *a;
+    gsize tlen = 0;
+    End src, dst;
+
+    if (f->skipped) {
+        return;
+    }
+    dir = qn_new_dir("mig");
+    uri = g_strdup_printf("unix:%s/mig.sock", dir);
+    src = qn_end_start(f, TRUE, qn_launch_env(f, "QEMU_NUMA_GUEST_NODES=2", NULL), src_args);
+    qn_vm_wait_qmp(src.vm);
+    j = qn_ctl_json(f->state, ma);
+    g_assert_nonnull(j);
+    text = qn_ctl_text(f->state, ma, &tlen);
+    g_test_message("migrate-args: %s", text);
+    /* no host path or node in it: only what the guest sees */
+    g_assert_null(strstr(text, "mem-path"));
+    g_assert_null(strstr(text, "host-nodes"));
+    g_assert_nonnull(strstr(text, "memory-backend-memfd,id=qn-ram1,size=33554432,hugetlb=on,"
+                                  "hugetlbsize=2097152"));
+    for (guint i = 0; own[i] != NULL; i++) {
+        g_ptr_array_add(dargs, g_strdup(own[i]));
+    }
+    a = json_object_get_array_member(json_node_get_object(j), "args");
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        g_ptr_array_add(dargs, g_strdup(json_array_get_string_element(a, i)));
+    }
+    g_ptr_array_add(dargs, g_strdup("-incoming"));
+    g_ptr_array_add(dargs, g_strdup(uri));
+    g_ptr_array_add(dargs, NULL);
+    dst = qn_end_start(f, to_qn, NULL, (const char *const *)dargs->pdata);
+    qn_vm_wait_qmp(dst.vm);
+    before = qn_info_numa(src.vm);
+    g_assert_nonnull(strstr(before, "2 nodes"));
+    q = qn_migrate(&src, &dst, uri, FALSE);
+    after = qn_info_numa(dst.vm);
+    g_assert_cmpstr(after, ==, before);
+    if (to_qn) {
+        /* placed by the destination's own planner: the argv's 2 nodes on 2M pages */
+        const char *st[] = { "status", g_subprocess_get_identifier(dst.vm->proc), NULL };
+        g_autoptr(JsonNode) e = qn_ctl_json(f->state, st);
+        JsonObject *plan;
+
+        g_assert_nonnull(e);
+        plan = json_object_get_object_member(json_node_get_object(e), "plan");
+        g_assert_cmpstr(json_object_get_string_member(plan, "guest_topology"), ==, "user");
+        g_assert_cmpuint(json_array_get_length(json_object_get_array_member(plan,
+                                                                            "guest_nodes")),
+                         ==, 2);
+    }
+    qn_vm_quit(src.vm);
+    qn_vm_quit(dst.vm);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -290,5 +370,7 @@ main(int argc, char **argv)
     qn_test_add_launch("/migrate/plain/to-qemu-numa", "to-qn", test_migrate_plain);
     qn_test_add_launch("/migrate/plain/from-qemu-numa", "from-qn", test_migrate_plain);
     qn_test_add_launch("/migrate/refuse", NULL, test_migrate_refuse);
+    qn_test_add_launch("/migrate/args/to-qemu-numa", "to-qn", test_migrate_args);
+    qn_test_add_launch("/migrate/args/to-plain", "to-plain", test_migrate_args);
     return qn_test_run();
 }
