@@ -511,6 +511,11 @@ qn_cmd_status(const QnConfig *cfg, const char *which, GError **error)
     if (!e->qemu_status_live && qerr != NULL) {
         printf("%-10s %s\n", "live:", qn_safe(0, qerr->message));
     }
+    if (e->migration_role != NULL) {
+        printf("%-10s %s, %s at %s\n", "migration:", qn_safe(0, e->migration_role),
+               qn_safe(1, e->migration_status), qn_safe(2, e->migration_time ? e->migration_time
+                                                                              : "?"));
+    }
     printf("%-10s %s\n", "plan:", qn_safe(0, summary));
     printf("memory by host node (measured, /proc/%d/numa_maps):\n", e->pid);
     for (guint i = 0; e->measured_memory != NULL && i < e->measured_memory->len; i++) {

@@ -61,6 +61,34 @@ qn_args_cat(const char *const *args, const char *const *more)
     return a;
 }
 
+/* Waits (10 s at most) until qemu-numa's monitor has turned on the "events" migration
+ * capability of @vm (it connects a moment after QEMU is up): before that a MIGRATION event
+ * would not reach the ledger. */
+static void
+qn_wait_events_cap(Vm *vm)
+{
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    gboolean on = FALSE;
+
+    while (!on && g_get_monotonic_time() < deadline) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) r = qn_qmp_query(vm->sock, "query-migrate-capabilities", NULL,
+                                             20000, &error);
+        JsonArray *a = r ? json_node_get_array(r) : NULL;
+
+        for (guint i = 0; a != NULL && i < json_array_get_length(a); i++) {
+            JsonObject *c = json_array_get_object_element(a, i);
+
+            on |= !strcmp(json_object_get_string_member(c, "capability"), "events") &&
+                  json_object_get_boolean_member(c, "state");
+        }
+        if (!on) {
+            g_usleep(20 * 1000);
+        }
+    }
+    g_assert_true(on);
+}
+
 static End
 qn_end_start(QnTestLaunch *f, gboolean qn, const char *const *env, const char *const *args)
 {
@@ -68,6 +96,9 @@ qn_end_start(QnTestLaunch *f, gboolean qn, const char *const *env, const char *c
 
     e.vm = qn ? qn_vm_start_full(env ? env : qn_launch_env(f, NULL), args, FALSE)
               : qn_plain_start(args);
+    if (qn) {
+        qn_wait_events_cap(e.vm);
+    }
     return e;
 }
 
@@ -173,6 +204,48 @@ qn_migrate(End *src, End *dst, const char *uri, gboolean defer)
     return q;
 }
 
+/* `ctl status --json` of the qemu-numa VM @vm (by pid) in @state, waited for (5 s at most)
+ * until its entry says @state_want (nullable) and its migration's status is @mig_want
+ * (nullable: no migration recorded). Returns: (transfer full): the last answer. */
+static JsonNode *
+qn_wait_entry(const char *state, Vm *vm, const char *state_want, const char *mig_want)
+{
+    const char *args[] = { "status", g_subprocess_get_identifier(vm->proc), NULL };
+    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+    for (;;) {
+        JsonNode *st = qn_ctl_json(state, args);
+        JsonObject *o = st ? json_node_get_object(st) : NULL;
+        JsonNode *mn = o ? json_object_get_member(o, "migration") : NULL;
+        const char *ms = mn && JSON_NODE_HOLDS_OBJECT(mn)
+                             ? json_object_get_string_member(json_node_get_object(mn), "status")
+                             : NULL;
+
+        if (o != NULL && g_strcmp0(json_object_get_string_member(o, "state"), state_want) == 0 &&
+            g_strcmp0(ms, mig_want) == 0) {
+            return st;
+        }
+        if (g_get_monotonic_time() > deadline) {
+            g_autofree gchar *text = st ? json_to_string(st, FALSE) : g_strdup("(none)");
+
+            g_error("entry of %s: wanted state %s, migration %s: %s",
+                    g_subprocess_get_identifier(vm->proc), state_want, mig_want, text);
+        }
+        if (st != NULL) {
+            json_node_unref(st);
+        }
+        g_usleep(50 * 1000);
+    }
+}
+
+/* The role recorded in a `status --json` answer's "migration". */
+static const char *
+qn_mig_role(JsonNode *st)
+{
+    return json_object_get_string_member(
+        json_object_get_object_member(json_node_get_object(st), "migration"), "role");
+}
+
 /* The guest of every case: 64M (32 pages of 2M) on one vCPU, booting nothing (SeaBIOS loops). */
 #define QN_GUEST "-m", "64M", "-smp", "1", "-machine", "pc", "-nodefaults", "-display", "none"
 
@@ -189,6 +262,7 @@ test_migrate_plain(QnTestLaunch *f, gconstpointer data)
     g_autoptr(JsonNode) q = NULL;
     End src, dst;
     guint64 during;
+    gsize tlen = 0;
 
     if (f->skipped) {
         return;
@@ -207,7 +281,26 @@ test_migrate_plain(QnTestLaunch *f, gconstpointer data)
     /* both hold their 32 pages: the destination pre-allocated before listening */
     during = qn_free_pages(2048);
     g_assert_cmpuint(f->before - during, ==, 64);
+    if (to_qn) {
+        /* the ledger follows the VM: "incoming" until the guest has arrived */
+        json_node_unref(qn_wait_entry(f->state, dst.vm, "incoming", NULL));
+    }
     q = qn_migrate(&src, &dst, uri, FALSE);
+    {
+        g_autoptr(JsonNode) st = qn_wait_entry(f->state, to_qn ? dst.vm : src.vm, "reserved",
+                                               "completed");
+
+        const char *args[] = { "status", g_subprocess_get_identifier((to_qn ? dst.vm : src.vm)
+                                                                       ->proc), NULL };
+        g_autofree gchar *text = qn_ctl_text(f->state, args, &tlen);
+
+        g_assert_cmpstr(qn_mig_role(st), ==, to_qn ? "destination" : "source");
+        /* `ctl status` shows it to people too */
+        g_assert_nonnull(strstr(text, to_qn ? "migration: destination, completed at "
+                                            : "migration: source, completed at "));
+    }
+    /* a source that migrated away keeps its pages until its QEMU exits */
+    g_assert_cmpuint(qn_free_pages(2048), ==, during);
     g_test_message("%s: total-time %" G_GINT64_FORMAT " ms, downtime %" G_GINT64_FORMAT " ms",
                    (const char *)data,
                    json_object_get_int_member(json_node_get_object(q), "total-time"),
@@ -258,8 +351,8 @@ test_migrate_refuse(QnTestLaunch *f, gconstpointer data)
     qn_assert_one_line(err, "-incoming: guest node 1 (memdev 'm1', ");
     g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
     g_assert_cmpuint(qn_state_entries(f->state), ==, 0);
-    /* the source sees a refused connection, and runs on */
-    src = qn_end_start(f, FALSE, NULL, base);
+    /* the source (qemu-numa) sees a refused connection, and runs on with its pages */
+    src = qn_end_start(f, TRUE, NULL, base);
     qn_vm_wait_qmp(src.vm);
     margs = g_strdup_printf("{\"uri\": \"%s\"}", uri);
     {
@@ -280,6 +373,13 @@ test_migrate_refuse(QnTestLaunch *f, gconstpointer data)
     }
     st = qn_run_state(src.vm);
     g_assert_cmpstr(st, ==, "running");
+    {
+        g_autoptr(JsonNode) e = qn_wait_entry(f->state, src.vm, "reserved", "failed");
+
+        g_assert_cmpstr(qn_mig_role(e), ==, "source");
+        g_assert_cmpstr(qn_qemu_status(e), ==, "running");
+    }
+    g_assert_cmpuint(f->before - qn_free_pages(2048), ==, 32);
     qn_vm_quit(src.vm);
 }
 
