@@ -167,11 +167,54 @@ qn_run_state(Vm *vm)
     return g_strdup(json_object_get_string_member(json_node_get_object(st), "status"));
 }
 
-/* Migrates @src to @dst (already listening on @uri, or deferred when @defer): completed, the
- * destination runs, the same backends on both ends. Returns: (transfer full): the source's
- * final query-migrate. */
+/* How qn_migrate() migrates. */
+typedef enum {
+    QN_MIG_PRECOPY,
+    QN_MIG_DEFER,    /* the destination has -incoming defer: migrate-incoming first */
+    QN_MIG_POSTCOPY, /* deferred too, postcopy-ram on both ends, migrate-start-postcopy */
+} QnMigHow;
+
+/* Postcopy: the capability on both ends, the source's precopy slowed to 64 KB/s so that
+ * migrate-start-postcopy finds the migration active (an idle guest's 64M are zero pages, a few
+ * bytes each: at 4 MB/s precopy ended in 0.1 s, before the switch); postcopy then runs at full
+ * speed (max-postcopy-bandwidth 0). */
+static void
+qn_postcopy_prepare(End *src, End *dst)
+{
+    const char *caps = "{\"capabilities\": [{\"capability\": \"postcopy-ram\", "
+                       "\"state\": true}]}";
+
+    json_node_unref(qn_qmp_args(src->vm->sock, "migrate-set-capabilities", caps));
+    json_node_unref(qn_qmp_args(dst->vm->sock, "migrate-set-capabilities", caps));
+    json_node_unref(qn_qmp_args(src->vm->sock, "migrate-set-parameters",
+                                "{\"max-bandwidth\": 65536}"));
+}
+
+/* Waits until the source's migration is active, then switches it to postcopy. */
+static void
+qn_postcopy_start(End *src)
+{
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+    for (;;) {
+        g_autoptr(JsonNode) r = qn_qmp_args(src->vm->sock, "query-migrate", NULL);
+        const char *st = json_object_get_string_member_with_default(json_node_get_object(r),
+                                                                     "status", "none");
+
+        if (!strcmp(st, "active") || g_get_monotonic_time() > deadline) {
+            g_assert_cmpstr(st, ==, "active");
+            break;
+        }
+        g_usleep(10 * 1000);
+    }
+    json_node_unref(qn_qmp_args(src->vm->sock, "migrate-start-postcopy", NULL));
+}
+
+/* Migrates @src to @dst (listening on @uri, or deferred: @how): completed, the destination
+ * runs, the same backends on both ends. Returns: (transfer full): the source's final
+ * query-migrate. */
 static JsonNode *
-qn_migrate(End *src, End *dst, const char *uri, gboolean defer)
+qn_migrate(End *src, End *dst, const char *uri, QnMigHow how)
 {
     g_autofree gchar *margs = g_strdup_printf("{\"uri\": \"%s\"}", uri);
     g_autoptr(JsonNode) r = NULL;
@@ -182,10 +225,16 @@ qn_migrate(End *src, End *dst, const char *uri, gboolean defer)
     qn_vm_wait_qmp(src->vm);
     st = qn_run_state(dst->vm);
     g_assert_cmpstr(st, ==, "inmigrate");
-    if (defer) {
+    if (how == QN_MIG_POSTCOPY) {
+        qn_postcopy_prepare(src, dst);
+    }
+    if (how != QN_MIG_PRECOPY) {
         r = qn_qmp_args(dst->vm->sock, "migrate-incoming", margs);
     }
     json_node_unref(qn_qmp_args(src->vm->sock, "migrate", margs));
+    if (how == QN_MIG_POSTCOPY) {
+        qn_postcopy_start(src);
+    }
     q = qn_migrate_wait(src->vm->sock);
     g_assert_cmpstr(json_object_get_string_member(json_node_get_object(q), "status"), ==,
                     "completed");
@@ -285,7 +334,7 @@ test_migrate_plain(QnTestLaunch *f, gconstpointer data)
         /* the ledger follows the VM: "incoming" until the guest has arrived */
         json_node_unref(qn_wait_entry(f->state, dst.vm, "incoming", NULL));
     }
-    q = qn_migrate(&src, &dst, uri, FALSE);
+    q = qn_migrate(&src, &dst, uri, QN_MIG_PRECOPY);
     {
         g_autoptr(JsonNode) st = qn_wait_entry(f->state, to_qn ? dst.vm : src.vm, "reserved",
                                                "completed");
@@ -443,7 +492,7 @@ test_migrate_args(QnTestLaunch *f, gconstpointer data)
     qn_vm_wait_qmp(dst.vm);
     before = qn_info_numa(src.vm);
     g_assert_nonnull(strstr(before, "2 nodes"));
-    q = qn_migrate(&src, &dst, uri, FALSE);
+    q = qn_migrate(&src, &dst, uri, QN_MIG_PRECOPY);
     after = qn_info_numa(dst.vm);
     g_assert_cmpstr(after, ==, before);
     if (to_qn) {
@@ -463,6 +512,73 @@ test_migrate_args(QnTestLaunch *f, gconstpointer data)
     qn_vm_quit(dst.vm);
 }
 
+/* The MIGRATION statuses in the ledger's events of the qemu-numa VM @vm, comma-separated. */
+static gchar *
+qn_mig_events(const char *state, Vm *vm)
+{
+    const char *args[] = { "events", g_subprocess_get_identifier(vm->proc), NULL };
+    g_autoptr(JsonNode) ev = qn_ctl_json(state, args);
+    JsonArray *a = json_node_get_array(ev);
+    GString *s = g_string_new(NULL);
+
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *e = json_array_get_object_element(a, i);
+
+        if (!strcmp(json_object_get_string_member(e, "event"), "MIGRATION")) {
+            g_string_append_printf(s, "%s%s", s->len ? "," : "",
+                                   json_object_get_string_member(
+                                       json_object_get_object_member(e, "data"), "status"));
+        }
+    }
+    return g_string_free(s, FALSE);
+}
+
+/* qemu-numa -> qemu-numa, the destination started with -incoming defer then migrate-incoming
+ * (@data "defer"), or also with postcopy on 2M hugepages on both ends ("postcopy":
+ * migrate-set-capabilities postcopy-ram, migrate-start-postcopy; page sizes must match). */
+static void
+test_migrate_defer(QnTestLaunch *f, gconstpointer data)
+{
+    gboolean postcopy = strcmp(data, "postcopy") == 0;
+    const char *args[] = { QN_GUEST, NULL };
+    const char *dargs[] = { QN_GUEST, "-incoming", "defer", NULL };
+    g_autofree gchar *dir = NULL, *uri = NULL, *sev = NULL, *dev = NULL;
+    g_autoptr(JsonNode) q = NULL;
+    End src, dst;
+
+    if (f->skipped) {
+        return;
+    }
+    dir = qn_new_dir("mig");
+    uri = g_strdup_printf("unix:%s/mig.sock", dir);
+    src = qn_end_start(f, TRUE, NULL, args);
+    dst = qn_end_start(f, TRUE, NULL, dargs);
+    json_node_unref(qn_wait_entry(f->state, dst.vm, "incoming", NULL));
+    q = qn_migrate(&src, &dst, uri, postcopy ? QN_MIG_POSTCOPY : QN_MIG_DEFER);
+    g_test_message("%s: total-time %" G_GINT64_FORMAT " ms, downtime %" G_GINT64_FORMAT " ms",
+                   (const char *)data,
+                   json_object_get_int_member(json_node_get_object(q), "total-time"),
+                   json_object_get_int_member(json_node_get_object(q), "downtime"));
+    json_node_unref(qn_wait_entry(f->state, dst.vm, "reserved", "completed"));
+    json_node_unref(qn_wait_entry(f->state, src.vm, "reserved", "completed"));
+    sev = qn_mig_events(f->state, src.vm);
+    dev = qn_mig_events(f->state, dst.vm);
+    g_test_message("MIGRATION events: source %s; destination %s", sev, dev);
+    if (postcopy) {
+        g_assert_nonnull(strstr(sev, "postcopy-active"));
+        g_assert_nonnull(strstr(dev, "postcopy-active"));
+    }
+    {
+        g_autoptr(JsonNode) md = qn_vm_qmp(dst.vm, "query-memdev");
+
+        qn_assert_memdev(qn_memdev(md, "pc.ram"), 64 << 20, "bind");
+    }
+    /* 32 pages each until the source quits */
+    g_assert_cmpuint(f->before - qn_free_pages(2048), ==, 64);
+    qn_vm_quit(src.vm);
+    qn_vm_quit(dst.vm);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -472,5 +588,7 @@ main(int argc, char **argv)
     qn_test_add_launch("/migrate/refuse", NULL, test_migrate_refuse);
     qn_test_add_launch("/migrate/args/to-qemu-numa", "to-qn", test_migrate_args);
     qn_test_add_launch("/migrate/args/to-plain", "to-plain", test_migrate_args);
+    qn_test_add_launch("/migrate/defer", "defer", test_migrate_defer);
+    qn_test_add_launch("/migrate/postcopy", "postcopy", test_migrate_defer);
     return qn_test_run();
 }
