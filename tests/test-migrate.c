@@ -579,6 +579,183 @@ test_migrate_defer(QnTestLaunch *f, gconstpointer data)
     qn_vm_quit(dst.vm);
 }
 
+/* The image of contrib/guest/init-migrate (kernel, initramfs, command line), built once into
+ * <builddir>/build/migrate-guest (the kernel download cached in build/guest-cache, as
+ * tests/libvirt/run-libvirt does). Returns: the directory, or NULL when it could not be built
+ * (the reason in @ret_why). */
+static gchar *
+qn_guest_image(gchar **ret_why)
+{
+    const char *src = g_getenv("QN_TOP_SRCDIR") ? g_getenv("QN_TOP_SRCDIR") : ".";
+    g_autofree gchar *out = g_build_filename(qn_test_host.builddir, "build", "migrate-guest",
+                                             NULL);
+    g_autofree gchar *cache = g_build_filename(qn_test_host.builddir, "build", "guest-cache",
+                                               NULL);
+    g_autofree gchar *tool = g_build_filename(src, "contrib", "guest", "build-image", NULL);
+    g_autofree gchar *init = g_build_filename(src, "contrib", "guest", "init-migrate", NULL);
+    const char *argv[] = { tool, "--out", out, "--cache", cache, "--init", init, NULL };
+    g_autofree gchar *err = NULL;
+    gint status = 0;
+
+    if (!g_spawn_sync(NULL, (gchar **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                      &err, &status, NULL) ||
+        !g_spawn_check_wait_status(status, NULL)) {
+        *ret_why = g_strdup_printf("contrib/guest/build-image failed: %s", err ? err : "");
+        return NULL;
+    }
+    return g_steal_pointer(&out);
+}
+
+/* The last whole topology block in the serial log @path (its lines between BEGIN and END,
+ * without the sequence numbers), or NULL; @ret_seq: its sequence number. */
+static gchar *
+qn_guest_block(const char *path, guint *ret_seq)
+{
+    g_autofree gchar *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    GString *cur = NULL;
+    gchar *last = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return NULL;
+    }
+    lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        const char *l = g_strchomp(lines[i]);
+
+        if (g_str_has_prefix(l, "QN-GUEST-BEGIN seq=")) {
+            if (cur != NULL) {
+                g_string_free(cur, TRUE);
+            }
+            cur = g_string_new(NULL);
+        } else if (g_str_has_prefix(l, "QN-GUEST-END seq=") && cur != NULL) {
+            g_free(last);
+            last = g_string_free(cur, FALSE);
+            cur = NULL;
+            *ret_seq = (guint)g_ascii_strtoull(l + strlen("QN-GUEST-END seq="), NULL, 10);
+        } else if (cur != NULL && g_str_has_prefix(l, "QN-GUEST ")) {
+            g_string_append_printf(cur, "%s\n", l);
+        }
+    }
+    if (cur != NULL) {
+        g_string_free(cur, TRUE);
+    }
+    return last;
+}
+
+/* Waits (@limit_s) for a whole block in @path numbered above @after. Returns: it, or fatal. */
+static gchar *
+qn_wait_guest_block(const char *path, guint after, guint *ret_seq, gint64 limit_s)
+{
+    gint64 deadline = g_get_monotonic_time() + limit_s * G_USEC_PER_SEC;
+
+    for (;;) {
+        guint seq = 0;
+        gchar *b = qn_guest_block(path, &seq);
+
+        if (b != NULL && seq > after) {
+            *ret_seq = seq;
+            return b;
+        }
+        g_free(b);
+        if (g_get_monotonic_time() > deadline) {
+            g_error("%s: no topology block after seq %u in %" G_GINT64_FORMAT " s", path, after,
+                    limit_s);
+        }
+        g_usleep(100 * 1000);
+    }
+}
+
+/* A booted Linux guest with 2 NUMA nodes (qemu-numa, guest-nodes=2) printing its topology every
+ * half second, migrated mid-run to a qemu-numa destination started with its own options plus
+ * `migrate-args`: the guest goes on printing on the destination's console, and what it sees
+ * (nodes, CPUs, memory per node, distances) is what it saw before. */
+static void
+test_migrate_guest(QnTestLaunch *f, gconstpointer data)
+{
+    g_autofree gchar *why = NULL, *img = NULL, *kernel = NULL, *initrd = NULL, *cmdline = NULL;
+    g_autofree gchar *dir = NULL, *uri = NULL, *slog = NULL, *dlog = NULL, *sser = NULL;
+    g_autofree gchar *dser = NULL, *before = NULL, *after = NULL;
+    const char *ma[] = { "migrate-args", "migguest", NULL };
+    g_autoptr(JsonNode) j = NULL;
+    g_autoptr(JsonNode) q = NULL;
+    g_autoptr(GPtrArray) dargs = g_ptr_array_new_with_free_func(g_free);
+    JsonArray *a;
+    guint seq = 0, seq2 = 0;
+    End src, dst;
+
+    if (f->skipped) {
+        return;
+    }
+    img = qn_guest_image(&why);
+    if (qn_launch_skip_unless(f, img != NULL, why ? why : "")) {
+        return;
+    }
+    kernel = g_build_filename(img, "vmlinux", NULL);
+    if (!g_file_test(kernel, G_FILE_TEST_EXISTS)) {
+        g_free(kernel);
+        kernel = g_build_filename(img, "bzImage", NULL);
+    }
+    initrd = g_build_filename(img, "initramfs.gz", NULL);
+    {
+        g_autofree gchar *p = g_build_filename(img, "kernel-cmdline", NULL);
+
+        g_assert_true(g_file_get_contents(p, &cmdline, NULL, NULL));
+        g_strchomp(cmdline);
+    }
+    dir = qn_new_dir("mig");
+    uri = g_strdup_printf("unix:%s/mig.sock", dir);
+    slog = g_strdup_printf("%s/source.serial", dir);
+    dlog = g_strdup_printf("%s/destination.serial", dir);
+    sser = g_strdup_printf("file:%s", slog);
+    dser = g_strdup_printf("file:%s", dlog);
+    {
+        const char *args[] = { "-name", "migguest", "-m", "192M", "-smp", "2", "-machine", "pc",
+                               "-nodefaults", "-display", "none", "-no-reboot", "-kernel",
+                               kernel, "-initrd", initrd, "-append", cmdline, "-serial", sser,
+                               NULL };
+
+        src = qn_end_start(f, TRUE, qn_launch_env(f, "QEMU_NUMA_GUEST_NODES=2", NULL), args);
+    }
+    before = qn_wait_guest_block(slog, 1, &seq, 120);
+    g_test_message("the guest on the source (block %u):\n%s", seq, before);
+    g_assert_nonnull(strstr(before, "QN-GUEST nodes=0-1\n"));
+    j = qn_ctl_json(f->state, ma);
+    g_assert_nonnull(j);
+    {
+        const char *own[] = { "-machine", "pc", "-nodefaults", "-display", "none", "-no-reboot",
+                              "-kernel", kernel, "-initrd", initrd, "-append", cmdline,
+                              "-serial", dser, NULL };
+
+        for (guint i = 0; own[i] != NULL; i++) {
+            g_ptr_array_add(dargs, g_strdup(own[i]));
+        }
+    }
+    a = json_object_get_array_member(json_node_get_object(j), "args");
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        g_ptr_array_add(dargs, g_strdup(json_array_get_string_element(a, i)));
+    }
+    g_ptr_array_add(dargs, g_strdup("-incoming"));
+    g_ptr_array_add(dargs, g_strdup(uri));
+    g_ptr_array_add(dargs, NULL);
+    dst = qn_end_start(f, TRUE, NULL, (const char *const *)dargs->pdata);
+    q = qn_migrate(&src, &dst, uri, QN_MIG_PRECOPY);
+    g_test_message("booted guest: total-time %" G_GINT64_FORMAT " ms, downtime %" G_GINT64_FORMAT
+                   " ms", json_object_get_int_member(json_node_get_object(q), "total-time"),
+                   json_object_get_int_member(json_node_get_object(q), "downtime"));
+    /* the guest goes on where it was: its next blocks are on the destination's console */
+    {
+        guint s0 = 0;
+        g_autofree gchar *last_src = qn_guest_block(slog, &s0);
+
+        after = qn_wait_guest_block(dlog, s0, &seq2, 30);
+    }
+    g_test_message("the guest on the destination (block %u):\n%s", seq2, after);
+    g_assert_cmpstr(after, ==, before);
+    qn_vm_quit(src.vm);
+    qn_vm_quit(dst.vm);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -590,5 +767,6 @@ main(int argc, char **argv)
     qn_test_add_launch("/migrate/args/to-plain", "to-plain", test_migrate_args);
     qn_test_add_launch("/migrate/defer", "defer", test_migrate_defer);
     qn_test_add_launch("/migrate/postcopy", "postcopy", test_migrate_defer);
+    qn_test_add_launch("/migrate/booted-guest", NULL, test_migrate_guest);
     return qn_test_run();
 }
