@@ -1,4 +1,5 @@
-/* qemu-numa-ctl: what runs where. `host`, `plan -- QEMU-ARGS`, `list`, `sweep`; `--json` on each.
+/* qemu-numa-ctl: what runs where. `host`, `plan -- QEMU-ARGS`, `list`, `status`, `events`,
+ * `migrate-args`, `sweep`; `--json` on each.
  * Exit status: 0 ok, 1 error, 2 usage. */
 #include "config.h"
 
@@ -678,7 +679,7 @@ main(int argc, char **argv)
     }
     if (argc < 2) {
         fprintf(stderr, "qemu-numa-ctl: missing command (host, plan, list, status, events, "
-                        "sweep)\n");
+                        "migrate-args, sweep)\n");
         return 2;
     }
     if (argc != ((strcmp(argv[1], "status") == 0 || strcmp(argv[1], "events") == 0 ||
