@@ -1,4 +1,5 @@
-/* qemu-numa-ctl: what runs where. `host`, `plan -- QEMU-ARGS`, `list`, `sweep`; `--json` on each.
+/* qemu-numa-ctl: what runs where. `host`, `plan -- QEMU-ARGS`, `list`, `status`, `events`,
+ * `migrate-args`, `sweep`; `--json` on each.
  * Exit status: 0 ok, 1 error, 2 usage. */
 #include "config.h"
 
@@ -18,6 +19,7 @@
 #include "qn-qmp-client.h"
 #include "qn-json.h"
 #include "qn-ledger.h"
+#include "qn-migrate-args.h"
 #include "qn-plan-json.h"
 #include "qn-program.h"
 #include "qn-size.h"
@@ -600,6 +602,11 @@ qn_cmd_status(const QnConfig *cfg, const char *which, GError **error)
     if (!e->qemu_status_live && qerr != NULL) {
         printf("%-10s %s\n", "live:", qn_safe(0, qerr->message));
     }
+    if (e->migration_role != NULL) {
+        printf("%-10s %s, %s at %s\n", "migration:", qn_safe(0, e->migration_role),
+               qn_safe(1, e->migration_status), qn_safe(2, e->migration_time ? e->migration_time
+                                                                              : "?"));
+    }
     printf("%-10s %s\n", "plan:", qn_safe(0, summary));
     printf("memory by host node (measured, /proc/%d/numa_maps):\n", e->pid);
     for (guint i = 0; e->measured_memory != NULL && i < e->measured_memory->len; i++) {
@@ -644,6 +651,83 @@ qn_cmd_events(const QnConfig *cfg, const char *which, GError **error)
     return 0;
 }
 
+/* The argv QEMU @pid runs with, from /proc/PID/cmdline: its user can rewrite that memory, so it
+ * is read as untrusted (bounded, no link followed) and parsed by the launcher's own parser. */
+static QnQemuArgv *
+qn_read_qemu_argv(const QnConfig *cfg, gint pid, GError **error)
+{
+    g_autofree gchar *path = g_strdup_printf("%s/%d/cmdline", cfg->proc_root, pid);
+    g_autofree gchar *data = NULL;
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    gsize len = 0;
+
+    if (!qn_file_read_untrusted(path, (uid_t)-1, QN_LEDGER_ENTRY_MAX_LEN, &data, &len, error)) {
+        return NULL;
+    }
+    for (gsize off = 0; off < len; off += strlen(data + off) + 1) {
+        g_ptr_array_add(argv, data + off);
+    }
+    if (argv->len == 0) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "'%s': empty: QEMU is gone", path);
+        return NULL;
+    }
+    g_ptr_array_add(argv, NULL);
+    return qn_qemu_argv_parse((const char *const *)argv->pdata, error);
+}
+
+/* `migrate-args NAME|UUID|PID`: the guest-visible layout of a running VM as QEMU options, for
+ * a migration destination's command line (qn_migrate_args(); issue 14). Text: one line of
+ * shell-quoted words; --json: {"version", "pid", "name", "args": [...]}. */
+static int
+qn_cmd_migrate_args(const QnConfig *cfg, const char *which, GError **error)
+{
+    g_autoptr(QnLedgerEntry) e = qn_find_vm(cfg, which, error);
+    g_autoptr(QnQemuArgv) qa = NULL;
+    g_auto(GStrv) args = NULL;
+
+    if (e == NULL || (qa = qn_read_qemu_argv(cfg, e->pid, error)) == NULL ||
+        (args = qn_migrate_args(qa, e->plan, error)) == NULL) {
+        return 1;
+    }
+    if (opt_json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) root = NULL;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "version");
+        json_builder_add_int_value(b, QN_LEDGER_ENTRY_VERSION);
+        json_builder_set_member_name(b, "pid");
+        json_builder_add_int_value(b, e->pid);
+        json_builder_set_member_name(b, "name");
+        if (e->name != NULL) {
+            json_builder_add_string_value(b, e->name);
+        } else {
+            json_builder_add_null_value(b);
+        }
+        json_builder_set_member_name(b, "args");
+        json_builder_begin_array(b);
+        for (guint i = 0; args[i] != NULL; i++) {
+            json_builder_add_string_value(b, args[i]);
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        root = json_builder_get_root(b);
+        qn_print_json(root);
+        return 0;
+    }
+    for (guint i = 0; args[i] != NULL; i++) {
+        /* quoted for sh only where it needs it: most values are plain keyval */
+        gboolean plain = args[i][0] != '\0' &&
+                         strspn(args[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                         "0123456789,=._:/+-@%") == strlen(args[i]);
+        g_autofree gchar *q = plain ? g_strdup(args[i]) : g_shell_quote(args[i]);
+
+        printf("%s%s", i ? " " : "", qn_safe(0, q));
+    }
+    printf("\n");
+    return 0;
+}
+
 static const char *qn_usage =
     "COMMAND\n\n"
     "Commands:\n"
@@ -652,6 +736,7 @@ static const char *qn_usage =
     "  list                 VMs in the reservation ledger\n"
     "  status NAME|UUID|PID the VM's plan, state, live QMP status, memory per host node\n"
     "  events NAME|UUID|PID the VM's recorded QMP events\n"
+    "  migrate-args NAME|UUID|PID  the VM's guest layout as QEMU options (for -incoming)\n"
     "  sweep                remove ledger entries whose QEMU is gone\n"
     "  metrics              Prometheus text exposition of nodes, hugepages, VMs (--textfile DIR)\n"
     "  nrt                  Kubernetes NodeResourceTopology v1alpha2 (--yaml, --node-name N)";
@@ -686,10 +771,11 @@ main(int argc, char **argv)
     }
     if (argc < 2) {
         fprintf(stderr, "qemu-numa-ctl: missing command (host, plan, list, status, events, "
-                        "sweep, metrics, nrt)\n");
+                        "migrate-args, sweep, metrics, nrt)\n");
         return 2;
     }
-    if (argc != ((strcmp(argv[1], "status") == 0 || strcmp(argv[1], "events") == 0) ? 3 : 2)) {
+    if (argc != ((strcmp(argv[1], "status") == 0 || strcmp(argv[1], "events") == 0 ||
+                  strcmp(argv[1], "migrate-args") == 0) ? 3 : 2)) {
         fprintf(stderr, "qemu-numa-ctl: %s: wrong number of arguments\n", argv[1]);
         return 2;
     }
@@ -713,6 +799,8 @@ main(int argc, char **argv)
         rc = qn_cmd_status(cfg, argv[2], &error);
     } else if (strcmp(argv[1], "events") == 0) {
         rc = qn_cmd_events(cfg, argv[2], &error);
+    } else if (strcmp(argv[1], "migrate-args") == 0) {
+        rc = qn_cmd_migrate_args(cfg, argv[2], &error);
     } else if (strcmp(argv[1], "sweep") == 0) {
         rc = qn_cmd_sweep(cfg, &error);
     } else if (strcmp(argv[1], "metrics") == 0) {

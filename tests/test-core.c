@@ -11,9 +11,11 @@
 #include "qn-json.h"
 #include "qn-keyval.h"
 #include "qn-ledger.h"
+#include "qn-migrate-args.h"
 #include "qn-plan.h"
 #include "qn-plan-json.h"
 #include "qn-qemu-options.h"
+#include "qn-rewrite.h"
 #include "qn-size.h"
 #include "qn-text.h"
 #include "qn-sysfs.h"
@@ -568,6 +570,90 @@ test_plan_json_roundtrip(void)
     }
 }
 
+/* @args (NULL-terminated, no argv0) with "qemu" in front, parsed. */
+static QnQemuArgv *
+qn_parse_args(const char *const *args)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+
+    g_ptr_array_add(argv, (gpointer) "qemu");
+    for (guint i = 0; args[i] != NULL; i++) {
+        g_ptr_array_add(argv, (gpointer)args[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    return qn_qemu_argv_parse((const char *const *)argv->pdata, NULL);
+}
+
+/* Issue 14: a 2-guest-node VM's exec'd argv -> qn_migrate_args() -> a destination's argv with
+ * -incoming on another host (EPYC, guest-nodes=1): the planner keeps the guest nodes' ids,
+ * backends, sizes and page sizes and chooses only host nodes. A plan of an argv without a
+ * topology under -incoming is one node, pc.ram, "incoming", and reads back from JSON. */
+static void
+test_migrate_args(void)
+{
+    const char *args[] = { "-m", "10G", "-smp", "8", NULL };
+    const char *paths[] = { "/proc/self/fd/10", "/proc/self/fd/11", NULL };
+    const char *env1[] = { "QEMU_NUMA_GUEST_NODES=1", NULL };
+    g_autoptr(QnPlan) p = qn_plan_for("2x2", NULL, args, NULL);
+    QnRewriteInput in = { paths, NULL, FALSE };
+    g_autoptr(QnQemuArgv) sqa = qn_parse_args(args);
+    g_auto(GStrv) exec = qn_rewrite_qemu_argv(sqa, p, &in);
+    g_autoptr(QnQemuArgv) qa = qn_qemu_argv_parse((const char *const *)exec, NULL);
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) ma = NULL;
+    g_autofree gchar *joined = NULL;
+    g_autoptr(GPtrArray) dst = g_ptr_array_new();
+    g_autoptr(QnPlan) d = NULL;
+
+    g_assert_nonnull(qa);
+    ma = qn_migrate_args(qa, p, &error);
+    g_assert_no_error(error);
+    joined = g_strjoinv(" ", ma);
+    g_assert_cmpstr(joined, ==,
+                    "-m 10G -smp 8 "
+                    "-object memory-backend-memfd,id=qn-ram0,size=5368709120,hugetlb=on,"
+                    "hugetlbsize=2097152 "
+                    "-object memory-backend-memfd,id=qn-ram1,size=5368709120,hugetlb=on,"
+                    "hugetlbsize=2097152 "
+                    "-numa node,nodeid=0,cpus=0-3,memdev=qn-ram0 "
+                    "-numa node,nodeid=1,cpus=4-7,memdev=qn-ram1 "
+                    "-numa dist,src=0,dst=0,val=10 -numa dist,src=0,dst=1,val=11 "
+                    "-numa dist,src=1,dst=0,val=11 -numa dist,src=1,dst=1,val=10");
+    for (guint i = 0; ma[i] != NULL; i++) {
+        g_ptr_array_add(dst, ma[i]);
+    }
+    g_ptr_array_add(dst, (gpointer) "-incoming");
+    g_ptr_array_add(dst, (gpointer) "defer");
+    g_ptr_array_add(dst, NULL);
+    d = qn_plan_for("epyc-nps4", env1, (const char *const *)dst->pdata, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(d->kind, ==, QN_PLAN_ALIGNED);
+    g_assert_cmpuint(d->guest_nodes->len, ==, 2);
+    for (guint i = 0; i < 2; i++) {
+        const QnGuestNode *a = g_ptr_array_index(p->guest_nodes, i);
+        const QnGuestNode *b = g_ptr_array_index(d->guest_nodes, i);
+
+        g_assert_cmpstr(a->memdev, ==, b->memdev);
+        g_assert_cmpuint(a->bytes, ==, b->bytes);
+        g_assert_cmpuint(a->page_size, ==, b->page_size);
+        g_assert_true(qn_bitmap_equal(a->vcpus, b->vcpus));
+    }
+    /* without a topology: one node, pc.ram, whatever guest-nodes=2 says */
+    {
+        const char *env2[] = { "QEMU_NUMA_GUEST_NODES=2", NULL };
+        const char *plain[] = { "-m", "4G", "-smp", "4", "-incoming", "defer", NULL };
+        g_autoptr(QnPlan) o = qn_plan_for("2x2", env2, plain, NULL);
+        g_autoptr(JsonNode) j = qn_plan_to_json(o);
+        g_autoptr(QnPlan) back = qn_plan_from_json(j, NULL);
+
+        g_assert_cmpuint(o->guest_nodes->len, ==, 1);
+        g_assert_cmpstr(((QnGuestNode *)o->guest_nodes->pdata[0])->memdev, ==, "pc.ram");
+        g_assert_cmpint(o->guest_topology, ==, QN_GUEST_TOPOLOGY_INCOMING);
+        g_assert_nonnull(back);
+        g_assert_cmpint(back->guest_topology, ==, QN_GUEST_TOPOLOGY_INCOMING);
+    }
+}
+
 /* qn_plan_new_fallback(): what qn-launch.c makes of an aligned plan whose reservation failed.
  * It keeps the plan's policy, mode and guest topology, nothing of its placement, and reads
  * back from the ledger's JSON as it was written. */
@@ -1057,6 +1143,7 @@ main(int argc, char **argv)
     g_test_add_func("/core/plan/json-roundtrip", test_plan_json_roundtrip);
     g_test_add_func("/core/plan/fallback", test_plan_fallback);
     g_test_add_func("/core/plan/resv", test_plan_resv);
+    g_test_add_func("/core/plan/migrate-args", test_migrate_args);
     g_test_add_func("/core/hostile", test_hostile);
     g_test_add_func("/core/json/bounds", test_json_bounds);
     g_test_add_func("/core/json/ledger-entry", test_ledger_entry_bounds);

@@ -62,7 +62,7 @@ test_crash_points(QnTestLaunch *f, gconstpointer data)
     }
     vm = qn_vm_start(qn_launch_env(f, NULL), args);
     md = qn_vm_qmp(vm, "query-memdev");
-    qn_assert_memdev(qn_memdev(md, "qn-ram0"), 64 << 20, "bind");
+    qn_assert_memdev(qn_memdev(md, "pc.ram"), 64 << 20, "bind");
     qn_vm_quit(vm);
 }
 
@@ -117,7 +117,7 @@ test_garbage_ledger(QnTestLaunch *f, gconstpointer data)
     f->entries_left = G_N_ELEMENTS(junk); /* reported, never deleted */
     vm = qn_vm_start(qn_launch_env(f, NULL), args);
     md = qn_vm_qmp(vm, "query-memdev");
-    qn_assert_memdev(qn_memdev(md, "qn-ram0"), 32 << 20, "bind");
+    qn_assert_memdev(qn_memdev(md, "pc.ram"), 32 << 20, "bind");
     entries = qn_ctl_json(f->state, list);
     g_assert_nonnull(entries);
     for (guint i = 0; i < json_array_get_length(json_node_get_array(entries)); i++) {
@@ -427,7 +427,7 @@ test_hand_edited_live_entry(QnTestLaunch *f, gconstpointer data)
     vm2 = qn_vm_start(env, args2);
     md = qn_vm_qmp(vm2, "query-memdev"); /* it runs: swept */
     r = qn_ctl_json(f->state, sweep);
-    qn_assert_memdev(qn_memdev(md, "qn-ram0"), 32 << 20, "bind");
+    qn_assert_memdev(qn_memdev(md, "pc.ram"), 32 << 20, "bind");
     g_assert_cmpint(json_object_get_int_member(json_node_get_object(r), "removed"), ==, 0);
     g_assert_cmpuint(f->before - qn_free_pages(2048), ==, 32);
     /* the monitor records a STOP/RESUME and keeps the edit */
@@ -522,7 +522,7 @@ test_vm_names(QnTestLaunch *f, gconstpointer data)
 
         vms[i] = qn_vm_start(env, args);
         md = qn_vm_qmp(vms[i], "query-memdev");
-        qn_assert_memdev(qn_memdev(md, "qn-ram0"), 16 << 20, "bind");
+        qn_assert_memdev(qn_memdev(md, "pc.ram"), 16 << 20, "bind");
     }
     g_assert_cmpuint(f->before - qn_free_pages(2048), ==, 8 * G_N_ELEMENTS(names));
     g_assert_cmpuint(qn_wait_files(f->state, G_N_ELEMENTS(names), 2000), ==,
@@ -654,7 +654,7 @@ qn_unpriv_runs(QnUnpriv *u, const char *const *env, guint64 before)
     pid = g_subprocess_get_identifier(p);
     md = qn_qmp_query(usock, "query-memdev", NULL, 20000, &error);
     g_assert_no_error(error);
-    qn_assert_memdev(qn_memdev(md, "qn-ram0"), 16 << 20, "bind");
+    qn_assert_memdev(qn_memdev(md, "pc.ram"), 16 << 20, "bind");
     g_assert_cmpuint(before - qn_free_pages(2048), ==, 8);
     uid = qn_proc_status_field(pid, "Uid:");
     want = g_strdup_printf("%u", (guint)u->ids.uid);
@@ -784,7 +784,7 @@ test_parallel_race(QnTestLaunch *f, gconstpointer data)
 
         ran[i] = md != NULL;
         if (ran[i]) {
-            qn_assert_memdev(qn_memdev(md, "qn-ram0"), (gint64)(per_vm * 2) << 20, "bind");
+            qn_assert_memdev(qn_memdev(md, "pc.ram"), (gint64)(per_vm * 2) << 20, "bind");
             placed++;
         } else {
             qn_assert_refused(vms[i], i, "policy restricted: no aligned plan");
@@ -945,7 +945,7 @@ test_parallel_sampled(QnTestLaunch *f, gconstpointer data)
 
         ran[i] = md != NULL;
         if (ran[i]) {
-            qn_assert_memdev(qn_memdev(md, "qn-ram0"), (gint64)(pages[i] << 21), "bind");
+            qn_assert_memdev(qn_memdev(md, "pc.ram"), (gint64)(pages[i] << 21), "bind");
             placed++;
             placed_pages += pages[i];
         } else {

@@ -29,7 +29,7 @@ test_launch_2m(QnTestLaunch *f, gconstpointer data)
     }
     vm = qn_vm_start(qn_launch_env(f, NULL), args);
     md = qn_vm_qmp(vm, "query-memdev");
-    qn_assert_memdev(qn_memdev(md, "qn-ram0"), 64 << 20, "bind");
+    qn_assert_memdev(qn_memdev(md, "pc.ram"), 64 << 20, "bind");
     during = qn_free_pages(2048);
     /* exactly the guest's 32 pages, held by QEMU's fd */
     g_assert_cmpuint(f->before - during, ==, 32);
@@ -65,7 +65,7 @@ test_launch_1g(QnTestLaunch *f, gconstpointer data)
     before = qn_free_pages(1048576);
     vm = qn_vm_start(qn_launch_env(f, "QEMU_NUMA_HUGEPAGE_SIZE=1G", henv, NULL), args);
     md = qn_vm_qmp(vm, "query-memdev");
-    qn_assert_memdev(qn_memdev(md, "qn-ram0"), 1 << 30, "bind");
+    qn_assert_memdev(qn_memdev(md, "pc.ram"), 1 << 30, "bind");
     g_assert_cmpuint(before - qn_free_pages(1048576), ==, 1);
     qn_vm_quit(vm);
     g_assert_cmpuint(qn_free_pages_settled(1048576, before), ==, before);

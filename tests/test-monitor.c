@@ -267,7 +267,7 @@ test_monitor_kill_both(QnTestLaunch *f, gconstpointer data)
     qn_vm_free(vm);
     vm = qn_vm_start(env, args);
     md = qn_vm_qmp(vm, "query-memdev");
-    qn_assert_memdev(qn_memdev(md, "qn-ram0"), 32 << 20, "bind");
+    qn_assert_memdev(qn_memdev(md, "pc.ram"), 32 << 20, "bind");
     qn_vm_quit(vm);
 }
 

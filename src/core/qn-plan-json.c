@@ -349,7 +349,7 @@ qn_plan_from_json(JsonNode *node, GError **error)
     }
     plan->mode = v;
     if (!qn_json_member_string(o, "guest_topology", NULL, &s) ||
-        !qn_enum_from(s, qn_topo_name, QN_GUEST_TOPOLOGY_MACHINE_BACKEND, &v)) {
+        !qn_enum_from(s, qn_topo_name, QN_GUEST_TOPOLOGY_INCOMING, &v)) {
         QN_BAD("guest_topology");
     }
     plan->guest_topology = v;

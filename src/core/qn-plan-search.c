@@ -487,7 +487,8 @@ qn_try_place(const QnPlanner *p, const guint64 *sizes, guint n, guint64 page_siz
         }
         return TRUE;
     }
-    if (mode == QN_MEMORY_MODE_INTERLEAVE) {
+    if (mode == QN_MEMORY_MODE_INTERLEAVE || p->span) {
+        /* -incoming: the one guest node on as many nodes as it needs (qn-plan-shape.c) */
         return qn_place_interleave(p, total, n, page_size, ret_hosts);
     }
     if (qn_choose_distinct(p, p->usable, sizes, n, page_size, set)) {

@@ -524,6 +524,27 @@ qn_guest_node_new(guint id, const QnShapeNode *s, guint64 bytes, guint64 page_si
     return g;
 }
 
+/* Same name as QEMU: a guest with no topology of its own in the argv that we give one guest node
+ * gets it as -machine memory-backend= (qn-rewrite.c), so its backend takes the id QEMU gives the
+ * machine's own RAM, "pc.ram" (hw/i386/pc_piix.c, pc_q35.c: default_ram_id). QEMU migrates RAM
+ * blocks by name (migration/ram.c: "Unknown ramblock"), and libvirt names a <numa>-less guest's
+ * backend so for the same reason (qemuBuildMemoryBackendProps, "pc.ram"): plain QEMU and
+ * qemu-numa then migrate both ways with the same argv (issue 14). Guest nodes of passthrough
+ * become -numa node lines, which plain QEMU's argv does not have, so they keep ours. */
+static void
+qn_shape_name_machine_ram(const QnPlanner *p, QnPlan *plan)
+{
+    QnGuestNode *g;
+
+    if (p->shape != NULL || plan->guest_nodes->len != 1 ||
+        p->kind == QN_GUEST_TOPOLOGY_PASSTHROUGH) {
+        return;
+    }
+    g = g_ptr_array_index(plan->guest_nodes, 0);
+    g_free(g->memdev);
+    g->memdev = g_strdup(QN_MACHINE_RAM_ID);
+}
+
 /**
  * qn_shape_build_plan:
  * The aligned plan of @n guest nodes of @sizes bytes on @page_size pages, each on the host
@@ -564,6 +585,7 @@ qn_shape_build_plan(const QnPlanner *p, guint n, const guint64 *sizes, guint64 p
         }
         g_ptr_array_add(plan->guest_nodes, g);
     }
+    qn_shape_name_machine_ram(p, plan);
     return plan;
 }
 

@@ -92,7 +92,7 @@ const char *
 qn_guest_topology_to_string(QnGuestTopology t)
 {
     static const char *const names[] = { "auto", "fixed", "passthrough", "user",
-                                         "machine-backend" };
+                                         "machine-backend", "incoming" };
 
     return names[t];
 }
@@ -116,6 +116,7 @@ qn_plan_new(const QnConfig *cfg, QnPlanKind kind)
  * here or a rule inside one stage. */
 static const QnPlanStage qn_plan_stages[] = {
     qn_plan_stage_shape,     /* guest nodes, sizes, page sizes and node counts to try */
+    qn_plan_stage_incoming,  /* -incoming: the argv alone decides the guest layout */
     qn_plan_stage_search,    /* host nodes for each guest node: the aligned plan */
     qn_plan_stage_locality,  /* or the split that fills the nearest node first, if nearer */
     qn_plan_stage_mount,     /* the hugetlbfs mount of its hugepages */
@@ -123,6 +124,7 @@ static const QnPlanStage qn_plan_stages[] = {
     qn_plan_stage_mem_devices, /* hotplug memory bound to its guest node's host nodes */
     qn_plan_stage_cpus,      /* dedicated pCPUs for vCPUs and emulator */
     qn_plan_stage_distances, /* the guest's SLIT */
+    qn_plan_stage_incoming_note, /* -incoming: the plan says why its layout is the argv's */
 };
 
 QnPlan *

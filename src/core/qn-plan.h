@@ -45,6 +45,8 @@ typedef enum {
     QN_GUEST_TOPOLOGY_PASSTHROUGH,     /* guest-nodes=passthrough */
     QN_GUEST_TOPOLOGY_USER,            /* the argv's own -numa node lines */
     QN_GUEST_TOPOLOGY_MACHINE_BACKEND, /* -machine memory-backend= (libvirt without <numa>) */
+    QN_GUEST_TOPOLOGY_INCOMING,        /* -incoming with no topology in the argv: one node, as
+                                        * the source has it (issue 14) */
 } QnGuestTopology;
 
 typedef struct {

@@ -12,6 +12,7 @@
  *   qn-plan-cpus.c      CPU choice: dedicated pCPUs, thread policies, the emulator
  *   qn-plan-fallback.c  the fallback: why no aligned plan, and the plan or error that says so
  *   qn-plan-host.c      what the host offers: node indexes, capacity, distances, global pools
+ *   qn-plan-incoming.c  -incoming: the argv alone decides the guest layout; refuse early
  * Each stage file includes this header and no other stage's file. A new rule (sockets, hotplug,
  * devices, migration) lands as a stage with the QnPlanStage signature, or as a rule inside one.
  */
@@ -26,6 +27,10 @@ G_BEGIN_DECLS
 
 /* Regular memory is split in whole 2M units when -m allows it (the THP size on x86-64). */
 #define QN_REGULAR_GRANULE (2 * QN_MiB)
+
+/* The id QEMU gives the PC machines' own RAM (MachineClass.default_ram_id of pc-i440fx and q35):
+ * the RAM block name migration matches on. */
+#define QN_MACHINE_RAM_ID "pc.ram"
 
 /* One guest node as the request asks for it, before host nodes are chosen. */
 typedef struct {
@@ -68,6 +73,8 @@ typedef struct {
     gboolean single;         /* policy single-numa-node */
     gboolean user_sizes;     /* the argv gives the guest nodes' memory */
     gboolean user_hosts;     /* an argv backend names its host nodes */
+    gboolean span;           /* -incoming without a topology: the one guest node may be
+                              * backed by a nodeset (qn_plan_stage_incoming) */
 
     /* the search under way (qn_plan_stage_search) */
     guint need_pcpus;        /* dedicated: vCPUs per guest node of the try under way, else 0 */
@@ -124,6 +131,10 @@ QnPlan *qn_shape_build_sized_plan(const QnPlanner *p, guint n, const guint *set,
                                   const guint64 *sizes, guint64 page_size, QnBitmap **vcpus,
                                   const char *reason);
 QnPlan *qn_shape_try_uneven(QnPlanner *p);
+
+/* qn-plan-incoming.c */
+QnStageResult qn_plan_stage_incoming(QnPlanner *p, GError **error);
+QnStageResult qn_plan_stage_incoming_note(QnPlanner *p, GError **error);
 
 /* qn-plan-search.c */
 QnStageResult qn_plan_stage_search(QnPlanner *p, GError **error);

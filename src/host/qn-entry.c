@@ -37,7 +37,8 @@ qn_ledger_name_to_utf8(const char *raw)
     return g_string_free(out, FALSE);
 }
 
-static const char *const qn_state_names[] = { "reserving", "reserved", "fallback" };
+static const char *const qn_state_names[] = { "reserving", "reserved", "fallback",
+                                              "incoming" };
 
 const char *
 qn_entry_state_name(QnEntryState s)
@@ -127,6 +128,9 @@ qn_ledger_entry_free(QnLedgerEntry *e)
     g_ptr_array_unref(e->threads);
     qn_bitmap_free(e->emulator_pcpus);
     g_ptr_array_unref(e->events);
+    g_free(e->migration_role);
+    g_free(e->migration_status);
+    g_free(e->migration_time);
     json_object_unref(e->extra);
     g_free(e);
 }
@@ -331,6 +335,33 @@ qn_read_events(JsonObject *o, QnLedgerEntry *e)
     return a != NULL || !json_object_has_member(o, "events");
 }
 
+/* "migration": null, or {"role", "status", "time"} (issue 14) */
+static gboolean
+qn_read_migration(JsonObject *o, QnLedgerEntry *e)
+{
+    JsonNode *n = json_object_get_member(o, "migration");
+    JsonObject *m;
+    const char *role, *status, *time;
+
+    if (n == NULL || JSON_NODE_HOLDS_NULL(n)) {
+        return TRUE;
+    }
+    if (!JSON_NODE_HOLDS_OBJECT(n)) {
+        return FALSE;
+    }
+    m = json_node_get_object(n);
+    if (!qn_json_member_string(m, "role", NULL, &role) || role == NULL ||
+        (strcmp(role, "source") != 0 && strcmp(role, "destination") != 0) ||
+        !qn_json_member_string(m, "status", NULL, &status) || status == NULL ||
+        !qn_json_member_string(m, "time", NULL, &time)) {
+        return FALSE;
+    }
+    e->migration_role = g_strdup(role);
+    e->migration_status = g_strdup(status);
+    e->migration_time = g_strdup(time);
+    return TRUE;
+}
+
 static gboolean
 qn_read_qemu(JsonObject *o, QnLedgerEntry *e)
 {
@@ -434,7 +465,7 @@ qn_read_state(JsonObject *o, QnLedgerEntry *e)
 static const char *const qn_known[] = {
     "version", "name", "uuid", "pid", "start_time", "user", "state", "created", "plan",
     "reservations", "free_hugepages_before", "free_hugepages_after", "pinned_cpus", "qemu",
-    "measured_memory", "pinning", "events",
+    "measured_memory", "pinning", "events", "migration",
     /* version 1 only, dropped: QEMU's state was in "state"; a per-node map nobody read */
     "memory_per_node", "live_status", "measured_memory_per_node",
 };
@@ -502,6 +533,9 @@ qn_ledger_entry_from_json(JsonNode *node, GError **error)
     }
     if (!qn_read_qemu(o, e)) {
         qn_keep(e, o, "qemu");
+    }
+    if (!qn_read_migration(o, e)) {
+        qn_keep(e, o, "migration");
     }
     qn_read_state(o, e);
     if (!qn_read_reservations(o, e)) {
@@ -696,6 +730,21 @@ qn_add_qemu(JsonBuilder *b, const QnLedgerEntry *e)
 }
 
 static void
+qn_add_migration(JsonBuilder *b, const QnLedgerEntry *e)
+{
+    json_builder_set_member_name(b, "migration");
+    if (e->migration_role == NULL) {
+        json_builder_add_null_value(b);
+        return;
+    }
+    json_builder_begin_object(b);
+    qn_add_string(b, "role", e->migration_role);
+    qn_add_string(b, "status", e->migration_status);
+    qn_add_string(b, "time", e->migration_time);
+    json_builder_end_object(b);
+}
+
+static void
 qn_add_measured(JsonBuilder *b, const QnLedgerEntry *e)
 {
     json_builder_set_member_name(b, "measured_memory");
@@ -743,6 +792,7 @@ qn_ledger_entry_to_json(const QnLedgerEntry *e, gboolean with_user)
     qn_add_free_pages(b, "free_hugepages_after", e->free_after);
     qn_add_cpus(b, "pinned_cpus", e->pinned_cpus);
     qn_add_qemu(b, e);
+    qn_add_migration(b, e);
     qn_add_measured(b, e);
     qn_add_pinning(b, e);
     qn_add_events(b, e);
@@ -817,6 +867,44 @@ qn_ledger_entry_set_qemu_status(QnLedgerEntry *e, const char *status)
     e->qemu_status = g_strdup(status);
     e->qemu_status_time = qn_now_iso8601();
     e->qemu_status_live = FALSE;
+}
+
+void
+qn_ledger_entry_end_incoming(QnLedgerEntry *e)
+{
+    if (e->state == QN_ENTRY_INCOMING) {
+        e->state = e->plan != NULL && e->plan->kind == QN_PLAN_ALIGNED ? QN_ENTRY_RESERVED
+                                                                        : QN_ENTRY_FALLBACK;
+    }
+}
+
+/* A migration that is over: QEMU's MigrationStatus values that end one. */
+static gboolean
+qn_migration_over(const char *status)
+{
+    return status == NULL || !strcmp(status, "completed") || !strcmp(status, "failed") ||
+           !strcmp(status, "cancelled") || !strcmp(status, "none");
+}
+
+void
+qn_ledger_entry_note_migration(QnLedgerEntry *e, const char *status)
+{
+    /* A destination resumes its guest before its last MIGRATION event (QEMU 7.2
+     * process_incoming_migration_bh: vm_start(), then "completed"): a destination's migration
+     * under way stays the destination's whatever the state says by then. */
+    gboolean dest = e->state == QN_ENTRY_INCOMING ||
+                    (g_strcmp0(e->migration_role, "destination") == 0 &&
+                     !qn_migration_over(e->migration_status));
+
+    g_free(e->migration_role);
+    g_free(e->migration_status);
+    g_free(e->migration_time);
+    e->migration_role = g_strdup(dest ? "destination" : "source");
+    e->migration_status = g_strdup(status);
+    e->migration_time = qn_now_iso8601();
+    if (g_strcmp0(status, "completed") == 0) {
+        qn_ledger_entry_end_incoming(e);
+    }
 }
 
 static gint

@@ -36,9 +36,11 @@ typedef enum {
     QN_ENTRY_RESERVING, /* entry written, pages being allocated: counted against free pages */
     QN_ENTRY_RESERVED,  /* pages allocated and placed: the kernel's counters show them */
     QN_ENTRY_FALLBACK,  /* no aligned placement: the OS allocates (plan.reason says why) */
+    QN_ENTRY_INCOMING,  /* a migration destination (-incoming), placed as reserved or fallback
+                         * says, until RESUME or MIGRATION completed (issue 14) */
 } QnEntryState;
 
-/** qn_entry_state_name: "reserving", "reserved" or "fallback". */
+/** qn_entry_state_name: "reserving", "reserved", "fallback" or "incoming". */
 const char *qn_entry_state_name(QnEntryState s);
 
 /* pages (of the reservation's page size) that landed on one host node */
@@ -112,6 +114,9 @@ typedef struct {
     GPtrArray *threads;    /* QnEntryThread*: vCPU threads as pinned */
     QnBitmap *emulator_pcpus; /* nullable: where the other threads went */
     GPtrArray *events;     /* QnEntryEvent*, oldest first */
+    gchar *migration_role; /* nullable (no MIGRATION event yet): "source" or "destination" */
+    gchar *migration_status; /* nullable: the last MIGRATION event's status ("completed"...) */
+    gchar *migration_time; /* nullable: when it came, ISO 8601 UTC */
     JsonObject *extra;     /* members we do not know (hand edits): written back as they came */
 } QnLedgerEntry;
 
@@ -184,6 +189,22 @@ void qn_ledger_entry_add_event(QnLedgerEntry *e, const char *event, JsonObject *
  * seen now.
  */
 void qn_ledger_entry_set_qemu_status(QnLedgerEntry *e, const char *status);
+
+/**
+ * qn_ledger_entry_note_migration:
+ * Records a MIGRATION event's @status (QEMU's MigrationStatus: "setup", "active",
+ * "completed", "failed", ...) as seen now: the role is "destination" while the entry is
+ * %QN_ENTRY_INCOMING, else "source". A destination's "completed" ends its incoming state
+ * (qn_ledger_entry_end_incoming()).
+ */
+void qn_ledger_entry_note_migration(QnLedgerEntry *e, const char *status);
+
+/**
+ * qn_ledger_entry_end_incoming:
+ * A %QN_ENTRY_INCOMING entry becomes %QN_ENTRY_RESERVED (aligned plan) or %QN_ENTRY_FALLBACK:
+ * the guest has arrived (RESUME, or MIGRATION completed). Other states are left as they are.
+ */
+void qn_ledger_entry_end_incoming(QnLedgerEntry *e);
 
 /**
  * qn_ledger_entry_set_measured_memory:

@@ -290,6 +290,9 @@ qn_launch_reserve(QnLaunch *l, GError **error)
         qn_test_crash_point("after-reserve");
     }
     state = l->plan->kind == QN_PLAN_ALIGNED ? QN_ENTRY_RESERVED : QN_ENTRY_FALLBACK;
+    if (l->qa->incoming != NULL) {
+        state = QN_ENTRY_INCOMING; /* until the guest has arrived: the monitor ends it */
+    }
     g_clear_pointer(&entry, qn_ledger_entry_free);
     entry = qn_ledger_entry_new(l->qa->name, l->qa->uuid, l->pid, start, state, l->plan);
     qn_entry_set_reservation(entry, l->reservation, l->plan);

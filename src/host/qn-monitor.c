@@ -214,6 +214,14 @@ qn_edit_event(QnLedgerEntry *e, gpointer user)
     if (r->qemu_status != NULL) {
         qn_ledger_entry_set_qemu_status(e, r->qemu_status);
     }
+    /* the ledger follows a migrating VM (issue 14): a destination is "incoming" until its
+     * guest runs or has arrived; either end records the migration's last status */
+    if (!strcmp(r->event, "MIGRATION") && r->data != NULL) {
+        qn_ledger_entry_note_migration(e, qn_json_get_string(r->data, "status", "unknown"));
+    }
+    if (!strcmp(r->event, "RESUME")) {
+        qn_ledger_entry_end_incoming(e);
+    }
 }
 
 static void
@@ -282,6 +290,25 @@ qn_on_event(QnQmpClient *client, const char *event, JsonObject *data, gint64 ts_
         if (m->pin_plan != NULL) {
             g_idle_add(qn_pin_deferred, m); /* QMP commands cannot wait inside this callback */
         }
+    }
+}
+
+/* QEMU sends MIGRATION events only with the "events" migration capability on
+ * (migration/migration.c, migrate_generate_event()); libvirt turns it on for the same reason.
+ * It changes nothing in the migration stream. Without it the ledger could not follow a
+ * migrating VM (issue 14): an error is logged, the VM runs on. */
+static void
+qn_migration_events_on(QnMonitor *m)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) args = json_from_string(
+        "{\"capabilities\": [{\"capability\": \"events\", \"state\": true}]}", NULL);
+    g_autoptr(JsonNode) r = qn_qmp_client_execute_sync(m->qmp, "migrate-set-capabilities",
+                                                       json_node_get_object(args), 10000,
+                                                       &error);
+
+    if (r == NULL) {
+        qn_log("migrate-set-capabilities events: %s", error->message);
     }
 }
 
@@ -718,6 +745,7 @@ qn_monitor_main(int argc, char **argv)
 
         qn_qmp_client_set_event_handler(m.qmp, qn_on_event, &m, NULL);
         qn_qmp_client_set_closed_handler(m.qmp, qn_on_closed, &m, NULL);
+        qn_migration_events_on(&m);
         if (plan != NULL && plan->dedicated) {
             g_autoptr(JsonNode) st0 = qn_qmp_client_execute_sync(m.qmp, "query-status", NULL,
                                                                  10000, NULL);
