@@ -17,6 +17,7 @@ qn_config_new_default(void)
     c->memory_mode = QN_MEMORY_MODE_BIND;
     c->guest_nodes_mode = QN_GUEST_NODES_AUTO;
     c->hugepage_size = QN_HUGEPAGE_SIZE_AUTO;
+    c->reserve_threads = QN_RESERVE_THREADS_DEFAULT;
     c->hugetlbfs = g_strdup("");
     c->state_dir = g_strdup("/run/qemu-numa");
     c->sysfs_root = g_strdup("/sys");
@@ -153,6 +154,18 @@ set_hugepage_size(QnConfig *c, const char *v)
 }
 
 static gboolean
+set_reserve_threads(QnConfig *c, const char *v)
+{
+    guint64 n;
+
+    if (!g_ascii_string_to_unsigned(v, 10, 1, 1024, &n, NULL)) {
+        return FALSE;
+    }
+    c->reserve_threads = (guint)n;
+    return TRUE;
+}
+
+static gboolean
 set_hugetlbfs(QnConfig *c, const char *v)
 {
     return set_string(&c->hugetlbfs, v, TRUE, TRUE);
@@ -281,6 +294,8 @@ static const struct {
     { "hugepage-size", "QEMU_NUMA_HUGEPAGE_SIZE", set_hugepage_size,
       "auto, none or a power-of-two size such as 2M or 1G" },
     { "hugetlbfs", "QEMU_NUMA_HUGETLBFS", set_hugetlbfs, "an absolute mount point path" },
+    { "reserve-threads", "QEMU_NUMA_RESERVE_THREADS", set_reserve_threads,
+      "a thread count from 1 to 1024" },
     { "state-dir", "QEMU_NUMA_STATE_DIR", set_state_dir, "an absolute directory path" },
     { "sysfs-root", "QEMU_NUMA_SYSFS_ROOT", set_sysfs_root, "an absolute directory path" },
     { "proc-root", "QEMU_NUMA_PROC_ROOT", set_proc_root, "an absolute directory path" },

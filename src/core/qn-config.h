@@ -57,7 +57,11 @@ typedef struct {
     QnCpuThreadPolicy cpu_thread_policy;
     gboolean isolate_emulator;   /* emulator threads on a pCPU of their own (isolateEmulatorThread) */
     GLogLevelFlags log_level;    /* messages at or above this level reach stderr */
+    guint reserve_threads;       /* at most this many reservation workers per guest node */
 } QnConfig;
+
+/* QEMU's own cap on its prealloc threads (util/oslib-posix.c MAX_MEM_PREALLOC_THREAD_COUNT) */
+#define QN_RESERVE_THREADS_DEFAULT 16
 
 #define QN_HUGEPAGE_SIZE_AUTO 0
 #define QN_HUGEPAGE_SIZE_NONE G_MAXUINT64

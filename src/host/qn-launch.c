@@ -270,7 +270,8 @@ qn_launch_reserve(QnLaunch *l, GError **error)
         }
         l->ledger_entry = TRUE;
         qn_test_crash_point("reserving");
-        l->reservation = qn_reservation_make(l->plan, l->topo, l->cfg->sysfs_root, &local);
+        l->reservation = qn_reservation_make(l->plan, l->topo, l->cfg->sysfs_root,
+                                              l->cfg->reserve_threads, &local);
         if (l->reservation == NULL) {
             if (l->cfg->policy != QN_POLICY_BEST_EFFORT) {
                 qn_ledger_remove(l->ledger, l->pid, NULL);
