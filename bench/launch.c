@@ -299,7 +299,7 @@ ours_reserve(const char *dir, guint64 bytes, guint threads)
         return 0;
     }
     t0 = now_s();
-    r = qn_reservation_make(plan, topo, "/sys", threads, NULL);
+    r = qn_reservation_make(plan, topo, "/sys", threads, NULL, NULL);
     return r ? gib_per_s(bytes, now_s() - t0) : 0;
 }
 

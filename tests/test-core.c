@@ -188,7 +188,7 @@ test_config(void)
     const char *env[] = { "QEMU_NUMA_POLICY=restricted", "QEMU_NUMA_GUEST_NODES=4",
                           "PATH=/bin", NULL };
     const char *kf = "[qemu-numa]\npolicy=single-numa-node\nmemory-mode=interleave\n"
-                     "hugepage-size=1G\nreserve-threads=4\n";
+                     "hugepage-size=1G\nreserve-threads=4\npool=0:64G,1:2G@1G\n";
     g_autoptr(GError) e = NULL;
     g_autoptr(QnConfig) c = qn_config_load(kf, "test.conf", env, &e);
 
@@ -199,6 +199,13 @@ test_config(void)
     g_assert_cmpuint(c->guest_nodes, ==, 4);
     g_assert_cmpuint(c->hugepage_size, ==, QN_GiB);
     g_assert_cmpuint(c->reserve_threads, ==, 4);
+    g_assert_cmpuint(c->pool->len, ==, 2);
+    g_assert_cmpuint(g_array_index(c->pool, QnPoolSpec, 0).node, ==, 0);
+    g_assert_cmpuint(g_array_index(c->pool, QnPoolSpec, 0).bytes, ==, 64 * QN_GiB);
+    g_assert_cmpuint(g_array_index(c->pool, QnPoolSpec, 0).page_size, ==, 0);
+    g_assert_cmpuint(g_array_index(c->pool, QnPoolSpec, 1).node, ==, 1);
+    g_assert_cmpuint(g_array_index(c->pool, QnPoolSpec, 1).bytes, ==, 2 * QN_GiB);
+    g_assert_cmpuint(g_array_index(c->pool, QnPoolSpec, 1).page_size, ==, QN_GiB);
     {
         const char *bad_env[] = { "QEMU_NUMA_POLIC=bind", NULL };
         g_autoptr(GError) e2 = NULL;
@@ -595,6 +602,11 @@ static const Hostile hostile[] = {
     { "conf", "[qemu-numa]\nguest-nodes=0\n", QN_ERROR_BAD_CONFIG, "guest-nodes '0'" },
     { "conf", "[qemu-numa]\nguest-nodes=65\n", QN_ERROR_BAD_CONFIG, "guest-nodes '65'" },
     { "conf", "[qemu-numa]\nreserve-threads=0\n", QN_ERROR_BAD_CONFIG, "reserve-threads '0'" },
+    { "conf", "[qemu-numa]\npool=0:1G@3M\n", QN_ERROR_BAD_CONFIG, "pool '0:1G@3M'" },
+    { "conf", "[qemu-numa]\npool=0:3M@2M\n", QN_ERROR_BAD_CONFIG, "pool '0:3M@2M'" },
+    { "conf", "[qemu-numa]\npool=0:1G,0:2G\n", QN_ERROR_BAD_CONFIG, "pool '0:1G,0:2G'" },
+    { "conf", "[qemu-numa]\npool=x:1G\n", QN_ERROR_BAD_CONFIG, "pool 'x:1G'" },
+    { "conf", "[qemu-numa]\npool=1G\n", QN_ERROR_BAD_CONFIG, "pool '1G'" },
     { "conf", "[qemu-numa]\nhugepage-size=3M\n", QN_ERROR_BAD_CONFIG, "hugepage-size '3M'" },
     { "conf", "[qemu-numa]\nhugepage-size=-2M\n", QN_ERROR_BAD_CONFIG, "hugepage-size '-2M'" },
     { "conf", "[qemu-numa]\nstate-dir=relative/dir\n", QN_ERROR_BAD_CONFIG, "'relative/dir'" },

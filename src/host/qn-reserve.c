@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "qn-error.h"
+#include "qn-pool.h"
 #include "qn-size.h"
 #include "qn-sysfs.h"
 #include "qn-testpoint.h"
@@ -256,7 +257,7 @@ qn_reserve_worker(gpointer data)
  * pool (hugetlbfs counts a shared mapping's pages at mmap: ENOMEM if they are not there), but
  * allocates none: the workers do. */
 static gboolean
-qn_node_job_setup(QnNodeJob *job, const char *dir)
+qn_node_job_setup(QnNodeJob *job, const char *dir, const char *pool_dir)
 {
     const QnGuestNode *g = job->g;
     g_autofree gchar *tmpl = NULL;
@@ -265,7 +266,19 @@ qn_node_job_setup(QnNodeJob *job, const char *dir)
     int fd, mode = qn_mpol_mode(g->mode);
     void *map;
 
-    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    /* Pre-zeroed pages from the pool when it has a file for this node (one node, bind: the
+     * pool's files are bound to one node). Mapped, bound and populated below like our own: the
+     * populate finds every page present (cheap) and the check still asks where each is. */
+    fd = -1;
+    if (pool_dir != NULL && g->mode == QN_MEMORY_MODE_BIND &&
+        qn_bitmap_count(g->host_nodes) == 1) {
+        fd = qn_pool_take(pool_dir, (guint)qn_bitmap_next(g->host_nodes, 0), g->page_size,
+                          g->bytes, NULL);
+        job->res->from_pool = fd >= 0;
+    }
+    if (fd < 0) {
+        fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    }
     if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
         tmpl = g_strdup_printf("%s/qemu-numa-XXXXXX", dir);
         fd = g_mkstemp_full(tmpl, O_RDWR | O_CLOEXEC, 0600);
@@ -488,7 +501,7 @@ qn_node_jobs_free(QnNodeJob *jobs, guint n)
 
 QnReservation *
 qn_reservation_make(const QnPlan *plan, const QnTopology *topo, const char *sysfs_root,
-                    guint max_threads, GError **error)
+                    guint max_threads, const char *pool_dir, GError **error)
 {
     g_autoptr(QnReservation) r = g_new0(QnReservation, 1);
     guint n = plan->guest_nodes->len;
@@ -524,7 +537,7 @@ qn_reservation_make(const QnPlan *plan, const QnTopology *topo, const char *sysf
         jobs[i].threads = qn_reserve_thread_count(jobs[i].cpus, max_threads,
                                                   g->bytes / g->page_size);
         res->threads = jobs[i].threads;
-        if (!qn_node_job_setup(&jobs[i], plan->hugetlbfs)) {
+        if (!qn_node_job_setup(&jobs[i], plan->hugetlbfs, pool_dir)) {
             qn_node_job_error(&jobs[i], plan->hugetlbfs, error);
             goto out;
         }

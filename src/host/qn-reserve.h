@@ -13,6 +13,7 @@ typedef struct {
     guint64 bytes;
     guint64 page_size;
     guint threads;          /* workers that populated it (0: regular memory) */
+    gboolean from_pool;     /* the file came from the pool service, pages pre-zeroed */
     GHashTable *pages_on;   /* host node id -> pages that landed there (move_pages) */
 } QnNodeReservationResult;
 
@@ -33,6 +34,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnReservation, qn_reservation_free)
  *   for the workers)
  * @sysfs_root: for the per-node free_hugepages counters
  * @max_threads: the `reserve-threads` setting: at most this many workers per guest node
+ * @pool_dir: (nullable): the state directory of a pool service (qn-pool.h) to take each
+ *   one-node `bind` guest node's file from, when it has one of that node and size; %NULL
+ *   (or no service, or no such file): allocate here
  * @error: %QN_ERROR_HUGEPAGES when a file cannot be created, mapped or populated (the pool is
  *   smaller than the plan thought: another process took pages) or a thread cannot be made;
  *   %QN_ERROR_PLACEMENT when pages landed outside the planned nodeset under
@@ -51,7 +55,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnReservation, qn_reservation_free)
  * Returns: (transfer full): the reservation, or %NULL on error with nothing left allocated.
  */
 QnReservation *qn_reservation_make(const QnPlan *plan, const QnTopology *topo,
-                                   const char *sysfs_root, guint max_threads, GError **error);
+                                   const char *sysfs_root, guint max_threads,
+                                   const char *pool_dir, GError **error);
 
 /**
  * qn_reserve_worker_cpus:
