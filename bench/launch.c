@@ -6,6 +6,8 @@
  *    paths with the same threads (MADV_POPULATE_WRITE on disjoint ranges; fallocate, which
  *    holds the inode lock for the whole range and so has one thread) and memset bandwidth;
  *    placement verification: move_pages over every page against a sample;
+ *    and the warm pool: a 4 GiB guest taking its pages from `qemu-numa-ctl pool run` against
+ *    a 64 MiB guest launched without a pool;
  * 3. where the fixed cost goes: topology reads on this host and on the 8-socket and 64-node
  *    fake trees, the planner, the ledger write, our process start.
  * Needs root (hugepages, a hugetlbfs mount).
@@ -34,6 +36,7 @@
 #include "qn-entry.h"
 #include "qn-ledger.h"
 #include "qn-plan.h"
+#include "qn-pool.h"
 #include "qn-reserve.h"
 #include "qn-size.h"
 #include "qn-sysfs.h"
@@ -374,6 +377,84 @@ launch_row(const char *qn, const char *dir, const char *sock, const char *state,
     fflush(stdout);
 }
 
+/* Waits (60 s at most) until the pool in @state has @pages 2M pages ready on node 0. */
+static gboolean
+pool_wait_ready(const char *state, guint64 pages)
+{
+    for (guint i = 0; i < 600; i++) {
+        g_autoptr(GHashTable) ready = qn_pool_ready_pages(state, 2 * QN_MiB);
+
+        if (GPOINTER_TO_SIZE(g_hash_table_lookup(ready, GINT_TO_POINTER(0))) >= pages) {
+            return TRUE;
+        }
+        g_usleep(100000);
+    }
+    return FALSE;
+}
+
+/* Section 1b: the warm pool. `qemu-numa-ctl pool run` keeps @mib ready on node 0; a guest of
+ * @mib launched with it against a 64 MiB guest launched without one (another state
+ * directory: no pool there), alternating; the pool is full again before each warm launch. */
+static void
+warm_pool(const char *qn, const char *dir, const char *sock, const char *state,
+          const char *cold_state, guint64 mib, guint reps)
+{
+    g_autofree gchar *bindir = g_path_get_dirname(qn);
+    g_autofree gchar *ctl = g_build_filename(bindir, "qemu-numa-ctl", NULL);
+    g_autofree gchar *qmparg = g_strdup_printf("unix:%s,server=on,wait=off", sock);
+    g_autofree gchar *m = g_strdup_printf("%" G_GUINT64_FORMAT "M", mib);
+    g_autofree gchar *e1 = g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", state);
+    g_autofree gchar *e1c = g_strdup_printf("QEMU_NUMA_STATE_DIR=%s", cold_state);
+    g_autofree gchar *e2 = g_strdup_printf("QEMU_NUMA_HUGETLBFS=%s", dir);
+    g_autofree gchar *e3 = g_strdup_printf("QEMU_NUMA_POOL=0:%s", m);
+    const char *env[] = { e1, e2, e3, "QEMU_NUMA_HUGEPAGE_SIZE=2M",
+                          "QEMU_NUMA_CONFIG=/dev/null", "PATH=/usr/bin:/bin", NULL };
+    const char *cold_env[] = { e1c, e2, "QEMU_NUMA_HUGEPAGE_SIZE=2M",
+                               "QEMU_NUMA_CONFIG=/dev/null", "PATH=/usr/bin:/bin", NULL };
+    const char *run[] = { ctl, "pool", "run", NULL };
+    const char *big[] = { qn, "-machine", "pc", "-m", m, "-nodefaults", "-display", "none",
+                          "-S", "-qmp", qmparg, NULL };
+    const char *small[] = { qn, "-machine", "pc", "-m", "64M", "-nodefaults", "-display",
+                            "none", "-S", "-qmp", qmparg, NULL };
+    g_autoptr(GArray) w = g_array_new(FALSE, FALSE, sizeof(double));
+    g_autoptr(GArray) c = g_array_new(FALSE, FALSE, sizeof(double));
+    g_autoptr(GArray) ratio = g_array_new(FALSE, FALSE, sizeof(double));
+    GPid pool;
+
+    if (!g_spawn_async(NULL, (gchar **)run, (gchar **)env, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                       NULL, &pool, NULL)) {
+        printf("\n(warm pool: could not start %s)\n", ctl);
+        return;
+    }
+    for (guint i = 0; i < reps; i++) {
+        double tw, tc, r;
+
+        if (!pool_wait_ready(state, mib / 2)) {
+            printf("\n(warm pool: the pool did not fill in 60 s)\n");
+            break;
+        }
+        tw = time_to_greeting(big, env, sock);
+        g_usleep(200000);
+        tc = time_to_greeting(small, cold_env, sock);
+        g_usleep(200000);
+        r = tw / tc;
+        g_array_append_val(w, tw);
+        g_array_append_val(c, tc);
+        g_array_append_val(ratio, r);
+    }
+    kill(pool, SIGTERM);
+    waitpid(pool, NULL, 0);
+    if (w->len == 0) {
+        return;
+    }
+    printf("\n## Warm pool: a %" G_GUINT64_FORMAT " MiB guest from the pool against a 64 MiB "
+           "guest without one (%u alternating rounds; median / p95 s)\n\n", mib, w->len);
+    printf("| %" G_GUINT64_FORMAT " MiB, warm pool | 64 MiB, no pool | ratio median (p95) |\n"
+           "|---|---|---|\n| %.3f / %.3f | %.3f / %.3f | %.2f (%.2f) |\n", mib, median(w),
+           p95(w), median(c), p95(c), median(ratio), p95(ratio));
+    fflush(stdout);
+}
+
 /* Section 3: median microseconds of @n calls of qn_topology_load on @sysfs/@proc. */
 static double
 topology_us(const char *sysfs, const char *proc, guint n)
@@ -476,6 +557,7 @@ main(int argc, char **argv)
     g_autofree gchar *sock = g_build_filename(tmp, "qmp.sock", NULL);
     g_autofree gchar *state = g_build_filename(tmp, "state", NULL);
     g_autofree gchar *state2 = g_build_filename(tmp, "state2", NULL);
+    g_autofree gchar *state3 = g_build_filename(tmp, "state3", NULL);
 
     if (smoke) {
         argv++;
@@ -497,9 +579,10 @@ main(int argc, char **argv)
     for (guint s = 0; s < (smoke ? 2 : G_N_ELEMENTS(mib_sizes)); s++) {
         launch_row(qn, dir, sock, state, mib_sizes[s], reps);
     }
+    warm_pool(qn, dir, sock, state3, state, smoke ? 256 : 4096, reps);
     {
         guint64 bytes = (smoke ? 1ULL : 4ULL) << 30;
-        guint rounds = smoke ? 1 : 5;
+        guint rounds = smoke ? 1 : 6;
 
         printf("\n## Reservation of %" G_GUINT64_FORMAT " GiB of 2M pages on node 0 "
                "(median of %u alternating rounds, GiB/s)\n\n", bytes >> 30, rounds);
@@ -516,14 +599,21 @@ main(int argc, char **argv)
             for (guint i = 0; i < rounds; i++) {
                 double v;
 
-                v = ours_reserve(dir, bytes, th);
-                g_array_append_val(o, v);
+                /* ours first in even rounds, last in odd ones: no order bias */
+                if (i % 2 == 0) {
+                    v = ours_reserve(dir, bytes, th);
+                    g_array_append_val(o, v);
+                }
                 v = kernel_fallocate(dir, bytes);
                 g_array_append_val(f, v);
                 v = kernel_populate(dir, bytes, th);
                 g_array_append_val(q, v);
                 v = memset_bw(bytes, th);
                 g_array_append_val(w, v);
+                if (i % 2 == 1) {
+                    v = ours_reserve(dir, bytes, th);
+                    g_array_append_val(o, v);
+                }
             }
             ob = median(o);
             fa = median(f);

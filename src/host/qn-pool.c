@@ -32,6 +32,10 @@
 /* A refill step: fallocate at most this much under the ledger lock, so that a launch waits
  * for at most one step. */
 #define QN_POOL_STEP (128 * QN_MiB)
+/* Refill starts this long after the last take: the launch that took a file is still
+ * starting QEMU then, and zeroing beside it takes memory bandwidth (and, on a small host, the
+ * CPU) it would use. Measured in bench/launch.c "Warm pool". */
+#define QN_POOL_QUIET_US (2 * G_TIME_SPAN_SECOND)
 
 typedef struct {
     gint fd;
@@ -58,6 +62,7 @@ typedef struct {
     GCond wake;              /* a take or a drain: the refill thread looks again */
     GPtrArray *shelves;      /* QnPoolShelf* */
     gboolean stop;
+    gint64 last_take_us;     /* monotonic time of the last take, 0: none yet */
     GMainLoop *loop;
     uid_t allowed[3];        /* peers that may take: root, us, libvirt-qemu */
 } QnPool;
@@ -92,6 +97,22 @@ qn_pool_next_size(const QnPoolShelf *s)
         p2 *= 2;
     }
     return p2 * s->page_size;
+}
+
+/* Waits until no take for QN_POOL_QUIET_US. Returns TRUE when the service stops. */
+static gboolean
+qn_pool_wait_quiet(QnPool *pool)
+{
+    gboolean stop;
+
+    g_mutex_lock(&pool->lock);
+    while (!pool->stop && pool->last_take_us != 0 &&
+           g_get_monotonic_time() < pool->last_take_us + QN_POOL_QUIET_US) {
+        g_cond_wait_until(&pool->wake, &pool->lock, pool->last_take_us + QN_POOL_QUIET_US);
+    }
+    stop = pool->stop;
+    g_mutex_unlock(&pool->lock);
+    return stop;
 }
 
 /* One refill step of @s: grow the file being made by at most QN_POOL_STEP under the ledger
@@ -162,12 +183,7 @@ qn_pool_fill_one(QnPool *pool, QnPoolShelf *s, guint64 size)
         return FALSE;
     }
     while (done < size) {
-        gboolean stop;
-
-        g_mutex_lock(&pool->lock);
-        stop = pool->stop;
-        g_mutex_unlock(&pool->lock);
-        if (stop || !qn_pool_fill_step(pool, s, fd, size, &done)) {
+        if (qn_pool_wait_quiet(pool) || !qn_pool_fill_step(pool, s, fd, size, &done)) {
             close(fd); /* the pages of a half-made file go back to the kernel */
             g_mutex_lock(&pool->lock);
             s->filling = 0;
@@ -318,6 +334,7 @@ qn_pool_take_file(QnPool *pool, guint node, guint64 ps, guint64 bytes)
                 g_array_remove_index(s->files, (guint)best);
                 s->ready -= f.bytes;
                 s->last_take = bytes;
+                pool->last_take_us = g_get_monotonic_time();
                 fd = f.fd;
                 g_cond_signal(&pool->wake);
             }

@@ -30,9 +30,10 @@ G_BEGIN_DECLS
  * nothing, the kernel frees the pages with the fds) by fallocate under
  * set_mempolicy(MPOL_BIND, node): the kernel zeroes each page when it allocates it, and the
  * files are never mapped, so no page can hold a previous guest's data. Refill runs in one
- * SCHED_IDLE thread, in steps of at most 128 MiB each taken under the ledger lock, so a
- * launch (which holds that lock while it plans and reserves) never counts a page twice and
- * waits for at most one step.
+ * SCHED_IDLE thread, 2 s after the last take at the earliest (the taker is still starting
+ * QEMU), in steps of at most 128 MiB each taken under the ledger lock, so a launch (which
+ * holds that lock while it plans and reserves) never counts a page twice and waits for at
+ * most one step.
  *
  * Requests on `<state-dir>/pool.sock`, one datagram each, at most %QN_POOL_REQUEST_MAX
  * bytes, from a peer whose SO_PEERCRED uid is root, ours or libvirt-qemu's (drain: root or
