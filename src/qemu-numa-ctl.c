@@ -21,6 +21,7 @@
 #include "qn-ledger.h"
 #include "qn-migrate-args.h"
 #include "qn-plan-json.h"
+#include "qn-pool.h"
 #include "qn-program.h"
 #include "qn-size.h"
 #include "qn-sysfs.h"
@@ -739,7 +740,80 @@ static const char *qn_usage =
     "  migrate-args NAME|UUID|PID  the VM's guest layout as QEMU options (for -incoming)\n"
     "  sweep                remove ledger entries whose QEMU is gone\n"
     "  metrics              Prometheus text exposition of nodes, hugepages, VMs (--textfile DIR)\n"
-    "  nrt                  Kubernetes NodeResourceTopology v1alpha2 (--yaml, --node-name N)";
+    "  nrt                  Kubernetes NodeResourceTopology v1alpha2 (--yaml, --node-name N)\n"
+    "  pool run|status|drain the pre-zeroed hugepage pool: serve it (foreground), what is\n"
+    "                       ready per node, give every page back";
+
+/* `pool run`: the service, in the foreground; `pool status [--json]`: ready bytes per node
+ * and page size, and refill progress; `pool drain`: every pool page back to the kernel. */
+static int
+qn_cmd_pool(const QnConfig *cfg, const char *verb, GError **error)
+{
+    if (strcmp(verb, "run") == 0) {
+        g_autoptr(QnTopology) t = qn_topology_load(cfg->sysfs_root, cfg->proc_root, error);
+
+        return t != NULL && qn_pool_run(cfg, t, error) ? 0 : 1;
+    }
+    if (strcmp(verb, "drain") == 0) {
+        g_autofree gchar *r = qn_pool_request(cfg->state_dir, "drain", error);
+
+        if (r == NULL) {
+            return 1;
+        }
+        if (strcmp(r, "ok") != 0) {
+            g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "pool drain: %s", r);
+            return 1;
+        }
+        return 0;
+    }
+    if (strcmp(verb, "status") == 0) {
+        g_autofree gchar *r = qn_pool_request(cfg->state_dir, "status", error);
+        g_autoptr(JsonNode) root = NULL;
+        JsonArray *shelves;
+
+        if (r == NULL) {
+            return 1;
+        }
+        root = qn_json_parse_bounded(r, strlen(r), QN_JSON_MAX_DEPTH, QN_POOL_REPLY_MAX, error);
+        if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root) ||
+            json_object_get_array_member(json_node_get_object(root), "shelves") == NULL) {
+            g_clear_error(error);
+            g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "pool status: a bad reply");
+            return 1;
+        }
+        if (opt_json) {
+            printf("%s\n", r);
+            return 0;
+        }
+        shelves = json_object_get_array_member(json_node_get_object(root), "shelves");
+        printf("%-6s %-6s %-10s %-10s %-6s %-10s %s\n", "NODE", "PAGE", "READY", "TARGET",
+               "FILES", "FILLING", "ERROR");
+        for (guint i = 0; i < json_array_get_length(shelves); i++) {
+            JsonObject *o = json_array_get_object_element(shelves, i);
+            g_autofree gchar *ps = NULL, *ready = NULL, *target = NULL, *filling = NULL;
+
+            if (o == NULL) {
+                continue;
+            }
+            ps = qn_size_format((guint64)json_object_get_int_member_with_default(o, "page_size",
+                                                                                   0));
+            ready = qn_size_format((guint64)json_object_get_int_member_with_default(
+                o, "ready_bytes", 0));
+            target = qn_size_format((guint64)json_object_get_int_member_with_default(
+                o, "target_bytes", 0));
+            filling = qn_size_format((guint64)json_object_get_int_member_with_default(
+                o, "filling_bytes", 0));
+            printf("%-6" G_GINT64_FORMAT " %-6s %-10s %-10s %-6" G_GINT64_FORMAT " %-10s %s\n",
+                   json_object_get_int_member_with_default(o, "node", -1), ps, ready, target,
+                   json_object_get_int_member_with_default(o, "files", 0), filling,
+                   qn_safe(0, json_object_get_string_member_with_default(o, "error", "-")));
+        }
+        return 0;
+    }
+    g_set_error(error, QN_ERROR, QN_ERROR_BAD_ARGV, "pool '%s': expected run, status or drain",
+                verb);
+    return 2;
+}
 
 int
 main(int argc, char **argv)
@@ -771,11 +845,11 @@ main(int argc, char **argv)
     }
     if (argc < 2) {
         fprintf(stderr, "qemu-numa-ctl: missing command (host, plan, list, status, events, "
-                        "migrate-args, sweep, metrics, nrt)\n");
+                        "migrate-args, sweep, metrics, nrt, pool)\n");
         return 2;
     }
     if (argc != ((strcmp(argv[1], "status") == 0 || strcmp(argv[1], "events") == 0 ||
-                  strcmp(argv[1], "migrate-args") == 0) ? 3 : 2)) {
+                  strcmp(argv[1], "migrate-args") == 0 || strcmp(argv[1], "pool") == 0) ? 3 : 2)) {
         fprintf(stderr, "qemu-numa-ctl: %s: wrong number of arguments\n", argv[1]);
         return 2;
     }
@@ -807,6 +881,8 @@ main(int argc, char **argv)
         rc = qn_ctl_metrics(cfg, opt_textfile, &error);
     } else if (strcmp(argv[1], "nrt") == 0) {
         rc = qn_ctl_nrt(cfg, opt_node_name, opt_yaml, &error);
+    } else if (strcmp(argv[1], "pool") == 0) {
+        rc = qn_cmd_pool(cfg, argv[2], &error);
     } else {
         fprintf(stderr, "qemu-numa-ctl: '%s': unknown command\n", argv[1]);
         return 2;

@@ -16,6 +16,7 @@
 #include "qn-plan-json.h"
 #include "qn-qemu-options.h"
 #include "qn-rewrite.h"
+#include "qn-reserve.h"
 #include "qn-size.h"
 #include "qn-text.h"
 #include "qn-sysfs.h"
@@ -190,7 +191,7 @@ test_config(void)
     const char *env[] = { "QEMU_NUMA_POLICY=restricted", "QEMU_NUMA_GUEST_NODES=4",
                           "PATH=/bin", NULL };
     const char *kf = "[qemu-numa]\npolicy=single-numa-node\nmemory-mode=interleave\n"
-                     "hugepage-size=1G\n";
+                     "hugepage-size=1G\nreserve-threads=4\npool=0:64G,1:2G@1G\n";
     g_autoptr(GError) e = NULL;
     g_autoptr(QnConfig) c = qn_config_load(kf, "test.conf", env, &e);
 
@@ -200,6 +201,14 @@ test_config(void)
     g_assert_cmpint(c->guest_nodes_mode, ==, QN_GUEST_NODES_FIXED);
     g_assert_cmpuint(c->guest_nodes, ==, 4);
     g_assert_cmpuint(c->hugepage_size, ==, QN_GiB);
+    g_assert_cmpuint(c->reserve_threads, ==, 4);
+    g_assert_cmpuint(c->pool->len, ==, 2);
+    g_assert_cmpuint(g_array_index(c->pool, QnPoolSpec, 0).node, ==, 0);
+    g_assert_cmpuint(g_array_index(c->pool, QnPoolSpec, 0).bytes, ==, 64 * QN_GiB);
+    g_assert_cmpuint(g_array_index(c->pool, QnPoolSpec, 0).page_size, ==, 0);
+    g_assert_cmpuint(g_array_index(c->pool, QnPoolSpec, 1).node, ==, 1);
+    g_assert_cmpuint(g_array_index(c->pool, QnPoolSpec, 1).bytes, ==, 2 * QN_GiB);
+    g_assert_cmpuint(g_array_index(c->pool, QnPoolSpec, 1).page_size, ==, QN_GiB);
     {
         const char *bad_env[] = { "QEMU_NUMA_POLIC=bind", NULL };
         g_autoptr(GError) e2 = NULL;
@@ -318,6 +327,43 @@ qn_fake(const char *name)
 
     g_assert_no_error(e);
     return t;
+}
+
+/* The reservation workers' CPUs: a host node's own allowed CPUs; a CPU-less HBM node (Xeon Max
+ * SNC4: nodes 8-15) borrows those of its nearest node by SLIT (node 8 -> 0 at 13, node 10 -> 2);
+ * T is capped by reserve-threads and by the page count. */
+static void
+test_reserve_worker_cpus(void)
+{
+    g_autoptr(QnTopology) t = qn_fake("xeon-max-snc4");
+    static const struct {
+        const char *nodes;
+        const char *cpus;
+    } cases[] = {
+        { "0", "0-13,112-125" },
+        { "8", "0-13,112-125" },
+        { "10", "28-41,140-153" },
+        { "1,9", "14-27,126-139" },
+        { "8,10", "0-13,28-41,112-125,140-153" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(QnBitmap) nodes = qn_bitmap_parse_list(cases[i].nodes, NULL);
+        g_autoptr(QnBitmap) cpus = qn_reserve_worker_cpus(t, nodes);
+        g_autofree gchar *got = qn_bitmap_format_list(cpus, ",");
+
+        g_assert_cmpstr(got, ==, cases[i].cpus);
+    }
+    {
+        g_autoptr(QnBitmap) nodes = qn_bitmap_parse_list("8", NULL);
+        g_autoptr(QnBitmap) cpus = qn_reserve_worker_cpus(t, nodes);
+        g_autoptr(QnBitmap) none = qn_bitmap_new();
+
+        g_assert_cmpuint(qn_reserve_thread_count(cpus, 16, 1 << 20), ==, 16);
+        g_assert_cmpuint(qn_reserve_thread_count(cpus, 64, 1 << 20), ==, 28);
+        g_assert_cmpuint(qn_reserve_thread_count(cpus, 16, 3), ==, 3);
+        g_assert_cmpuint(qn_reserve_thread_count(none, 16, 1 << 20), ==, 1);
+    }
 }
 
 static void
@@ -704,6 +750,12 @@ static const Hostile hostile[] = {
     { "conf", "[other]\nx=1\n", QN_ERROR_BAD_CONFIG, "unknown group '[other]'" },
     { "conf", "[qemu-numa]\nguest-nodes=0\n", QN_ERROR_BAD_CONFIG, "guest-nodes '0'" },
     { "conf", "[qemu-numa]\nguest-nodes=65\n", QN_ERROR_BAD_CONFIG, "guest-nodes '65'" },
+    { "conf", "[qemu-numa]\nreserve-threads=0\n", QN_ERROR_BAD_CONFIG, "reserve-threads '0'" },
+    { "conf", "[qemu-numa]\npool=0:1G@3M\n", QN_ERROR_BAD_CONFIG, "pool '0:1G@3M'" },
+    { "conf", "[qemu-numa]\npool=0:3M@2M\n", QN_ERROR_BAD_CONFIG, "pool '0:3M@2M'" },
+    { "conf", "[qemu-numa]\npool=0:1G,0:2G\n", QN_ERROR_BAD_CONFIG, "pool '0:1G,0:2G'" },
+    { "conf", "[qemu-numa]\npool=x:1G\n", QN_ERROR_BAD_CONFIG, "pool 'x:1G'" },
+    { "conf", "[qemu-numa]\npool=1G\n", QN_ERROR_BAD_CONFIG, "pool '1G'" },
     { "conf", "[qemu-numa]\nhugepage-size=3M\n", QN_ERROR_BAD_CONFIG, "hugepage-size '3M'" },
     { "conf", "[qemu-numa]\nhugepage-size=-2M\n", QN_ERROR_BAD_CONFIG, "hugepage-size '-2M'" },
     { "conf", "[qemu-numa]\nstate-dir=relative/dir\n", QN_ERROR_BAD_CONFIG, "'relative/dir'" },
@@ -1144,6 +1196,7 @@ main(int argc, char **argv)
     g_test_add_func("/core/plan/fallback", test_plan_fallback);
     g_test_add_func("/core/plan/resv", test_plan_resv);
     g_test_add_func("/core/plan/migrate-args", test_migrate_args);
+    g_test_add_func("/core/reserve/worker-cpus", test_reserve_worker_cpus);
     g_test_add_func("/core/hostile", test_hostile);
     g_test_add_func("/core/json/bounds", test_json_bounds);
     g_test_add_func("/core/json/ledger-entry", test_ledger_entry_bounds);

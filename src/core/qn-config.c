@@ -17,6 +17,8 @@ qn_config_new_default(void)
     c->memory_mode = QN_MEMORY_MODE_BIND;
     c->guest_nodes_mode = QN_GUEST_NODES_AUTO;
     c->hugepage_size = QN_HUGEPAGE_SIZE_AUTO;
+    c->reserve_threads = QN_RESERVE_THREADS_DEFAULT;
+    c->pool = g_array_new(FALSE, TRUE, sizeof(QnPoolSpec));
     c->hugetlbfs = g_strdup("");
     c->state_dir = g_strdup("/run/qemu-numa");
     c->sysfs_root = g_strdup("/sys");
@@ -37,6 +39,9 @@ qn_config_free(QnConfig *cfg)
     g_free(cfg->state_dir);
     g_free(cfg->sysfs_root);
     g_free(cfg->proc_root);
+    if (cfg->pool != NULL) {
+        g_array_unref(cfg->pool);
+    }
     g_free(cfg);
 }
 
@@ -149,6 +154,85 @@ set_hugepage_size(QnConfig *c, const char *v)
     } else {
         return FALSE;
     }
+    return TRUE;
+}
+
+GArray *
+qn_pool_spec_parse(const char *text, GError **error)
+{
+    g_autoptr(GArray) out = g_array_new(FALSE, TRUE, sizeof(QnPoolSpec));
+    g_auto(GStrv) items = NULL;
+
+    g_return_val_if_fail(text != NULL, NULL);
+    if (*text == '\0') {
+        return g_steal_pointer(&out);
+    }
+    items = g_strsplit(text, ",", -1);
+    for (guint i = 0; items[i] != NULL; i++) {
+        const char *colon = strchr(items[i], ':');
+        const char *at = strchr(items[i], '@');
+        g_autofree gchar *node_s = colon ? g_strndup(items[i], (gsize)(colon - items[i])) : NULL;
+        g_autofree gchar *size_s = colon ? g_strndup(colon + 1, at ? (gsize)(at - colon - 1)
+                                                                   : strlen(colon + 1))
+                                         : NULL;
+        QnPoolSpec spec = { 0 };
+        guint64 v;
+
+        if (node_s == NULL || !g_ascii_string_to_unsigned(node_s, 10, 0, 4095, &v, NULL) ||
+            (at != NULL && at < colon)) {
+            goto bad;
+        }
+        spec.node = (guint)v;
+        if (!qn_size_parse(size_s, QN_MiB, &spec.bytes, NULL) || spec.bytes == 0) {
+            goto bad;
+        }
+        if (at != NULL && (!qn_size_parse(at + 1, 1, &spec.page_size, NULL) ||
+                           spec.page_size < 4096 || (spec.page_size & (spec.page_size - 1)))) {
+            goto bad;
+        }
+        if (spec.page_size != 0 && spec.bytes % spec.page_size != 0) {
+            goto bad;
+        }
+        for (guint k = 0; k < out->len; k++) {
+            const QnPoolSpec *o = &g_array_index(out, QnPoolSpec, k);
+
+            if (o->node == spec.node && o->page_size == spec.page_size) {
+                goto bad;
+            }
+        }
+        g_array_append_val(out, spec);
+        continue;
+bad:
+        g_set_error(error, QN_ERROR, QN_ERROR_BAD_CONFIG, "pool entry '%s': expected "
+                    "NODE:SIZE[@PAGESIZE], SIZE a multiple of PAGESIZE, one per node and page "
+                    "size", items[i]);
+        return NULL;
+    }
+    return g_steal_pointer(&out);
+}
+
+static gboolean
+set_pool(QnConfig *c, const char *v)
+{
+    GArray *p = qn_pool_spec_parse(v, NULL);
+
+    if (p == NULL) {
+        return FALSE;
+    }
+    g_array_unref(c->pool);
+    c->pool = p;
+    return TRUE;
+}
+
+static gboolean
+set_reserve_threads(QnConfig *c, const char *v)
+{
+    guint64 n;
+
+    if (!g_ascii_string_to_unsigned(v, 10, 1, 1024, &n, NULL)) {
+        return FALSE;
+    }
+    c->reserve_threads = (guint)n;
     return TRUE;
 }
 
@@ -287,6 +371,10 @@ static const struct {
     { "hugepage-size", "QEMU_NUMA_HUGEPAGE_SIZE", set_hugepage_size,
       "auto, none or a power-of-two size such as 2M or 1G" },
     { "hugetlbfs", "QEMU_NUMA_HUGETLBFS", set_hugetlbfs, "an absolute mount point path" },
+    { "reserve-threads", "QEMU_NUMA_RESERVE_THREADS", set_reserve_threads,
+      "a thread count from 1 to 1024" },
+    { "pool", "QEMU_NUMA_POOL", set_pool,
+      "NODE:SIZE[@PAGESIZE],... such as 0:64G,1:64G@1G (SIZE a multiple of PAGESIZE)" },
     { "state-dir", "QEMU_NUMA_STATE_DIR", set_state_dir, "an absolute directory path" },
     { "sysfs-root", "QEMU_NUMA_SYSFS_ROOT", set_sysfs_root, "an absolute directory path" },
     { "proc-root", "QEMU_NUMA_PROC_ROOT", set_proc_root, "an absolute directory path" },

@@ -40,6 +40,13 @@ typedef enum {
     QN_CPU_THREADS_REQUIRE, /* vCPUs on SMT sibling pairs only */
 } QnCpuThreadPolicy;
 
+/** QnPoolSpec: one entry of the `pool` setting, NODE:SIZE[@PAGESIZE]. */
+typedef struct {
+    guint node;                  /* host node id */
+    guint64 bytes;               /* a multiple of page_size */
+    guint64 page_size;           /* bytes; 0 = the host's default hugepage size */
+} QnPoolSpec;
+
 typedef struct {
     gchar *qemu;                 /* "" = search PATH for qemu-system-x86_64, skipping ourselves */
     QnPolicy policy;
@@ -59,7 +66,12 @@ typedef struct {
     gboolean mirror_distances;   /* argv-defined guest topologies too get -numa dist lines that
                                   * mirror the host nodes chosen (off: the argv's SLIT) */
     GLogLevelFlags log_level;    /* messages at or above this level reach stderr */
+    guint reserve_threads;       /* at most this many reservation workers per guest node */
+    GArray *pool;                /* QnPoolSpec: what `qemu-numa-ctl pool run` keeps ready */
 } QnConfig;
+
+/* QEMU's own cap on its prealloc threads (util/oslib-posix.c MAX_MEM_PREALLOC_THREAD_COUNT) */
+#define QN_RESERVE_THREADS_DEFAULT 16
 
 #define QN_HUGEPAGE_SIZE_AUTO 0
 #define QN_HUGEPAGE_SIZE_NONE G_MAXUINT64
@@ -82,6 +94,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnConfig, qn_config_free)
  */
 QnConfig *qn_config_load(const char *keyfile_data, const char *keyfile_name,
                          const char *const *envp, GError **error);
+
+/**
+ * qn_pool_spec_parse:
+ * @text: the `pool` setting: comma-separated NODE:SIZE[@PAGESIZE] ("0:64G,1:64G@1G"); "" for
+ *   none. SIZE takes qn_size_parse()'s suffixes (default MiB); PAGESIZE a power of two >= 4K;
+ *   without it the host's default hugepage size. One entry per node and page size.
+ * @error: %QN_ERROR_BAD_CONFIG naming the bad entry
+ * Returns: (transfer full): a QnPoolSpec array, or %NULL on error.
+ */
+GArray *qn_pool_spec_parse(const char *text, GError **error);
 
 const char *qn_policy_to_string(QnPolicy policy);
 const char *qn_memory_mode_to_string(QnMemoryMode mode);

@@ -11,6 +11,7 @@
 
 #include "qn-error.h"
 #include "qn-monitor.h"
+#include "qn-pool.h"
 #include "qn-rewrite.h"
 #include "qn-sysfs.h"
 #include "qn-testpoint.h"
@@ -119,6 +120,11 @@ qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboolean dry_run
     l->topo = qn_topology_load(cfg->sysfs_root, cfg->proc_root, error);
     if (l->topo == NULL) {
         return NULL;
+    }
+    if (!dry_run) {
+        /* under the ledger lock: the pool's refill steps take it too, so no page is counted
+         * both free and ready, and no launch in between takes one we count */
+        qn_pool_count_free(l->topo, cfg->state_dir);
     }
     qn_test_crash_point("before-plan");
     l->plan = qn_plan_compute(l->topo, resv, l->qa, cfg, error);
@@ -270,7 +276,9 @@ qn_launch_reserve(QnLaunch *l, GError **error)
         }
         l->ledger_entry = TRUE;
         qn_test_crash_point("reserving");
-        l->reservation = qn_reservation_make(l->plan, l->topo, l->cfg->sysfs_root, &local);
+        l->reservation = qn_reservation_make(l->plan, l->topo, l->cfg->sysfs_root,
+                                              l->cfg->reserve_threads, l->cfg->state_dir,
+                                              &local);
         if (l->reservation == NULL) {
             if (l->cfg->policy != QN_POLICY_BEST_EFFORT) {
                 qn_ledger_remove(l->ledger, l->pid, NULL);

@@ -236,8 +236,15 @@ qn_entry_path(QnLedger *ledger, gint pid)
 }
 
 /* Atomic replace of @dir/@name: a temporary file beside it (".<name>.XXXXXX": qn_ledger_list
- * skips dot files), fsync, rename; the temporary file is removed on failure. Returns 0 or
- * -errno (a full or read-only state directory: ENOSPC, EROFS, EDQUOT). */
+ * skips dot files), then rename; the temporary file is removed on failure. Returns 0 or
+ * -errno (a full or read-only state directory: ENOSPC, EROFS, EDQUOT).
+ * No fsync: an entry describes pages held by a live process's fds, and the only failures
+ * fsync guards against (power loss, a kernel crash) end every such process and free every
+ * such page, so every entry is stale after them whatever reached the disk. A process killed
+ * at any point loses nothing (the page cache outlives it) and rename(2) keeps readers from
+ * ever seeing half an entry. On a disk-backed state directory the fsync cost 7 ms per write,
+ * two writes per launch (bench/launch.c, "Where the fixed cost goes"); on /run (tmpfs) it
+ * is a no-op. */
 static int
 qn_write_atomic(const char *dir, const char *name, const char *data, gsize len)
 {
@@ -268,9 +275,6 @@ qn_write_atomic(const char *dir, const char *name, const char *data, gsize len)
             break;
         }
         done += (gsize)n;
-    }
-    if (err == 0 && fsync(fd) != 0) {
-        err = -errno;
     }
     if (close(fd) != 0 && err == 0) {
         err = -errno;
