@@ -630,7 +630,8 @@ qn_parse_args(const char *const *args)
     return qn_qemu_argv_parse((const char *const *)argv->pdata, NULL);
 }
 
-/* Issue 14: a 2-guest-node VM's exec'd argv -> qn_migrate_args() -> a destination's argv with
+/* Issue 14: a 2-guest-node VM's exec'd argv (the locality stage's 8G + 2G split, the vCPUs'
+ * one socket on guest node 0, guest node 1 memory-only) -> qn_migrate_args() -> a destination's argv with
  * -incoming on another host (EPYC, guest-nodes=1): the planner keeps the guest nodes' ids,
  * backends, sizes and page sizes and chooses only host nodes. A plan of an argv without a
  * topology under -incoming is one node, pc.ram, "incoming", and reads back from JSON. */
@@ -657,12 +658,13 @@ test_migrate_args(void)
     joined = g_strjoinv(" ", ma);
     g_assert_cmpstr(joined, ==,
                     "-m 10G -smp 8 "
-                    "-object memory-backend-memfd,id=qn-ram0,size=5368709120,hugetlb=on,"
+                    "-object memory-backend-memfd,id=qn-ram0,size=8589934592,hugetlb=on,"
                     "hugetlbsize=2097152 "
-                    "-object memory-backend-memfd,id=qn-ram1,size=5368709120,hugetlb=on,"
+                    "-object memory-backend-memfd,id=qn-ram1,size=2147483648,hugetlb=on,"
                     "hugetlbsize=2097152 "
-                    "-numa node,nodeid=0,cpus=0-3,memdev=qn-ram0 "
-                    "-numa node,nodeid=1,cpus=4-7,memdev=qn-ram1 "
+                    "-numa node,nodeid=0,memdev=qn-ram0 "
+                    "-numa node,nodeid=1,memdev=qn-ram1 "
+                    "-numa cpu,node-id=0,socket-id=0 "
                     "-numa dist,src=0,dst=0,val=10 -numa dist,src=0,dst=1,val=11 "
                     "-numa dist,src=1,dst=0,val=11 -numa dist,src=1,dst=1,val=10");
     for (guint i = 0; ma[i] != NULL; i++) {
