@@ -58,17 +58,6 @@ qn_safe(guint slot, const char *s)
     return kept[slot];
 }
 
-static void
-qn_print_json(JsonNode *root)
-{
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autofree gchar *s = NULL;
-
-    json_generator_set_pretty(gen, TRUE);
-    json_generator_set_root(gen, root);
-    s = json_generator_to_data(gen, NULL);
-    printf("%s\n", s);
-}
 
 static JsonNode *
 qn_host_to_json(const QnTopology *t, const QnReservations *resv)
@@ -349,7 +338,7 @@ qn_cmd_host(const QnConfig *cfg, GError **error)
     }
     j = qn_host_to_json(t, resv);
     if (opt_json) {
-        qn_print_json(j);
+        qn_program_print_json(j);
     } else {
         qn_host_print(t, j);
         qn_host_print_qemu_version(cfg);
@@ -394,7 +383,7 @@ qn_cmd_plan(const QnConfig *cfg, int argc, char **argv, GError **error)
         json_builder_end_array(b);
         json_builder_end_object(b);
         root = json_builder_get_root(b);
-        qn_print_json(root);
+        qn_program_print_json(root);
     } else {
         g_autofree gchar *summary = qn_plan_summary(l->plan);
 
@@ -448,7 +437,7 @@ qn_cmd_list(const QnConfig *cfg, GError **error)
     if (opt_json) {
         g_autoptr(JsonNode) root = qn_ledger_list_to_json(entries);
 
-        qn_print_json(root);
+        qn_program_print_json(root);
         return 0;
     }
     printf("%-8s %-20s %-10s %-10s %s\n", "PID", "NAME", "STATE", "QEMU", "PLAN");
@@ -591,7 +580,7 @@ qn_cmd_status(const QnConfig *cfg, const char *which, GError **error)
     if (opt_json) {
         g_autoptr(JsonNode) root = qn_ledger_entry_to_json(e, TRUE);
 
-        qn_print_json(root);
+        qn_program_print_json(root);
         return 0;
     }
     summary = e->plan ? qn_plan_summary(e->plan) : g_strdup("?");
@@ -630,7 +619,7 @@ qn_cmd_events(const QnConfig *cfg, const char *which, GError **error)
     if (opt_json) {
         g_autoptr(JsonNode) root = qn_ledger_events_to_json(e);
 
-        qn_print_json(root);
+        qn_program_print_json(root);
         return 0;
     }
     printf("%-32s %s\n", "TIME", "EVENT");
@@ -713,7 +702,7 @@ qn_cmd_migrate_args(const QnConfig *cfg, const char *which, GError **error)
         json_builder_end_array(b);
         json_builder_end_object(b);
         root = json_builder_get_root(b);
-        qn_print_json(root);
+        qn_program_print_json(root);
         return 0;
     }
     for (guint i = 0; args[i] != NULL; i++) {

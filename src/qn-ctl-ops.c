@@ -10,6 +10,7 @@
 #include "qn-ledger.h"
 #include "qn-metrics.h"
 #include "qn-nrt.h"
+#include "qn-program.h"
 #include "qn-sysfs.h"
 
 /* every readable entry, after the sweep `list` does; @ret_bad: files skipped */
@@ -140,13 +141,7 @@ qn_ctl_nrt(const QnConfig *cfg, const char *node_name, gboolean yaml, GError **e
 
         fputs(y, stdout);
     } else {
-        g_autoptr(JsonGenerator) gen = json_generator_new();
-        g_autofree gchar *s = NULL;
-
-        json_generator_set_pretty(gen, TRUE);
-        json_generator_set_root(gen, root);
-        s = json_generator_to_data(gen, NULL);
-        printf("%s\n", s);
+        qn_program_print_json(root);
     }
     return 0;
 }

@@ -101,3 +101,15 @@ qn_program_setup_log(const char *prog, GLogLevelFlags level)
         installed = TRUE;
     }
 }
+
+void
+qn_program_print_json(JsonNode *root)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autofree gchar *s = NULL;
+
+    json_generator_set_pretty(gen, TRUE);
+    json_generator_set_root(gen, root);
+    s = json_generator_to_data(gen, NULL);
+    printf("%s\n", s);
+}

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "qn-config.h"
 
@@ -16,3 +17,10 @@ QnConfig *qn_program_load_config(GError **error);
 
 /** qn_program_setup_log: "PROG: warning: ..." lines on stderr at or above cfg's level. */
 void qn_program_setup_log(const char *prog, GLogLevelFlags level);
+
+/**
+ * qn_program_print_json:
+ * @root: (transfer none): a JSON document
+ * Prints @root pretty (two-space indent) and a newline on stdout: every `--json` answer.
+ */
+void qn_program_print_json(JsonNode *root);

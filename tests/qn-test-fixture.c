@@ -593,7 +593,8 @@ qn_wait_stopped(const char *pid)
 /* ---- a VM ---- */
 
 Vm *
-qn_vm_start_full(const char *const *env, const char *const *args, gboolean paused)
+qn_vm_start_exe(const char *exe, const char *const *env, const char *const *args,
+                gboolean paused)
 {
     Vm *vm = g_new0(Vm, 1);
     g_autoptr(GSubprocessLauncher) l = NULL;
@@ -603,7 +604,7 @@ qn_vm_start_full(const char *const *env, const char *const *args, gboolean pause
     vm->dir = qn_new_dir("vm");
     vm->sock = g_strdup_printf("%s/qmp.sock", vm->dir);
     l = qn_launcher(vm->dir, env); /* env may name another (shared) state directory */
-    g_ptr_array_add(argv, g_build_filename(qn_test_host.builddir, "qemu-numa", NULL));
+    g_ptr_array_add(argv, g_strdup(exe));
     for (guint i = 0; args[i] != NULL; i++) {
         g_ptr_array_add(argv, g_strdup(args[i]));
     }
@@ -616,6 +617,14 @@ qn_vm_start_full(const char *const *env, const char *const *args, gboolean pause
     vm->proc = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
     g_assert_no_error(error);
     return vm;
+}
+
+Vm *
+qn_vm_start_full(const char *const *env, const char *const *args, gboolean paused)
+{
+    g_autofree gchar *qn = g_build_filename(qn_test_host.builddir, "qemu-numa", NULL);
+
+    return qn_vm_start_exe(qn, env, args, paused);
 }
 
 Vm *

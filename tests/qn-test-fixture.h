@@ -189,6 +189,14 @@ typedef struct {
  */
 Vm *qn_vm_start_full(const char *const *env, const char *const *args, gboolean paused);
 
+/**
+ * qn_vm_start_exe:
+ * qn_vm_start_full() of another program @exe (plain qemu-system-x86_64 for a migration's other
+ * end): the same directory, QMP socket and -S rule, nothing of ours between test and QEMU.
+ */
+Vm *qn_vm_start_exe(const char *exe, const char *const *env, const char *const *args,
+                    gboolean paused);
+
 /** qn_vm_start: qn_vm_start_full(), paused. */
 Vm *qn_vm_start(const char *const *env, const char *const *args);
 

@@ -18,31 +18,15 @@ typedef struct {
     gboolean qn;
 } End;
 
-/* Plain qemu-system-x86_64 with @args and the user's QMP socket, as qn_vm_start_full() starts
- * qemu-numa: nothing of ours between the test and QEMU. */
+/* Plain qemu-system-x86_64 with @args and the user's QMP socket, started as qemu-numa is:
+ * nothing of ours between the test and QEMU. */
 static Vm *
 qn_plain_start(const char *const *args)
 {
-    Vm *vm = g_new0(Vm, 1);
-    g_autoptr(GSubprocessLauncher) l = NULL;
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GError) error = NULL;
-    gchar *qemu = g_find_program_in_path("qemu-system-x86_64");
+    g_autofree gchar *qemu = g_find_program_in_path("qemu-system-x86_64");
 
     g_assert_nonnull(qemu);
-    vm->dir = qn_new_dir("plain");
-    vm->sock = g_strdup_printf("%s/qmp.sock", vm->dir);
-    l = qn_launcher(vm->dir, NULL);
-    g_ptr_array_add(argv, qemu);
-    for (guint i = 0; args[i] != NULL; i++) {
-        g_ptr_array_add(argv, g_strdup(args[i]));
-    }
-    g_ptr_array_add(argv, g_strdup("-qmp"));
-    g_ptr_array_add(argv, g_strdup_printf("unix:%s,server=on,wait=off", vm->sock));
-    g_ptr_array_add(argv, NULL);
-    vm->proc = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
-    g_assert_no_error(error);
-    return vm;
+    return qn_vm_start_exe(qemu, NULL, args, FALSE);
 }
 
 /* @args (NULL-terminated) followed by @more (NULL-terminated, may be NULL). */
