@@ -423,7 +423,7 @@ test_launch_pool(QnTestLaunch *f, gconstpointer data)
     g_assert_cmpuint(qn_free_pages(2048), ==, f->before - 32);
     vm = qn_vm_start(env, args);
     md = qn_vm_qmp(vm, "query-memdev");
-    qn_assert_memdev(qn_memdev(md, "qn-ram0"), 64 << 20, "bind");
+    qn_assert_memdev(qn_memdev(md, "pc.ram"), 64 << 20, "bind");
     /* the launch took the pool's file: the pool refills one more */
     g_assert_cmpint(qn_pool_wait(f, "made_bytes", 128 << 20), ==, 128 << 20);
     g_assert_cmpint(qn_pool_wait(f, "ready_bytes", 64 << 20), ==, 64 << 20);
