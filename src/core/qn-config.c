@@ -22,6 +22,7 @@ qn_config_new_default(void)
     c->sysfs_root = g_strdup("/sys");
     c->proc_root = g_strdup("/proc");
     c->packing = QN_PACKING_BEST_FIT;
+    c->device_locality_first = TRUE;
     c->log_level = G_LOG_LEVEL_WARNING;
     return c;
 }
@@ -228,6 +229,19 @@ set_mirror_distances(QnConfig *c, const char *v)
 }
 
 static gboolean
+set_device_locality(QnConfig *c, const char *v)
+{
+    if (strcmp(v, "first") == 0) {
+        c->device_locality_first = TRUE;
+    } else if (strcmp(v, "after-page-size") == 0) {
+        c->device_locality_first = FALSE;
+    } else {
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
 set_emulator(QnConfig *c, const char *v)
 {
     if (strcmp(v, "isolate") == 0) {
@@ -297,6 +311,8 @@ static const struct {
       "prefer, isolate or require" },
     { "emulator-threads", "QEMU_NUMA_EMULATOR_THREADS", set_emulator, "shared or isolate" },
     { "mirror-distances", "QEMU_NUMA_MIRROR_DISTANCES", set_mirror_distances, "on or off" },
+    { "device-locality", "QEMU_NUMA_DEVICE_LOCALITY", set_device_locality,
+      "first or after-page-size" },
     { "log-level", "QEMU_NUMA_LOG_LEVEL", set_log_level, "error, warning, info or debug" },
 };
 

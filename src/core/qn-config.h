@@ -58,6 +58,9 @@ typedef struct {
     gboolean isolate_emulator;   /* emulator threads on a pCPU of their own (isolateEmulatorThread) */
     gboolean mirror_distances;   /* argv-defined guest topologies too get -numa dist lines that
                                   * mirror the host nodes chosen (off: the argv's SLIT) */
+    gboolean device_locality_first; /* a vfio-pci device's host node outranks the page size
+                                     * (device-locality = first, the default); FALSE: page
+                                     * size first (after-page-size) */
     GLogLevelFlags log_level;    /* messages at or above this level reach stderr */
 } QnConfig;
 
