@@ -24,6 +24,7 @@ qn_config_new_default(void)
     c->packing = QN_PACKING_BEST_FIT;
     c->device_locality_first = TRUE;
     c->log_level = G_LOG_LEVEL_WARNING;
+    c->test_device_nodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     return c;
 }
 
@@ -38,6 +39,7 @@ qn_config_free(QnConfig *cfg)
     g_free(cfg->state_dir);
     g_free(cfg->sysfs_root);
     g_free(cfg->proc_root);
+    g_hash_table_unref(cfg->test_device_nodes);
     g_free(cfg);
 }
 
@@ -327,6 +329,28 @@ qn_config_apply(QnConfig *cfg, guint i, const char *value, const char *where, GE
     return TRUE;
 }
 
+/* QEMU_NUMA_TEST_DEVICE_NODE=ID:NODE[,ID:NODE...]: test only, see QnConfig. */
+static gboolean
+qn_config_test_device_nodes(QnConfig *cfg, const char *value, GError **error)
+{
+    g_auto(GStrv) items = g_strsplit(value, ",", -1);
+
+    for (guint i = 0; items[i] != NULL; i++) {
+        const char *colon = strrchr(items[i], ':');
+        guint64 node;
+
+        if (colon == NULL || colon == items[i] ||
+            !g_ascii_string_to_unsigned(colon + 1, 10, 0, 1023, &node, NULL)) {
+            g_set_error(error, QN_ERROR, QN_ERROR_BAD_CONFIG, "QEMU_NUMA_TEST_DEVICE_NODE '%s': "
+                        "invalid value, expected ID:NODE[,ID:NODE...]", value);
+            return FALSE;
+        }
+        g_hash_table_insert(cfg->test_device_nodes, g_strndup(items[i], colon - items[i]),
+                            GUINT_TO_POINTER((guint)node + 1));
+    }
+    return TRUE;
+}
+
 QnConfig *
 qn_config_load(const char *keyfile_data, const char *keyfile_name, const char *const *envp,
                GError **error)
@@ -382,6 +406,12 @@ qn_config_load(const char *keyfile_data, const char *keyfile_name, const char *c
             continue;
         }
         name = g_strndup(envp[e], (gsize)(eq - envp[e]));
+        if (strcmp(name, "QEMU_NUMA_TEST_DEVICE_NODE") == 0) {
+            if (!qn_config_test_device_nodes(cfg, eq + 1, error)) {
+                return NULL;
+            }
+            continue;
+        }
         if (strcmp(name, "QEMU_NUMA_CONFIG") == 0 || g_str_has_prefix(name, "QEMU_NUMA_TEST_")) {
             continue;
         }

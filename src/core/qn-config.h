@@ -62,6 +62,9 @@ typedef struct {
                                      * (device-locality = first, the default); FALSE: page
                                      * size first (after-page-size) */
     GLogLevelFlags log_level;    /* messages at or above this level reach stderr */
+    GHashTable *test_device_nodes; /* test only (QEMU_NUMA_TEST_DEVICE_NODE=ID:NODE[,...]): the
+                                    * host node of an emulated -device id=ID, which has none;
+                                    * gchar* id -> GUINT_TO_POINTER(node + 1); never %NULL */
 } QnConfig;
 
 #define QN_HUGEPAGE_SIZE_AUTO 0
@@ -76,7 +79,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnConfig, qn_config_free)
  * @keyfile_data: (nullable): contents of the key file (group [qemu-numa]), %NULL for none
  * @keyfile_name: the file's path, for messages
  * @envp: (nullable): the environment ("NAME=value" strings); QEMU_NUMA_* variables override
- *   the key file. QEMU_NUMA_CONFIG and QEMU_NUMA_TEST_* are read by the programs, not here.
+ *   the key file. QEMU_NUMA_CONFIG and QEMU_NUMA_TEST_* are read by the programs, not here,
+ *   except QEMU_NUMA_TEST_DEVICE_NODE=ID:NODE[,ID:NODE...] (the host node of an emulated
+ *   device, so tests can drive the device-locality path without a vfio device)
  * @error: %QN_ERROR_BAD_CONFIG naming the setting and the bad value: an unknown key, group or
  *   QEMU_NUMA_ variable, or an invalid value. Never ignored silently.
  *

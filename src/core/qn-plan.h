@@ -79,6 +79,33 @@ typedef struct {
 void qn_plan_mem_device_free(QnPlanMemDevice *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnPlanMemDevice, qn_plan_mem_device_free)
 
+/**
+ * QnPlanPciDevice: a -device of the argv with a host node (vfio-pci, or the test setting's), as
+ * the device-locality stage placed it in the guest (src/core/qn-plan-devices.c).
+ */
+typedef struct {
+    guint arg_index;       /* index in QnQemuArgv.args of its -device */
+    gchar *driver;
+    gchar *id;             /* nullable */
+    guint host_node;       /* where the device is on the host */
+    guint guest_node;      /* the guest node it belongs to (the one on host_node, or nearest) */
+    gchar *user_bus;       /* nullable: the argv's bus=, kept: the device is left there */
+    guint expander;        /* index in QnPlan.expanders, when user_bus is %NULL */
+    guint port;            /* q35: its root port's number (qn-rpN) on that expander */
+} QnPlanPciDevice;
+
+void qn_plan_pci_device_free(QnPlanPciDevice *d);
+
+/**
+ * QnPlanExpander: a PCI expander bus of ours for one guest node: pxb-pcie on q35 (with a
+ * pcie-root-port per device), pxb on pc (the devices plugged straight into it).
+ */
+typedef struct {
+    guint guest_node;      /* its numa_node= */
+    guint bus_nr;          /* its bus_nr=: the first bus number of its hierarchy */
+    gboolean pcie;         /* pxb-pcie (q35) rather than pxb (pc) */
+} QnPlanExpander;
+
 typedef struct {
     QnPlanKind kind;
     QnPolicy policy;
@@ -98,6 +125,9 @@ typedef struct {
     gboolean smp_ours;       /* -smp rewritten: the argv gave a vCPU count and no sockets */
     gboolean by_socket;      /* each guest node holds whole sockets: -numa cpu,socket-id= */
     GPtrArray *mem_devices;  /* QnPlanMemDevice*: the argv's hotplug memory, bound per node */
+    GPtrArray *pci_devices;  /* QnPlanPciDevice*: devices with a host node, in argv order */
+    GArray *expanders;       /* QnPlanExpander: ours, one per guest node with devices */
+    gchar *devices_note;     /* nullable: why devices with a host node got no expander */
 } QnPlan;
 
 void qn_guest_node_free(QnGuestNode *g);
