@@ -227,9 +227,10 @@ qn_plan_summary(const QnPlan *plan)
         g_autofree gchar *bytes = qn_size_format(d->bytes);
         g_autofree gchar *ps = d->page_size ? qn_size_format(d->page_size) : g_strdup("4K");
 
-        g_string_append_printf(s, "; %s %s -> guest %u, host %s (%s in %s pages, %s)", d->driver,
-                               d->memdev, d->node, hosts[0] ? hosts : "unbound", bytes, ps,
-                               qn_memory_mode_to_string(d->mode));
+        g_string_append_printf(s, "; %s %s -> guest %u, host %s (%s in %s pages, %s%s)",
+                               d->driver, d->memdev, d->node, hosts[0] ? hosts : "unbound",
+                               bytes, ps, qn_memory_mode_to_string(d->mode),
+                               d->reserve ? ", reserved" : "");
     }
     for (guint i = 0; plan->pci_devices != NULL && i < plan->pci_devices->len; i++) {
         const QnPlanPciDevice *d = g_ptr_array_index(plan->pci_devices, i);

@@ -74,6 +74,9 @@ typedef struct {
                             * host-nodes, or empty (no such guest node: left to QEMU) */
     QnMemoryMode mode;
     gboolean host_nodes_from_user;
+    gboolean reserve;      /* hugepages with prealloc, of the plan's page size and mount: we
+                            * pre-allocate and verify it as a guest node (src/host/qn-reserve.c)
+                            * and QEMU gets the reserved fd as its mem-path */
 } QnPlanMemDevice;
 
 void qn_plan_mem_device_free(QnPlanMemDevice *d);

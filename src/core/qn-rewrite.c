@@ -328,14 +328,30 @@ qn_mem_device_backend(const QnMemoryBackend *b, const QnPlanMemDevice *d)
  * (src/core/qn-plan-memdev.c): their -object replaced in @replace (arg index -> value). The
  * user's own host-nodes, and devices with no guest node, are left as written. */
 static void
-qn_rewrite_mem_devices(const QnQemuArgv *qa, const QnPlan *plan, GHashTable *replace)
+qn_rewrite_mem_devices(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem_paths,
+                       GHashTable *replace)
 {
+    guint k = plan->guest_nodes->len; /* the reserved devices' mem_paths follow the nodes' */
+
     for (guint i = 0; plan->mem_devices != NULL && i < plan->mem_devices->len; i++) {
         const QnPlanMemDevice *d = g_ptr_array_index(plan->mem_devices, i);
         const QnMemoryBackend *b = qn_qemu_argv_find_backend(qa, d->memdev);
+        const char *mp = d->reserve && mem_paths != NULL ? mem_paths[k] : NULL;
 
+        k += d->reserve;
         if (b == NULL || d->host_nodes_from_user || qn_bitmap_count(d->host_nodes) == 0 ||
             g_hash_table_contains(replace, GUINT_TO_POINTER(b->arg_index))) {
+            continue;
+        }
+        if (d->reserve) {
+            /* a guest node's backend over reserved pages, the user's other keys kept */
+            QnGuestNode g = { .bytes = d->bytes, .page_size = d->page_size,
+                              .host_nodes = d->host_nodes, .mode = d->mode,
+                              .memdev = d->memdev };
+
+            g_hash_table_insert(replace, GUINT_TO_POINTER(b->arg_index),
+                                b->json ? qn_backend_json(&g, mp, b->props)
+                                        : qn_backend_keyval(&g, mp, b->keyval));
             continue;
         }
         g_hash_table_insert(replace, GUINT_TO_POINTER(b->arg_index),
@@ -471,7 +487,7 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
         }
     }
 
-    qn_rewrite_mem_devices(qa, plan, replace);
+    qn_rewrite_mem_devices(qa, plan, mem_paths, replace);
     qn_rewrite_devices(qa, plan, moved, tail);
     if (plan->guest_topology == QN_GUEST_TOPOLOGY_USER) {
         /* Nodes the user gave no memory get ours: add memdev= to their lines. */

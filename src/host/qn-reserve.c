@@ -28,6 +28,8 @@ qn_node_result_free(gpointer p)
     if (n->pages_on != NULL) {
         g_hash_table_unref(n->pages_on);
     }
+    g_free(n->memdev);
+    qn_bitmap_free(n->host_nodes);
     g_free(n);
 }
 
@@ -181,11 +183,37 @@ qn_pool_key(guint node, guint64 page_size)
     return g_strdup_printf("%u:%" G_GUINT64_FORMAT, node, page_size);
 }
 
-static void
-qn_read_pools(const QnPlan *plan, const char *sysfs_root, GHashTable *into)
+/* What is reserved, one QnGuestNode each: the plan's guest nodes, then its reserved hugepage
+ * DIMMs, described as guest nodes in @dimms (issue 16: a DIMM QEMU would preallocate is taken
+ * and verified the same way, so the ledger sees its pages and no other launch counts them). */
+static GPtrArray *
+qn_reserve_units(const QnPlan *plan, GArray *dimms)
 {
+    GPtrArray *units = g_ptr_array_new();
+
     for (guint i = 0; i < plan->guest_nodes->len; i++) {
-        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+        g_ptr_array_add(units, g_ptr_array_index(plan->guest_nodes, i));
+    }
+    for (guint i = 0; plan->mem_devices != NULL && i < plan->mem_devices->len; i++) {
+        const QnPlanMemDevice *d = g_ptr_array_index(plan->mem_devices, i);
+        QnGuestNode g = { .id = d->node, .bytes = d->bytes, .page_size = d->page_size,
+                          .host_nodes = d->host_nodes, .mode = d->mode, .memdev = d->memdev };
+
+        if (d->reserve) {
+            g_array_append_val(dimms, g);
+        }
+    }
+    for (guint i = 0; i < dimms->len; i++) {
+        g_ptr_array_add(units, &g_array_index(dimms, QnGuestNode, i));
+    }
+    return units;
+}
+
+static void
+qn_read_pools(GPtrArray *units, const char *sysfs_root, GHashTable *into)
+{
+    for (guint i = 0; i < units->len; i++) {
+        const QnGuestNode *g = g_ptr_array_index(units, i);
 
         if (g->page_size == 0) {
             continue;
@@ -225,19 +253,24 @@ qn_reservation_make(const QnPlan *plan, const QnTopology *topo, const char *sysf
     g_autoptr(QnReservation) r = g_new0(QnReservation, 1);
     g_autofree QnWorker *workers = NULL;
     g_autoptr(GPtrArray) threads = g_ptr_array_new();
-    guint n = plan->guest_nodes->len;
+    g_autoptr(GArray) dimms = g_array_new(FALSE, FALSE, sizeof(QnGuestNode)); /* not owning */
+    g_autoptr(GPtrArray) units = qn_reserve_units(plan, dimms);
+    guint n = units->len;
+    guint nodes = plan->guest_nodes->len;
 
     r->nodes = g_ptr_array_new_with_free_func(qn_node_result_free);
     r->free_before = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     r->free_after = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     workers = g_new0(QnWorker, n);
-    qn_read_pools(plan, sysfs_root, r->free_before);
+    qn_read_pools(units, sysfs_root, r->free_before);
 
     for (guint i = 0; i < n; i++) {
-        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+        const QnGuestNode *g = g_ptr_array_index(units, i);
         QnNodeReservationResult *res = g_new0(QnNodeReservationResult, 1);
 
         res->guest_node = g->id;
+        res->memdev = i < nodes ? NULL : g_strdup(g->memdev);
+        res->host_nodes = qn_bitmap_copy(g->host_nodes);
         res->fd = -1;
         res->bytes = g->bytes;
         res->page_size = g->page_size;
@@ -268,21 +301,23 @@ qn_reservation_make(const QnPlan *plan, const QnTopology *topo, const char *sysf
         g_thread_join(g_ptr_array_index(threads, i));
     }
     g_ptr_array_set_size(threads, 0);
-    qn_read_pools(plan, sysfs_root, r->free_after);
+    qn_read_pools(units, sysfs_root, r->free_after);
 
     for (guint i = 0; i < n; i++) {
-        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+        const QnGuestNode *g = g_ptr_array_index(units, i);
         QnWorker *w = &workers[i];
         g_autofree gchar *hosts = qn_bitmap_format_list(g->host_nodes, ",");
         g_autofree gchar *ps = g->page_size ? qn_size_format(g->page_size) : NULL;
+        g_autofree gchar *what = i < nodes ? g_strdup_printf("guest node %u", g->id)
+                                           : g_strdup_printf("memdev '%s'", g->memdev);
 
         if (w->step != NULL) {
             if (g_strcmp0(w->step, "fallocate") == 0 && (w->err == ENOSPC || w->err == ENOMEM)) {
                 g_set_error(error, QN_ERROR, QN_ERROR_HUGEPAGES,
-                            "guest node %u: host node %s has fewer than %" G_GUINT64_FORMAT
-                            " free %s hugepages", g->id, hosts, g->bytes / g->page_size, ps);
+                            "%s: host node %s has fewer than %" G_GUINT64_FORMAT
+                            " free %s hugepages", what, hosts, g->bytes / g->page_size, ps);
             } else {
-                g_set_error(error, QN_ERROR, QN_ERROR_HUGEPAGES, "guest node %u: %s on '%s': %s", g->id,
+                g_set_error(error, QN_ERROR, QN_ERROR_HUGEPAGES, "%s: %s on '%s': %s", what,
                             w->step, plan->hugetlbfs, g_strerror(w->err));
             }
             goto fail;
@@ -302,8 +337,8 @@ qn_reservation_make(const QnPlan *plan, const QnTopology *topo, const char *sysf
 
                 if (node < 0 || !qn_bitmap_test(g->host_nodes, (guint)node)) {
                     g_set_error(error, QN_ERROR, QN_ERROR_PLACEMENT,
-                                "guest node %u: %" G_GSIZE_FORMAT " %s pages landed on node %d, "
-                                "not on host node %s", g->id, GPOINTER_TO_SIZE(value), ps, node,
+                                "%s: %" G_GSIZE_FORMAT " %s pages landed on node %d, "
+                                "not on host node %s", what, GPOINTER_TO_SIZE(value), ps, node,
                                 hosts);
                     goto fail;
                 }
