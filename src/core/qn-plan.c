@@ -91,6 +91,9 @@ qn_plan_free(QnPlan *plan)
         g_array_unref(plan->expanders);
     }
     g_free(plan->devices_note);
+    if (plan->hmat != NULL) {
+        g_array_unref(plan->hmat);
+    }
     g_free(plan->distance);
     g_free(plan->hugetlbfs);
     g_free(plan->reason);
@@ -140,6 +143,7 @@ static const QnPlanStage qn_plan_stages[] = {
     qn_plan_stage_search,    /* host nodes for each guest node: the aligned plan */
     qn_plan_stage_locality,  /* or the split that fills the nearest node first, if nearer */
     qn_plan_stage_mount,     /* the hugetlbfs mount of its hugepages */
+    qn_plan_stage_tiers,     /* CPU-less host nodes as CPU-less guest nodes; the host's HMAT */
     qn_plan_stage_sockets,   /* whole guest sockets per guest node; -smp if ours */
     qn_plan_stage_mem_devices, /* hotplug memory bound to its guest node's host nodes */
     qn_plan_stage_devices,   /* PCI devices behind an expander bus of their guest node */
@@ -246,6 +250,17 @@ qn_plan_summary(const QnPlan *plan)
             g_string_append_printf(s, "; device %s (host node %u) -> guest %u behind %s "
                                    "bus_nr=%u", name, d->host_node, d->guest_node,
                                    e->pcie ? "pxb-pcie" : "pxb", e->bus_nr);
+        }
+    }
+    if (plan->hmat != NULL) {
+        g_string_append_printf(s, "; HMAT: hmat=on, %u initiator/target pair%s from the host",
+                               plan->hmat->len, plan->hmat->len == 1 ? "" : "s");
+        for (guint i = 0; i < plan->guest_nodes->len; i++) {
+            const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+
+            if (g->initiator >= 0) {
+                g_string_append_printf(s, ", guest %u initiator %d", g->id, g->initiator);
+            }
         }
     }
     if (plan->devices_note != NULL) {

@@ -61,7 +61,21 @@ typedef struct {
                             * this node, in ascending vCPU order; empty otherwise */
     QnBitmap *sockets;     /* guest socket-ids this node holds whole (plan->by_socket), else
                             * empty */
+    gint initiator;        /* with plan->hmat: a memory-only guest node's initiator= (the
+                            * nearest guest node with vCPUs), else -1 */
 } QnGuestNode;
+
+/**
+ * QnPlanHmatLb: the host's HMAT figures for one initiator/target pair of guest nodes, written
+ * as `-numa hmat-lb` lines (src/core/qn-plan-tiers.c). Latencies in ns, bandwidths in MB/s;
+ * 0: not given.
+ */
+typedef struct {
+    guint initiator;       /* guest node id with vCPUs */
+    guint target;          /* guest node id with memory */
+    guint64 read_latency, write_latency;
+    guint64 read_bandwidth, write_bandwidth;
+} QnPlanHmatLb;
 
 /** QnPlanMemDevice: a hotplug memory device of the argv (pc-dimm, nvdimm, virtio-mem) as placed. */
 typedef struct {
@@ -131,6 +145,7 @@ typedef struct {
     GPtrArray *pci_devices;  /* QnPlanPciDevice*: devices with a host node, in argv order */
     GArray *expanders;       /* QnPlanExpander: ours, one per guest node with devices */
     gchar *devices_note;     /* nullable: why devices with a host node got no expander */
+    GArray *hmat;            /* QnPlanHmatLb, or %NULL: no -machine hmat=on of ours */
 } QnPlan;
 
 void qn_guest_node_free(QnGuestNode *g);

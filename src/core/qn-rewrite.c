@@ -426,6 +426,49 @@ qn_rewrite_devices(const QnQemuArgv *qa, const QnPlan *plan, GHashTable *moved, 
     }
 }
 
+/* One hmat-lb figure pair (read, write) as -numa lines: access-* when both are equal, else
+ * read-* and write-*; a 0 is not given. Bandwidth in MB/s as QEMU's "M" (QEMU wants it 1MB
+ * aligned: numa.c parse_numa_hmat_lb). */
+static void
+qn_rewrite_hmat_figure(GPtrArray *numa, const QnPlanHmatLb *lb, const char *kind,
+                       guint64 read, guint64 write)
+{
+    gboolean bw = g_str_equal(kind, "bandwidth");
+    const char *unit = bw ? "M" : "";
+
+    if (read == write && read != 0) {
+        g_ptr_array_add(numa, g_strdup_printf("hmat-lb,initiator=%u,target=%u,hierarchy=memory,"
+                                              "data-type=access-%s,%s=%" G_GUINT64_FORMAT "%s",
+                                              lb->initiator, lb->target, kind, kind, read,
+                                              unit));
+        return;
+    }
+    if (read != 0) {
+        g_ptr_array_add(numa, g_strdup_printf("hmat-lb,initiator=%u,target=%u,hierarchy=memory,"
+                                              "data-type=read-%s,%s=%" G_GUINT64_FORMAT "%s",
+                                              lb->initiator, lb->target, kind, kind, read,
+                                              unit));
+    }
+    if (write != 0) {
+        g_ptr_array_add(numa, g_strdup_printf("hmat-lb,initiator=%u,target=%u,hierarchy=memory,"
+                                              "data-type=write-%s,%s=%" G_GUINT64_FORMAT "%s",
+                                              lb->initiator, lb->target, kind, kind, write,
+                                              unit));
+    }
+}
+
+/* The plan's HMAT figures (src/core/qn-plan-tiers.c) as -numa hmat-lb lines. */
+static void
+qn_rewrite_hmat(const QnPlan *plan, GPtrArray *numa)
+{
+    for (guint i = 0; plan->hmat != NULL && i < plan->hmat->len; i++) {
+        const QnPlanHmatLb *lb = &g_array_index(plan->hmat, QnPlanHmatLb, i);
+
+        qn_rewrite_hmat_figure(numa, lb, "latency", lb->read_latency, lb->write_latency);
+        qn_rewrite_hmat_figure(numa, lb, "bandwidth", lb->read_bandwidth, lb->write_bandwidth);
+    }
+}
+
 static void
 qn_add(GStrvBuilder *b, const char *flag, const char *value)
 {
@@ -520,6 +563,9 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
                     qn_append_ranges(s, "cpus", g->vcpus);
                 }
                 g_string_append_printf(s, ",memdev=%s", g->memdev);
+                if (plan->hmat != NULL && g->initiator >= 0) {
+                    g_string_append_printf(s, ",initiator=%d", g->initiator);
+                }
                 g_ptr_array_add(numa, g_string_free(s, FALSE));
             }
             qn_rewrite_numa_cpus(plan, numa);
@@ -537,6 +583,7 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
         }
     }
 
+    qn_rewrite_hmat(plan, numa);
     for (guint i = 0; i < qa->args->len && first_numa < 0; i++) {
         const QnArg *a = g_ptr_array_index(qa->args, i);
 
@@ -593,6 +640,9 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
     }
     if (smp != NULL && qa->smp_index < 0) {
         qn_add(out, "-smp", smp);
+    }
+    if (plan->hmat != NULL) {
+        qn_add(out, "-machine", "hmat=on"); /* QEMU merges -machine options */
     }
     for (guint k = 0; k < numa->len; k++) {
         qn_add(out, "-numa", g_ptr_array_index(numa, k));
