@@ -130,8 +130,12 @@ qn_memdev_place(QnPlanner *p, const QnMemDevice *md, const QnMemoryBackend *b)
     }
     /* A hugepage DIMM QEMU would preallocate: we take its pages the way we take a guest
      * node's (reserved, verified page by page, in the ledger), when they are of the mount the
-     * plan reserves from; others stay QEMU's to allocate, bound. */
+     * plan reserves from; others stay QEMU's to allocate, bound. Not virtio-mem: it plugs
+     * blocks of its region at run time (requested-size) and preallocates those with its own
+     * prealloc property (hw/virtio/virtio-mem.c), so taking the whole region up front would
+     * hold pages the guest may never get. */
     d->reserve = d->page_size != 0 && !d->host_nodes_from_user &&
+                 !g_str_has_prefix(md->driver, "virtio-mem") &&
                  qn_bitmap_count(d->host_nodes) > 0 && qn_memdev_prealloc(b) &&
                  plan->hugetlbfs != NULL && d->page_size == qn_memdev_plan_page_size(plan) &&
                  d->bytes % d->page_size == 0;
