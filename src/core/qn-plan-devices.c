@@ -134,6 +134,7 @@ qn_plan_stage_devices(QnPlanner *p, GError **error)
     gboolean numa = plan->guest_nodes->len > 1 || p->kind == QN_GUEST_TOPOLOGY_USER;
     guint ports = 0;
 
+    (void)error;
     for (guint i = 0; i < p->qa->pci_devices->len; i++) {
         const QnPciDeviceArg *a = g_ptr_array_index(p->qa->pci_devices, i);
         gint h = qn_devices_host_node(p, a);
