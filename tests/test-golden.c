@@ -3,7 +3,8 @@
  * the expected argv (one element a line), or <case>.err the expected error message. The argv is
  * the whole one the launch execs (qn_rewrite_qemu_argv()): memory options, our QMP monitors
  * whenever the plan is not passthrough, and -S by qn_rewrite_wants_start_paused(). Fds are
- * placeholders: mem-paths /proc/self/fd/100 + guest node, monitors fd=<qn-monitor>.
+ * placeholders: mem-paths /proc/self/fd/100 + guest node (200 + n for reserved hugepage DIMMs),
+ * monitors fd=<qn-monitor>.
  * QN_TEST_REGENERATE=1 rewrites the expected files: review every diff.
  *
  * .in lines:  topology NAME | proc NAME (tests/data/proc/NAME, default fake) | env NAME=VALUE | cpuset CPUS MEMS | reserve NODE PAGESIZE BYTES
@@ -24,6 +25,22 @@
 #include "qn-sysfs.h"
 
 static const char *srcdir;
+
+/* The reserved hugepage DIMMs' mem-paths follow the guest nodes' (qn_rewrite_argv()):
+ * /proc/self/fd/200 + the device's index among them. */
+static void
+qn_add_dimm_paths(const QnPlan *plan, GPtrArray *paths)
+{
+    guint k = 0;
+
+    for (guint i = 0; plan->mem_devices != NULL && i < plan->mem_devices->len; i++) {
+        const QnPlanMemDevice *d = g_ptr_array_index(plan->mem_devices, i);
+
+        if (d->reserve) {
+            g_ptr_array_add(paths, g_strdup_printf("/proc/self/fd/%u", 200 + k++));
+        }
+    }
+}
 
 static gchar *
 qn_run_case(const char *in_path, gboolean *ret_is_error)
@@ -144,6 +161,7 @@ qn_run_case(const char *in_path, gboolean *ret_is_error)
             g_ptr_array_add(paths, g->page_size ? g_strdup_printf("/proc/self/fd/%u", 100 + i)
                                                 : NULL);
         }
+        qn_add_dimm_paths(plan, paths);
         g_ptr_array_add(paths, NULL);
         /* The whole argv the launch execs: our monitors (fd placeholders, as `qemu-numa-ctl
          * plan` shows them) by the same rule as the launch, a function of the plan. */
@@ -411,6 +429,7 @@ test_libvirt_case(gconstpointer data)
         g_ptr_array_add(paths, g->page_size ? g_strdup_printf("/proc/self/fd/%u", 100 + i)
                                             : NULL);
     }
+    qn_add_dimm_paths(plan, paths);
     g_ptr_array_add(paths, NULL);
     in.mem_paths = (const char *const *)paths->pdata;
     in.monitor_fds = qn_rewrite_wants_monitors(plan) ? monitor_fds : NULL;

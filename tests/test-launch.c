@@ -126,6 +126,45 @@ test_launch_libvirt_style(QnTestLaunch *f, gconstpointer data)
     qn_vm_quit(vm);
 }
 
+/* issue 16: a hugepage pc-dimm with prealloc on our mount is reserved like a guest node: QEMU
+ * gets our fd (share=on: a private mapping would take a second set of pages), query-memdev shows
+ * it bound to node 0, node 0's free 2M pages drop by the guest's 32 plus the DIMM's 16 and no
+ * more, the ledger's reservations name it, and the tear-down sees every page back. */
+static void
+test_launch_hugepage_dimm(QnTestLaunch *f, gconstpointer data)
+{
+    g_autofree gchar *obj = NULL;
+    g_autofree gchar *entry = NULL;
+    g_autofree gchar *state = NULL;
+    g_autoptr(JsonNode) md = NULL;
+    Vm *vm;
+
+    if (f->skipped) {
+        return;
+    }
+    obj = g_strdup_printf("memory-backend-file,id=d1,size=32M,mem-path=%s,prealloc=on",
+                          qn_test_host.mnt2m);
+    {
+        const char *args[] = { "-name", "tdimm", "-m", "64M,slots=2,maxmem=256M", "-smp", "2",
+                               "-machine", "pc", "-object", obj, "-device",
+                               "pc-dimm,id=dimm1,memdev=d1,node=0", "-nodefaults", "-display",
+                               "none", NULL };
+
+        vm = qn_vm_start(qn_launch_env(f, NULL), args);
+    }
+    md = qn_vm_qmp(vm, "query-memdev");
+    qn_assert_memdev(qn_memdev(md, "qn-ram0"), 64 << 20, "bind");
+    qn_assert_memdev(qn_memdev(md, "d1"), 32 << 20, "bind");
+    g_assert_cmpuint(f->before - qn_free_pages(2048), ==, 32 + 16);
+    entry = g_strdup_printf("%s/%s.json", f->udir, g_subprocess_get_identifier(vm->proc));
+    g_assert_true(g_file_get_contents(entry, &state, NULL, NULL));
+    g_assert_nonnull(strstr(state, "\"memdev\" : \"d1\",\n      \"host_nodes\" : [\n        0\n"
+                                   "      ],\n      \"page_size\" : 2097152,\n      \"bytes\" : "
+                                   "33554432,\n      \"pages_per_host_node\" : [\n        {\n"
+                                   "          \"host_node\" : 0,\n          \"pages\" : 16"));
+    qn_vm_quit(vm);
+}
+
 /* One argv element with its run-time numbers folded: `fd=23` and `fd=<qn-ctl>` both become
  * `fd=<>`, `/proc/self/fd/12` and `/proc/self/fd/<qn-ram0>` both `/proc/self/fd/<>`. */
 static gchar *
@@ -453,6 +492,7 @@ main(int argc, char **argv)
     qn_test_add_launch("/launch/two-guest-nodes", NULL, test_launch_two_guest_nodes);
     qn_test_add_launch("/launch/pool", NULL, test_launch_pool);
     qn_test_add_launch("/launch/libvirt-style", NULL, test_launch_libvirt_style);
+    qn_test_add_launch("/launch/hugepage-dimm", NULL, test_launch_hugepage_dimm);
     qn_test_add_launch("/launch/argv-as-planned", NULL, test_launch_argv_as_planned);
     qn_test_add_plain("/launch/probe-untouched", NULL, test_probe_untouched);
     qn_test_add_plain("/launch/version", NULL, test_version);

@@ -66,6 +66,7 @@ qn_qemu_argv_free(QnQemuArgv *qa)
     g_free(qa->pidfile);
     g_ptr_array_unref(qa->vfio_hosts);
     g_ptr_array_unref(qa->mem_devices);
+    g_ptr_array_unref(qa->pci_devices);
     g_array_unref(qa->numa_cpus);
     g_free(qa);
 }
@@ -592,6 +593,18 @@ qn_mem_device_free(gpointer ptr)
     g_free(d);
 }
 
+static void
+qn_pci_device_arg_free(gpointer p)
+{
+    QnPciDeviceArg *d = p;
+
+    g_free(d->driver);
+    g_free(d->id);
+    g_free(d->bus);
+    g_free(d->vfio_address);
+    g_free(d);
+}
+
 static gboolean
 qn_is_mem_device(const char *driver)
 {
@@ -619,7 +632,8 @@ qn_vfio_address(const char *host, const char *sysfsdev)
 static void
 qn_parse_device(QnQemuArgv *qa, guint index, const char *value)
 {
-    static const char *const keys[] = { "driver", "host", "sysfsdev", "memdev", "node" };
+    static const char *const keys[] = { "driver", "host", "sysfsdev", "memdev", "node", "id",
+                                        "bus" };
     gchar *v[G_N_ELEMENTS(keys)] = { NULL };
     g_autofree gchar *addr = NULL;
 
@@ -643,6 +657,19 @@ qn_parse_device(QnQemuArgv *qa, guint index, const char *value)
         for (guint k = 0; k < G_N_ELEMENTS(keys); k++) {
             v[k] = g_strdup(qn_keyval_get(kv, keys[k]));
         }
+    }
+    if (v[0] != NULL && !qn_is_mem_device(v[0])) {
+        QnPciDeviceArg *d = g_new0(QnPciDeviceArg, 1);
+
+        d->arg_index = index;
+        d->json = value[0] == '{';
+        d->driver = g_strdup(v[0]);
+        d->id = g_strdup(v[5]);
+        d->bus = g_strdup(v[6]);
+        if (g_strcmp0(v[0], "vfio-pci") == 0) {
+            d->vfio_address = qn_vfio_address(v[1], v[2]);
+        }
+        g_ptr_array_add(qa->pci_devices, d);
     }
     if (g_strcmp0(v[0], "vfio-pci") == 0 && (addr = qn_vfio_address(v[1], v[2])) != NULL) {
         g_ptr_array_add(qa->vfio_hosts, g_steal_pointer(&addr));
@@ -741,6 +768,7 @@ qn_qemu_argv_parse(const char *const *argv, GError **error)
     qa->backends = g_ptr_array_new_with_free_func(qn_backend_free);
     qa->vfio_hosts = g_ptr_array_new_with_free_func(g_free);
     qa->mem_devices = g_ptr_array_new_with_free_func(qn_mem_device_free);
+    qa->pci_devices = g_ptr_array_new_with_free_func(qn_pci_device_arg_free);
     qa->numa_cpus = g_array_new(FALSE, FALSE, sizeof(gint));
     qa->ram_size = 128 * QN_MiB; /* hw/i386/pc: default_ram_size */
     qa->smp = (QnSmp){ 1, 1, 1, 1, 1, 1, 1, FALSE };

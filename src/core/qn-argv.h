@@ -74,6 +74,20 @@ typedef struct {
     guint node;       /* guest node id */
 } QnMemDevice;
 
+/**
+ * QnPciDeviceArg:
+ * A `-device` of the argv other than hotplug memory: what the device-locality stage needs to
+ * put it behind a PCI expander bus of its guest node (src/core/qn-plan-devices.c).
+ */
+typedef struct {
+    guint arg_index;      /* index in QnQemuArgv.args of its -device */
+    gboolean json;        /* written as JSON rather than keyval */
+    gchar *driver;        /* "vfio-pci", "virtio-net-pci" ... */
+    gchar *id;            /* nullable: id= */
+    gchar *bus;           /* nullable: the bus= the argv chose */
+    gchar *vfio_address;  /* nullable: vfio-pci's host PCI address, "0000:3b:00.0" */
+} QnPciDeviceArg;
+
 typedef struct {
     gchar *argv0;
     GPtrArray *args;           /* QnArg*, in order; argv0 excluded */
@@ -108,6 +122,7 @@ typedef struct {
     GPtrArray *vfio_hosts;     /* gchar*, "0000:3b:00.0" of each -device vfio-pci,host= or
                                 * sysfsdev=/sys/bus/pci/devices/0000:3b:00.0 */
     GPtrArray *mem_devices;    /* QnMemDevice*: pc-dimm, nvdimm, virtio-mem devices */
+    GPtrArray *pci_devices;    /* QnPciDeviceArg*: every other -device, in order */
     GArray *numa_cpus;         /* gint x5 per -numa cpu: node-id, socket-, die-, core-,
                                 * thread-id (-1: not given); resolved into numa_nodes */
 } QnQemuArgv;

@@ -24,7 +24,9 @@ qn_config_new_default(void)
     c->sysfs_root = g_strdup("/sys");
     c->proc_root = g_strdup("/proc");
     c->packing = QN_PACKING_BEST_FIT;
+    c->device_locality_first = TRUE;
     c->log_level = G_LOG_LEVEL_WARNING;
+    c->test_device_nodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     return c;
 }
 
@@ -42,6 +44,7 @@ qn_config_free(QnConfig *cfg)
     if (cfg->pool != NULL) {
         g_array_unref(cfg->pool);
     }
+    g_hash_table_unref(cfg->test_device_nodes);
     g_free(cfg);
 }
 
@@ -312,6 +315,19 @@ set_mirror_distances(QnConfig *c, const char *v)
 }
 
 static gboolean
+set_device_locality(QnConfig *c, const char *v)
+{
+    if (strcmp(v, "first") == 0) {
+        c->device_locality_first = TRUE;
+    } else if (strcmp(v, "after-page-size") == 0) {
+        c->device_locality_first = FALSE;
+    } else {
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
 set_emulator(QnConfig *c, const char *v)
 {
     if (strcmp(v, "isolate") == 0) {
@@ -385,6 +401,8 @@ static const struct {
       "prefer, isolate or require" },
     { "emulator-threads", "QEMU_NUMA_EMULATOR_THREADS", set_emulator, "shared or isolate" },
     { "mirror-distances", "QEMU_NUMA_MIRROR_DISTANCES", set_mirror_distances, "on or off" },
+    { "device-locality", "QEMU_NUMA_DEVICE_LOCALITY", set_device_locality,
+      "first or after-page-size" },
     { "log-level", "QEMU_NUMA_LOG_LEVEL", set_log_level, "error, warning, info or debug" },
 };
 
@@ -395,6 +413,28 @@ qn_config_apply(QnConfig *cfg, guint i, const char *value, const char *where, GE
         g_set_error(error, QN_ERROR, QN_ERROR_BAD_CONFIG, "%s '%s': invalid value, expected %s",
                     where, value, qn_settings[i].expected);
         return FALSE;
+    }
+    return TRUE;
+}
+
+/* QEMU_NUMA_TEST_DEVICE_NODE=ID:NODE[,ID:NODE...]: test only, see QnConfig. */
+static gboolean
+qn_config_test_device_nodes(QnConfig *cfg, const char *value, GError **error)
+{
+    g_auto(GStrv) items = g_strsplit(value, ",", -1);
+
+    for (guint i = 0; items[i] != NULL; i++) {
+        const char *colon = strrchr(items[i], ':');
+        guint64 node;
+
+        if (colon == NULL || colon == items[i] ||
+            !g_ascii_string_to_unsigned(colon + 1, 10, 0, 1023, &node, NULL)) {
+            g_set_error(error, QN_ERROR, QN_ERROR_BAD_CONFIG, "QEMU_NUMA_TEST_DEVICE_NODE '%s': "
+                        "invalid value, expected ID:NODE[,ID:NODE...]", value);
+            return FALSE;
+        }
+        g_hash_table_insert(cfg->test_device_nodes, g_strndup(items[i], colon - items[i]),
+                            GUINT_TO_POINTER((guint)node + 1));
     }
     return TRUE;
 }
@@ -454,6 +494,12 @@ qn_config_load(const char *keyfile_data, const char *keyfile_name, const char *c
             continue;
         }
         name = g_strndup(envp[e], (gsize)(eq - envp[e]));
+        if (strcmp(name, "QEMU_NUMA_TEST_DEVICE_NODE") == 0) {
+            if (!qn_config_test_device_nodes(cfg, eq + 1, error)) {
+                return NULL;
+            }
+            continue;
+        }
         if (strcmp(name, "QEMU_NUMA_CONFIG") == 0 || g_str_has_prefix(name, "QEMU_NUMA_TEST_")) {
             continue;
         }

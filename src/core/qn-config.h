@@ -65,9 +65,15 @@ typedef struct {
     gboolean isolate_emulator;   /* emulator threads on a pCPU of their own (isolateEmulatorThread) */
     gboolean mirror_distances;   /* argv-defined guest topologies too get -numa dist lines that
                                   * mirror the host nodes chosen (off: the argv's SLIT) */
+    gboolean device_locality_first; /* a vfio-pci device's host node outranks the page size
+                                     * (device-locality = first, the default); FALSE: page
+                                     * size first (after-page-size) */
     GLogLevelFlags log_level;    /* messages at or above this level reach stderr */
     guint reserve_threads;       /* at most this many reservation workers per guest node */
     GArray *pool;                /* QnPoolSpec: what `qemu-numa-ctl pool run` keeps ready */
+    GHashTable *test_device_nodes; /* test only (QEMU_NUMA_TEST_DEVICE_NODE=ID:NODE[,...]): the
+                                    * host node of an emulated -device id=ID, which has none;
+                                    * gchar* id -> GUINT_TO_POINTER(node + 1); never %NULL */
 } QnConfig;
 
 /* QEMU's own cap on its prealloc threads (util/oslib-posix.c MAX_MEM_PREALLOC_THREAD_COUNT) */
@@ -85,7 +91,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnConfig, qn_config_free)
  * @keyfile_data: (nullable): contents of the key file (group [qemu-numa]), %NULL for none
  * @keyfile_name: the file's path, for messages
  * @envp: (nullable): the environment ("NAME=value" strings); QEMU_NUMA_* variables override
- *   the key file. QEMU_NUMA_CONFIG and QEMU_NUMA_TEST_* are read by the programs, not here.
+ *   the key file. QEMU_NUMA_CONFIG and QEMU_NUMA_TEST_* are read by the programs, not here,
+ *   except QEMU_NUMA_TEST_DEVICE_NODE=ID:NODE[,ID:NODE...] (the host node of an emulated
+ *   device, so tests can drive the device-locality path without a vfio device)
  * @error: %QN_ERROR_BAD_CONFIG naming the setting and the bad value: an unknown key, group or
  *   QEMU_NUMA_ variable, or an invalid value. Never ignored silently.
  *

@@ -95,6 +95,45 @@ qn_plan_mem_devices_to_json(JsonBuilder *b, const QnPlan *plan)
         json_builder_add_string_value(b, qn_mode_name(d->mode));
         json_builder_set_member_name(b, "host_nodes_from_user");
         json_builder_add_boolean_value(b, d->host_nodes_from_user);
+        json_builder_set_member_name(b, "reserved");
+        json_builder_add_boolean_value(b, d->reserve);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
+/* "pci_devices": the argv's devices with a host node as placed (src/core/qn-plan-devices.c).
+ * Written for people and scripts; a plan read back does not need them (never re-rewritten). */
+static void
+qn_plan_pci_devices_to_json(JsonBuilder *b, const QnPlan *plan)
+{
+    json_builder_set_member_name(b, "pci_devices");
+    json_builder_begin_array(b);
+    for (guint i = 0; plan->pci_devices != NULL && i < plan->pci_devices->len; i++) {
+        const QnPlanPciDevice *d = g_ptr_array_index(plan->pci_devices, i);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "driver");
+        json_builder_add_string_value(b, d->driver);
+        json_builder_set_member_name(b, "id");
+        d->id ? json_builder_add_string_value(b, d->id) : json_builder_add_null_value(b);
+        json_builder_set_member_name(b, "host_node");
+        json_builder_add_int_value(b, d->host_node);
+        json_builder_set_member_name(b, "guest_node");
+        json_builder_add_int_value(b, d->guest_node);
+        json_builder_set_member_name(b, "bus");
+        if (d->user_bus != NULL) {
+            json_builder_add_string_value(b, d->user_bus);
+        } else {
+            const QnPlanExpander *e = &g_array_index(plan->expanders, QnPlanExpander,
+                                                     d->expander);
+            g_autofree gchar *bus = g_strdup_printf("%s bus_nr=%u", e->pcie ? "pxb-pcie" : "pxb",
+                                                    e->bus_nr);
+
+            json_builder_add_string_value(b, bus);
+        }
+        json_builder_set_member_name(b, "bus_is_users");
+        json_builder_add_boolean_value(b, d->user_bus != NULL);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -194,6 +233,7 @@ qn_plan_to_json(const QnPlan *plan)
         qn_plan_smp_to_json(b, plan);
     }
     qn_plan_mem_devices_to_json(b, plan);
+    qn_plan_pci_devices_to_json(b, plan);
     json_builder_set_member_name(b, "distance");
     if (plan->distance != NULL) {
         json_builder_begin_array(b);
@@ -284,6 +324,7 @@ qn_plan_mem_devices_from_json(JsonObject *o, QnPlan *plan)
             !qn_json_member_int(eo, "bytes", -1, &bytes) || bytes < 0 ||
             !qn_json_member_int(eo, "page_size", -1, &page_size) || page_size < 0 ||
             !qn_json_member_bool(eo, "host_nodes_from_user", FALSE, &d->host_nodes_from_user) ||
+            !qn_json_member_bool(eo, "reserved", FALSE, &d->reserve) ||
             hn == NULL || !JSON_NODE_HOLDS_ARRAY(hn)) {
             return FALSE;
         }

@@ -68,6 +68,38 @@ qn_memdev_note(QnPlan *plan, const char *fmt, ...)
     plan->reason = r;
 }
 
+/* Does backend @b preallocate (prealloc=on, keyval or JSON)? */
+static gboolean
+qn_memdev_prealloc(const QnMemoryBackend *b)
+{
+    JsonNode *n = json_object_get_member(b->props, "prealloc");
+
+    if (n == NULL || !JSON_NODE_HOLDS_VALUE(n)) {
+        return FALSE;
+    }
+    if (json_node_get_value_type(n) == G_TYPE_BOOLEAN) {
+        return json_node_get_boolean(n);
+    }
+    return json_node_get_value_type(n) == G_TYPE_STRING &&
+           (g_strcmp0(json_node_get_string(n), "on") == 0 ||
+            g_strcmp0(json_node_get_string(n), "yes") == 0 ||
+            g_strcmp0(json_node_get_string(n), "true") == 0);
+}
+
+/* The hugepage size of the plan's guest nodes (the size of its hugetlbfs mount), or 0. */
+static guint64
+qn_memdev_plan_page_size(const QnPlan *plan)
+{
+    for (guint i = 0; i < plan->guest_nodes->len; i++) {
+        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+
+        if (g->page_size != 0) {
+            return g->page_size;
+        }
+    }
+    return 0;
+}
+
 /* One device placed: bound to its guest node's host nodes, or the user's own. */
 static void
 qn_memdev_place(QnPlanner *p, const QnMemDevice *md, const QnMemoryBackend *b)
@@ -96,6 +128,17 @@ qn_memdev_place(QnPlanner *p, const QnMemDevice *md, const QnMemoryBackend *b)
         qn_memdev_note(plan, "%s %s: no guest node %u, left unbound", md->driver, b->id,
                        md->node);
     }
+    /* A hugepage DIMM QEMU would preallocate: we take its pages the way we take a guest
+     * node's (reserved, verified page by page, in the ledger), when they are of the mount the
+     * plan reserves from; others stay QEMU's to allocate, bound. Not virtio-mem: it plugs
+     * blocks of its region at run time (requested-size) and preallocates those with its own
+     * prealloc property (hw/virtio/virtio-mem.c), so taking the whole region up front would
+     * hold pages the guest may never get. */
+    d->reserve = d->page_size != 0 && !d->host_nodes_from_user &&
+                 !g_str_has_prefix(md->driver, "virtio-mem") &&
+                 qn_bitmap_count(d->host_nodes) > 0 && qn_memdev_prealloc(b) &&
+                 plan->hugetlbfs != NULL && d->page_size == qn_memdev_plan_page_size(plan) &&
+                 d->bytes % d->page_size == 0;
     g_ptr_array_add(plan->mem_devices, d);
     QN_BITMAP_FOREACH(d->host_nodes, h) {
         guint64 want = qn_memdev_host_bytes(plan, (guint)h, d->page_size,

@@ -63,6 +63,18 @@ qn_plan_mem_device_free(QnPlanMemDevice *d)
 }
 
 void
+qn_plan_pci_device_free(QnPlanPciDevice *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    g_free(d->driver);
+    g_free(d->id);
+    g_free(d->user_bus);
+    g_free(d);
+}
+
+void
 qn_plan_free(QnPlan *plan)
 {
     if (plan == NULL) {
@@ -71,6 +83,16 @@ qn_plan_free(QnPlan *plan)
     g_ptr_array_unref(plan->guest_nodes);
     if (plan->mem_devices != NULL) {
         g_ptr_array_unref(plan->mem_devices);
+    }
+    if (plan->pci_devices != NULL) {
+        g_ptr_array_unref(plan->pci_devices);
+    }
+    if (plan->expanders != NULL) {
+        g_array_unref(plan->expanders);
+    }
+    g_free(plan->devices_note);
+    if (plan->hmat != NULL) {
+        g_array_unref(plan->hmat);
     }
     g_free(plan->distance);
     g_free(plan->hugetlbfs);
@@ -107,6 +129,8 @@ qn_plan_new(const QnConfig *cfg, QnPlanKind kind)
     plan->mode = cfg->memory_mode;
     plan->guest_nodes = g_ptr_array_new_with_free_func((GDestroyNotify)qn_guest_node_free);
     plan->mem_devices = g_ptr_array_new_with_free_func((GDestroyNotify)qn_plan_mem_device_free);
+    plan->pci_devices = g_ptr_array_new_with_free_func((GDestroyNotify)qn_plan_pci_device_free);
+    plan->expanders = g_array_new(FALSE, FALSE, sizeof(QnPlanExpander));
     return plan;
 }
 
@@ -120,8 +144,10 @@ static const QnPlanStage qn_plan_stages[] = {
     qn_plan_stage_search,    /* host nodes for each guest node: the aligned plan */
     qn_plan_stage_locality,  /* or the split that fills the nearest node first, if nearer */
     qn_plan_stage_mount,     /* the hugetlbfs mount of its hugepages */
+    qn_plan_stage_tiers,     /* CPU-less host nodes as CPU-less guest nodes; the host's HMAT */
     qn_plan_stage_sockets,   /* whole guest sockets per guest node; -smp if ours */
     qn_plan_stage_mem_devices, /* hotplug memory bound to its guest node's host nodes */
+    qn_plan_stage_devices,   /* PCI devices behind an expander bus of their guest node */
     qn_plan_stage_cpus,      /* dedicated pCPUs for vCPUs and emulator */
     qn_plan_stage_distances, /* the guest's SLIT */
     qn_plan_stage_incoming_note, /* -incoming: the plan says why its layout is the argv's */
@@ -207,9 +233,40 @@ qn_plan_summary(const QnPlan *plan)
         g_autofree gchar *bytes = qn_size_format(d->bytes);
         g_autofree gchar *ps = d->page_size ? qn_size_format(d->page_size) : g_strdup("4K");
 
-        g_string_append_printf(s, "; %s %s -> guest %u, host %s (%s in %s pages, %s)", d->driver,
-                               d->memdev, d->node, hosts[0] ? hosts : "unbound", bytes, ps,
-                               qn_memory_mode_to_string(d->mode));
+        g_string_append_printf(s, "; %s %s -> guest %u, host %s (%s in %s pages, %s%s)",
+                               d->driver, d->memdev, d->node, hosts[0] ? hosts : "unbound",
+                               bytes, ps, qn_memory_mode_to_string(d->mode),
+                               d->reserve ? ", reserved" : "");
+    }
+    for (guint i = 0; plan->pci_devices != NULL && i < plan->pci_devices->len; i++) {
+        const QnPlanPciDevice *d = g_ptr_array_index(plan->pci_devices, i);
+        const char *name = d->id ? d->id : d->driver;
+
+        if (d->user_bus != NULL) {
+            g_string_append_printf(s, "; device %s (host node %u) on the argv's bus=%s: left "
+                                   "there", name, d->host_node, d->user_bus);
+        } else {
+            const QnPlanExpander *e = &g_array_index(plan->expanders, QnPlanExpander,
+                                                     d->expander);
+
+            g_string_append_printf(s, "; device %s (host node %u) -> guest %u behind %s "
+                                   "bus_nr=%u", name, d->host_node, d->guest_node,
+                                   e->pcie ? "pxb-pcie" : "pxb", e->bus_nr);
+        }
+    }
+    if (plan->hmat != NULL) {
+        g_string_append_printf(s, "; HMAT: hmat=on, %u initiator/target pair%s from the host",
+                               plan->hmat->len, plan->hmat->len == 1 ? "" : "s");
+        for (guint i = 0; i < plan->guest_nodes->len; i++) {
+            const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+
+            if (g->initiator >= 0) {
+                g_string_append_printf(s, ", guest %u initiator %d", g->id, g->initiator);
+            }
+        }
+    }
+    if (plan->devices_note != NULL) {
+        g_string_append_printf(s, "; devices: %s", plan->devices_note);
     }
     if (plan->dedicated && plan->emulator_pcpus != NULL) {
         g_autofree gchar *emu = qn_bitmap_format_list(plan->emulator_pcpus, ",");

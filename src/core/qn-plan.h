@@ -63,7 +63,21 @@ typedef struct {
                             * this node, in ascending vCPU order; empty otherwise */
     QnBitmap *sockets;     /* guest socket-ids this node holds whole (plan->by_socket), else
                             * empty */
+    gint initiator;        /* with plan->hmat: a memory-only guest node's initiator= (the
+                            * nearest guest node with vCPUs), else -1 */
 } QnGuestNode;
+
+/**
+ * QnPlanHmatLb: the host's HMAT figures for one initiator/target pair of guest nodes, written
+ * as `-numa hmat-lb` lines (src/core/qn-plan-tiers.c). Latencies in ns, bandwidths in MB/s;
+ * 0: not given.
+ */
+typedef struct {
+    guint initiator;       /* guest node id with vCPUs */
+    guint target;          /* guest node id with memory */
+    guint64 read_latency, write_latency;
+    guint64 read_bandwidth, write_bandwidth;
+} QnPlanHmatLb;
 
 /** QnPlanMemDevice: a hotplug memory device of the argv (pc-dimm, nvdimm, virtio-mem) as placed. */
 typedef struct {
@@ -76,10 +90,40 @@ typedef struct {
                             * host-nodes, or empty (no such guest node: left to QEMU) */
     QnMemoryMode mode;
     gboolean host_nodes_from_user;
+    gboolean reserve;      /* hugepages with prealloc, of the plan's page size and mount: we
+                            * pre-allocate and verify it as a guest node (src/host/qn-reserve.c)
+                            * and QEMU gets the reserved fd as its mem-path */
 } QnPlanMemDevice;
 
 void qn_plan_mem_device_free(QnPlanMemDevice *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnPlanMemDevice, qn_plan_mem_device_free)
+
+/**
+ * QnPlanPciDevice: a -device of the argv with a host node (vfio-pci, or the test setting's), as
+ * the device-locality stage placed it in the guest (src/core/qn-plan-devices.c).
+ */
+typedef struct {
+    guint arg_index;       /* index in QnQemuArgv.args of its -device */
+    gchar *driver;
+    gchar *id;             /* nullable */
+    guint host_node;       /* where the device is on the host */
+    guint guest_node;      /* the guest node it belongs to (the one on host_node, or nearest) */
+    gchar *user_bus;       /* nullable: the argv's bus=, kept: the device is left there */
+    guint expander;        /* index in QnPlan.expanders, when user_bus is %NULL */
+    guint port;            /* q35: its root port's number (qn-rpN) on that expander */
+} QnPlanPciDevice;
+
+void qn_plan_pci_device_free(QnPlanPciDevice *d);
+
+/**
+ * QnPlanExpander: a PCI expander bus of ours for one guest node: pxb-pcie on q35 (with a
+ * pcie-root-port per device), pxb on pc (the devices plugged straight into it).
+ */
+typedef struct {
+    guint guest_node;      /* its numa_node= */
+    guint bus_nr;          /* its bus_nr=: the first bus number of its hierarchy */
+    gboolean pcie;         /* pxb-pcie (q35) rather than pxb (pc) */
+} QnPlanExpander;
 
 typedef struct {
     QnPlanKind kind;
@@ -100,6 +144,10 @@ typedef struct {
     gboolean smp_ours;       /* -smp rewritten: the argv gave a vCPU count and no sockets */
     gboolean by_socket;      /* each guest node holds whole sockets: -numa cpu,socket-id= */
     GPtrArray *mem_devices;  /* QnPlanMemDevice*: the argv's hotplug memory, bound per node */
+    GPtrArray *pci_devices;  /* QnPlanPciDevice*: devices with a host node, in argv order */
+    GArray *expanders;       /* QnPlanExpander: ours, one per guest node with devices */
+    gchar *devices_note;     /* nullable: why devices with a host node got no expander */
+    GArray *hmat;            /* QnPlanHmatLb, or %NULL: no -machine hmat=on of ours */
 } QnPlan;
 
 void qn_guest_node_free(QnGuestNode *g);

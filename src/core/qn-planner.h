@@ -8,6 +8,8 @@
  *   qn-plan-sockets.c   vCPU topology: whole guest sockets per guest node, hotplug slots
  *                       spread socket by socket
  *   qn-plan-memdev.c    hotplug memory (pc-dimm, nvdimm, virtio-mem) bound per guest node
+ *   qn-plan-tiers.c     memory tiers: CPU-less guest nodes on CPU-less host nodes, the HMAT
+ *   qn-plan-devices.c   PCI devices with a host node behind a pxb(-pcie) of their guest node
  *   qn-plan-locality.c  a split filling the nearest node first, when nearer than the search's
  *   qn-plan-cpus.c      CPU choice: dedicated pCPUs, thread policies, the emulator
  *   qn-plan-fallback.c  the fallback: why no aligned plan, and the plan or error that says so
@@ -148,6 +150,10 @@ guint qn_sockets_max_nodes(const QnPlanner *p);
 
 /* qn-plan-memdev.c */
 QnStageResult qn_plan_stage_mem_devices(QnPlanner *p, GError **error);
+/* qn-plan-tiers.c */
+QnStageResult qn_plan_stage_tiers(QnPlanner *p, GError **error);
+/* qn-plan-devices.c */
+QnStageResult qn_plan_stage_devices(QnPlanner *p, GError **error);
 /* qn-plan-locality.c */
 QnStageResult qn_plan_stage_locality(QnPlanner *p, GError **error);
 

@@ -328,18 +328,144 @@ qn_mem_device_backend(const QnMemoryBackend *b, const QnPlanMemDevice *d)
  * (src/core/qn-plan-memdev.c): their -object replaced in @replace (arg index -> value). The
  * user's own host-nodes, and devices with no guest node, are left as written. */
 static void
-qn_rewrite_mem_devices(const QnQemuArgv *qa, const QnPlan *plan, GHashTable *replace)
+qn_rewrite_mem_devices(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem_paths,
+                       GHashTable *replace)
 {
+    guint k = plan->guest_nodes->len; /* the reserved devices' mem_paths follow the nodes' */
+
     for (guint i = 0; plan->mem_devices != NULL && i < plan->mem_devices->len; i++) {
         const QnPlanMemDevice *d = g_ptr_array_index(plan->mem_devices, i);
         const QnMemoryBackend *b = qn_qemu_argv_find_backend(qa, d->memdev);
+        const char *mp = d->reserve && mem_paths != NULL ? mem_paths[k] : NULL;
 
+        k += d->reserve;
         if (b == NULL || d->host_nodes_from_user || qn_bitmap_count(d->host_nodes) == 0 ||
             g_hash_table_contains(replace, GUINT_TO_POINTER(b->arg_index))) {
             continue;
         }
+        if (d->reserve) {
+            /* a guest node's backend over reserved pages, the user's other keys kept */
+            QnGuestNode g = { .bytes = d->bytes, .page_size = d->page_size,
+                              .host_nodes = d->host_nodes, .mode = d->mode,
+                              .memdev = d->memdev };
+
+            g_hash_table_insert(replace, GUINT_TO_POINTER(b->arg_index),
+                                b->json ? qn_backend_json(&g, mp, b->props)
+                                        : qn_backend_keyval(&g, mp, b->keyval));
+            continue;
+        }
         g_hash_table_insert(replace, GUINT_TO_POINTER(b->arg_index),
                             qn_mem_device_backend(b, d));
+    }
+}
+
+/* The -device value of argv device @a moved to bus @bus (keyval or JSON as written). */
+static gchar *
+qn_device_on_bus(const QnArg *a, gboolean json, const char *bus)
+{
+    g_autoptr(JsonNode) root = NULL;
+
+    if (!json) {
+        return qn_keyval_append(a->value, "bus", bus);
+    }
+    root = qn_json_parse_bounded(a->value, strlen(a->value), QN_JSON_MAX_DEPTH, G_MAXSIZE, NULL);
+    if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+        return g_strdup(a->value); /* the parser read it: cannot happen */
+    }
+    json_object_set_string_member(json_node_get_object(root), "bus", bus);
+    return json_to_string(root, FALSE);
+}
+
+/* The device-locality stage's expanders (src/core/qn-plan-devices.c): their -device lines
+ * (pxb-pcie + one pcie-root-port per device on q35, pxb on pc), then each moved device's new
+ * -device value, all in @tail, which goes at the end of the argv; the moved devices' own
+ * indexes in @moved. At the end, because QEMU creates -device lines in order and puts a device
+ * without bus= on the last PCI bus it finds once an expander exists, which takes bridges only
+ * ("PCI: Only PCI/PCIe bridges can be plugged into pxb-pcie", QEMU 7.2): the argv's other
+ * devices must be created before it; a moved device needs its bus before it (bus= is looked up
+ * by id at creation). */
+static void
+qn_rewrite_devices(const QnQemuArgv *qa, const QnPlan *plan, GHashTable *moved, GPtrArray *tail)
+{
+    g_autoptr(GPtrArray) devs = g_ptr_array_new_with_free_func(g_free);
+
+    for (guint e = 0; plan->expanders != NULL && e < plan->expanders->len; e++) {
+        const QnPlanExpander *x = &g_array_index(plan->expanders, QnPlanExpander, e);
+
+        g_ptr_array_add(tail, g_strdup_printf("%s,id=qn-pxb%u,bus_nr=%u,numa_node=%u,bus=%s",
+                                                 x->pcie ? "pxb-pcie" : "pxb", x->guest_node,
+                                                 x->bus_nr, x->guest_node,
+                                                 x->pcie ? "pcie.0" : "pci.0"));
+    }
+    for (guint i = 0; plan->pci_devices != NULL && i < plan->pci_devices->len; i++) {
+        const QnPlanPciDevice *d = g_ptr_array_index(plan->pci_devices, i);
+        const QnArg *a = g_ptr_array_index(qa->args, d->arg_index);
+        const QnPlanExpander *x;
+        g_autofree gchar *bus = NULL;
+        gboolean json = a->value != NULL && a->value[0] == '{';
+
+        if (d->user_bus != NULL) {
+            continue;
+        }
+        x = &g_array_index(plan->expanders, QnPlanExpander, d->expander);
+        if (x->pcie) {
+            /* chassis/slot pairs must be unique among root ports (hw/pci/pcie.c
+             * pcie_chassis_add_slot); libvirt numbers its own chassis from 1 */
+            bus = g_strdup_printf("qn-rp%u", d->port);
+            g_ptr_array_add(tail, g_strdup_printf("pcie-root-port,id=%s,bus=qn-pxb%u,"
+                                                     "chassis=%u,slot=0", bus, x->guest_node,
+                                                     0xa0 + d->port));
+        } else {
+            bus = g_strdup_printf("qn-pxb%u", x->guest_node);
+        }
+        g_ptr_array_add(devs, qn_device_on_bus(a, json, bus));
+        g_hash_table_add(moved, GUINT_TO_POINTER(d->arg_index));
+    }
+    for (guint i = 0; i < devs->len; i++) {
+        g_ptr_array_add(tail, g_steal_pointer(&devs->pdata[i]));
+    }
+}
+
+/* One hmat-lb figure pair (read, write) as -numa lines: access-* when both are equal, else
+ * read-* and write-*; a 0 is not given. Bandwidth in MB/s as QEMU's "M" (QEMU wants it 1MB
+ * aligned: numa.c parse_numa_hmat_lb). */
+static void
+qn_rewrite_hmat_figure(GPtrArray *numa, const QnPlanHmatLb *lb, const char *kind,
+                       guint64 read, guint64 write)
+{
+    gboolean bw = g_str_equal(kind, "bandwidth");
+    const char *unit = bw ? "M" : "";
+
+    if (read == write && read != 0) {
+        g_ptr_array_add(numa, g_strdup_printf("hmat-lb,initiator=%u,target=%u,hierarchy=memory,"
+                                              "data-type=access-%s,%s=%" G_GUINT64_FORMAT "%s",
+                                              lb->initiator, lb->target, kind, kind, read,
+                                              unit));
+        return;
+    }
+    if (read != 0) {
+        g_ptr_array_add(numa, g_strdup_printf("hmat-lb,initiator=%u,target=%u,hierarchy=memory,"
+                                              "data-type=read-%s,%s=%" G_GUINT64_FORMAT "%s",
+                                              lb->initiator, lb->target, kind, kind, read,
+                                              unit));
+    }
+    if (write != 0) {
+        g_ptr_array_add(numa, g_strdup_printf("hmat-lb,initiator=%u,target=%u,hierarchy=memory,"
+                                              "data-type=write-%s,%s=%" G_GUINT64_FORMAT "%s",
+                                              lb->initiator, lb->target, kind, kind, write,
+                                              unit));
+    }
+}
+
+/* The plan's HMAT figures (src/core/qn-plan-tiers.c) as -numa hmat-lb lines. */
+static void
+qn_rewrite_hmat(const QnPlan *plan, GPtrArray *numa)
+{
+    for (guint i = 0; plan->hmat != NULL && i < plan->hmat->len; i++) {
+        const QnPlanHmatLb *lb = &g_array_index(plan->hmat, QnPlanHmatLb, i);
+
+        qn_rewrite_hmat_figure(numa, lb, "latency", lb->read_latency, lb->write_latency);
+        qn_rewrite_hmat_figure(numa, lb, "bandwidth", lb->read_bandwidth, lb->write_bandwidth);
     }
 }
 
@@ -361,6 +487,8 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
     g_autoptr(GHashTable) replace = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                                           g_free);
     g_autoptr(GHashTable) affinity = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GPtrArray) tail = g_ptr_array_new_with_free_func(g_free); /* -device values */
+    g_autoptr(GHashTable) moved = g_hash_table_new(g_direct_hash, g_direct_equal);
     gboolean machine_backend = FALSE;
     gint first_numa = -1;
     g_autofree gchar *smp = NULL;
@@ -402,7 +530,8 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
         }
     }
 
-    qn_rewrite_mem_devices(qa, plan, replace);
+    qn_rewrite_mem_devices(qa, plan, mem_paths, replace);
+    qn_rewrite_devices(qa, plan, moved, tail);
     if (plan->guest_topology == QN_GUEST_TOPOLOGY_USER) {
         /* Nodes the user gave no memory get ours: add memdev= to their lines. */
         for (guint i = 0; i < n; i++) {
@@ -434,6 +563,9 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
                     qn_append_ranges(s, "cpus", g->vcpus);
                 }
                 g_string_append_printf(s, ",memdev=%s", g->memdev);
+                if (plan->hmat != NULL && g->initiator >= 0) {
+                    g_string_append_printf(s, ",initiator=%d", g->initiator);
+                }
                 g_ptr_array_add(numa, g_string_free(s, FALSE));
             }
             qn_rewrite_numa_cpus(plan, numa);
@@ -451,6 +583,7 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
         }
     }
 
+    qn_rewrite_hmat(plan, numa);
     for (guint i = 0; i < qa->args->len && first_numa < 0; i++) {
         const QnArg *a = g_ptr_array_index(qa->args, i);
 
@@ -476,6 +609,9 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
                 qn_add(out, "-object", g_ptr_array_index(ours, k));
             }
             g_ptr_array_set_size(ours, 0);
+        }
+        if (g_hash_table_contains(moved, GUINT_TO_POINTER(i))) {
+            continue; /* at the end, behind its expander */
         }
         if (plan->guest_topology != QN_GUEST_TOPOLOGY_USER &&
             plan->guest_topology != QN_GUEST_TOPOLOGY_MACHINE_BACKEND &&
@@ -505,8 +641,14 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
     if (smp != NULL && qa->smp_index < 0) {
         qn_add(out, "-smp", smp);
     }
+    if (plan->hmat != NULL) {
+        qn_add(out, "-machine", "hmat=on"); /* QEMU merges -machine options */
+    }
     for (guint k = 0; k < numa->len; k++) {
         qn_add(out, "-numa", g_ptr_array_index(numa, k));
+    }
+    for (guint k = 0; k < tail->len; k++) {
+        qn_add(out, "-device", g_ptr_array_index(tail, k));
     }
     return g_strv_builder_end(out);
 }

@@ -14,7 +14,9 @@ G_BEGIN_DECLS
  * @plan: an aligned, fallback or passthrough plan for @qa
  * @mem_paths: (nullable): one `mem-path` per guest node of @plan (same order), for guest nodes
  *   with hugepages: the launcher passes "/proc/self/fd/N" of the reserved, unlinked file; a
- *   dry run passes what it likes. %NULL entries (or a %NULL array) mean no mem-path.
+ *   dry run passes what it likes. %NULL entries (or a %NULL array) mean no mem-path. Then
+ *   one per hotplug memory device the plan reserves (QnPlanMemDevice.reserve), in
+ *   plan->mem_devices order: qn_reservation_mem_paths() gives them in that order too.
  *
  * Output rules (QEMU 7.2): each guest node with memory gets a memory backend
  * (`memory-backend-file` with `share=on,prealloc=on` over pre-allocated hugepages, or
@@ -23,7 +25,9 @@ G_BEGIN_DECLS
  * before the first `-numa` (or at the end); one guest node of an automatic topology is given
  * with `-machine memory-backend=`, several with `-numa node,nodeid=,cpus=,memdev=` and
  * `-numa dist` for every ordered pair when the user wrote no `-numa dist`; `-mem-path` and
- * `-mem-prealloc` are dropped when we back the memory. Every other option keeps its place and
+ * `-mem-prealloc` are dropped when we back the memory; a reserved hugepage DIMM's backend becomes
+ * `memory-backend-file` over its reserved fd (`memory-backend-memfd,hugetlb=on` too: QEMU
+ * would take a second set of pages for it otherwise). Every other option keeps its place and
  * its bytes. Passthrough and fallback plans return the argv unchanged.
  *
  * Returns: (transfer full): the argv with its memory options rewritten, argv[0] first. Not yet

@@ -10,6 +10,7 @@ qn_host_node_free(gpointer p)
     QnHostNode *n = p;
 
     qn_bitmap_free(n->cpus);
+    qn_bitmap_free(n->hmat_initiators);
     g_array_unref(n->pools);
     g_free(n);
 }

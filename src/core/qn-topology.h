@@ -22,6 +22,13 @@ typedef struct {
     guint64 mem_free;    /* bytes */
     GArray *pools;       /* QnHugepagePool, ascending page size */
     gboolean allowed;    /* in this process's Mems_allowed (cpuset) */
+    /* The ACPI HMAT as Linux publishes it for this node as a memory target
+     * (nodeN/access0/initiators/: Documentation/admin-guide/mm/numaperf.rst): the nodes with
+     * the best access to it, and that access's figures; an empty set when the host has no
+     * HMAT. Latencies in ns, bandwidths in MB/s (the kernel's units), 0 when not given. */
+    QnBitmap *hmat_initiators;
+    guint64 hmat_read_latency, hmat_write_latency;
+    guint64 hmat_read_bandwidth, hmat_write_bandwidth;
 } QnHostNode;
 
 typedef struct {

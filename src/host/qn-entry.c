@@ -76,6 +76,7 @@ qn_entry_reservation_free(QnEntryReservation *r)
     }
     qn_bitmap_free(r->host_nodes);
     g_clear_pointer(&r->pages_on, g_array_unref);
+    g_free(r->memdev);
     g_free(r);
 }
 
@@ -275,6 +276,7 @@ qn_read_reservation(JsonObject *x)
     }
     r = g_new0(QnEntryReservation, 1);
     r->guest_node = (guint)gn;
+    r->memdev = g_strdup(qn_json_get_string(x, "memdev", NULL));
     r->host_nodes = g_steal_pointer(&hosts);
     r->page_size = ps;
     r->bytes = bytes;
@@ -637,6 +639,9 @@ qn_add_reservations(JsonBuilder *b, const QnLedgerEntry *e)
 
         json_builder_begin_object(b);
         qn_add_int(b, "guest_node", r->guest_node);
+        if (r->memdev != NULL) {
+            qn_add_string(b, "memdev", r->memdev);
+        }
         qn_add_nodes(b, "host_nodes", r->host_nodes);
         qn_add_int(b, "page_size", (gint64)r->page_size);
         qn_add_int(b, "bytes", (gint64)r->bytes);

@@ -62,9 +62,10 @@ typedef struct {
     guint64 bytes;
 } QnEntryNodeBytes;
 
-/* one guest node's hugepage reservation */
+/* one guest node's hugepage reservation, or a hugepage DIMM's (memdev set) */
 typedef struct {
     guint guest_node;
+    gchar *memdev;     /* nullable: the reserved DIMM's backend id; %NULL for a guest node */
     QnBitmap *host_nodes;
     guint64 page_size; /* bytes */
     guint64 bytes;
@@ -101,7 +102,8 @@ typedef struct {
     QnEntryState state;
     gchar *created;        /* nullable: ISO 8601 UTC */
     QnPlan *plan;          /* nullable: a plan that does not parse stays in @extra */
-    GPtrArray *reservations; /* QnEntryReservation*, one per hugepage-backed guest node */
+    GPtrArray *reservations; /* QnEntryReservation*, one per hugepage-backed guest node, then
+                              * one per reserved hugepage DIMM */
     GArray *free_before;   /* QnEntryFreePages: free hugepages before the reservation */
     GArray *free_after;    /* QnEntryFreePages: and after it */
     QnBitmap *pinned_cpus; /* pCPUs held for this VM's dedicated vCPUs and emulator */

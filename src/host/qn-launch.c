@@ -187,11 +187,11 @@ qn_entry_set_reservation(QnLedgerEntry *e, const QnReservation *r, const QnPlan 
     g_array_set_size(e->free_after, 0);
     for (guint i = 0; r != NULL && i < r->nodes->len; i++) {
         const QnNodeReservationResult *n = g_ptr_array_index(r->nodes, i);
-        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
         QnEntryReservation *er = g_new0(QnEntryReservation, 1);
 
         er->guest_node = n->guest_node;
-        er->host_nodes = qn_bitmap_copy(g->host_nodes);
+        er->memdev = g_strdup(n->memdev);
+        er->host_nodes = qn_bitmap_copy(n->host_nodes);
         er->page_size = n->page_size;
         er->bytes = n->bytes;
         er->pages_on = g_array_new(FALSE, TRUE, sizeof(QnEntryNodePages));
@@ -341,19 +341,32 @@ qn_launch_argv(QnLaunch *l, gboolean for_exec)
     QnRewriteInput in = { 0 };
     GStrv argv;
     guint n = l->plan->guest_nodes->len;
+    guint reserved = 0; /* hugepage DIMMs the plan reserves: their paths follow the nodes' */
     /* The exec's condition is the ledger entry we wrote; a dry run shows what a launch of this
      * plan would write (the same rule: qn_rewrite_wants_monitors()). */
     gboolean monitors = for_exec ? l->ledger_entry : qn_rewrite_wants_monitors(l->plan);
 
+    for (guint i = 0; l->plan->mem_devices != NULL && i < l->plan->mem_devices->len; i++) {
+        reserved += ((const QnPlanMemDevice *)g_ptr_array_index(l->plan->mem_devices, i))->reserve;
+    }
     if (l->reservation != NULL) {
         paths = qn_reservation_mem_paths(l->reservation, for_exec);
     } else if (l->plan->kind == QN_PLAN_ALIGNED) {
-        paths = g_new0(gchar *, n + 1);
+        guint k = n;
+
+        paths = g_new0(gchar *, n + reserved + 1);
         for (guint i = 0; i < n; i++) {
             const QnGuestNode *g = g_ptr_array_index(l->plan->guest_nodes, i);
 
             if (g->page_size != 0) {
                 paths[i] = g_strdup_printf("/proc/self/fd/<%s>", g->memdev);
+            }
+        }
+        for (guint i = 0; i < l->plan->mem_devices->len; i++) {
+            const QnPlanMemDevice *d = g_ptr_array_index(l->plan->mem_devices, i);
+
+            if (d->reserve) {
+                paths[k++] = g_strdup_printf("/proc/self/fd/<%s>", d->memdev);
             }
         }
     }
@@ -369,8 +382,8 @@ qn_launch_argv(QnLaunch *l, gboolean for_exec)
     in.monitor_fds = monitors ? (const char *const *)fds : NULL;
     in.start_paused = monitors && qn_rewrite_wants_start_paused(l->plan, l->qa);
     argv = qn_rewrite_qemu_argv(l->qa, l->plan, &in);
-    for (guint i = 0; paths != NULL && i < n; i++) {
-        g_free(paths[i]);
+    for (guint i = 0; paths != NULL && i < n + reserved; i++) {
+        g_free(paths[i]); /* %NULL holes: guest nodes without hugepages */
     }
     g_free(paths);
     for (guint i = 0; i < QN_REWRITE_MONITORS; i++) {

@@ -29,6 +29,8 @@ qn_node_result_free(gpointer p)
     if (n->pages_on != NULL) {
         g_hash_table_unref(n->pages_on);
     }
+    g_free(n->memdev);
+    qn_bitmap_free(n->host_nodes);
     g_free(n);
 }
 
@@ -62,9 +64,11 @@ typedef struct {
     gboolean abort;          /* a thread could not be created: nobody populates */
 } QnGate;
 
-/* One guest node: its file, mapped once with the node's policy, shared by its workers. */
+/* One guest node (or reserved DIMM): its file, mapped once with the node's policy, shared by
+ * its workers. */
 typedef struct {
     const QnGuestNode *g;
+    gchar *what;             /* "guest node N" or "memdev 'ID'", for its errors */
     QnNodeReservationResult *res;
     char *map;               /* MAP_SHARED over the whole file, or NULL */
     QnBitmap *cpus;          /* where its workers run; empty: anywhere */
@@ -333,11 +337,37 @@ qn_pool_key(guint node, guint64 page_size)
     return g_strdup_printf("%u:%" G_GUINT64_FORMAT, node, page_size);
 }
 
-static void
-qn_read_pools(const QnPlan *plan, const char *sysfs_root, GHashTable *into)
+/* What is reserved, one QnGuestNode each: the plan's guest nodes, then its reserved hugepage
+ * DIMMs, described as guest nodes in @dimms (issue 16: a DIMM QEMU would preallocate is taken
+ * and verified the same way, so the ledger sees its pages and no other launch counts them). */
+static GPtrArray *
+qn_reserve_units(const QnPlan *plan, GArray *dimms)
 {
+    GPtrArray *units = g_ptr_array_new();
+
     for (guint i = 0; i < plan->guest_nodes->len; i++) {
-        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+        g_ptr_array_add(units, g_ptr_array_index(plan->guest_nodes, i));
+    }
+    for (guint i = 0; plan->mem_devices != NULL && i < plan->mem_devices->len; i++) {
+        const QnPlanMemDevice *d = g_ptr_array_index(plan->mem_devices, i);
+        QnGuestNode g = { .id = d->node, .bytes = d->bytes, .page_size = d->page_size,
+                          .host_nodes = d->host_nodes, .mode = d->mode, .memdev = d->memdev };
+
+        if (d->reserve) {
+            g_array_append_val(dimms, g);
+        }
+    }
+    for (guint i = 0; i < dimms->len; i++) {
+        g_ptr_array_add(units, &g_array_index(dimms, QnGuestNode, i));
+    }
+    return units;
+}
+
+static void
+qn_read_pools(GPtrArray *units, const char *sysfs_root, GHashTable *into)
+{
+    for (guint i = 0; i < units->len; i++) {
+        const QnGuestNode *g = g_ptr_array_index(units, i);
 
         if (g->page_size == 0) {
             continue;
@@ -385,11 +415,11 @@ qn_node_job_error(const QnNodeJob *job, const char *dir, GError **error)
      * EFAULT (mm/gup.c faultin_page: VM_FAULT_SIGBUS) */
     if (short_pool) {
         g_set_error(error, QN_ERROR, QN_ERROR_HUGEPAGES,
-                    "guest node %u: host node %s has fewer than %" G_GUINT64_FORMAT
-                    " free %s hugepages", g->id, hosts, g->bytes / g->page_size, ps);
+                    "%s: host node %s has fewer than %" G_GUINT64_FORMAT
+                    " free %s hugepages", job->what, hosts, g->bytes / g->page_size, ps);
     } else {
-        g_set_error(error, QN_ERROR, QN_ERROR_HUGEPAGES, "guest node %u: %s on '%s': %s",
-                    g->id, job->step, dir, g_strerror(job->err));
+        g_set_error(error, QN_ERROR, QN_ERROR_HUGEPAGES, "%s: %s on '%s': %s", job->what,
+                    job->step, dir, g_strerror(job->err));
     }
 }
 
@@ -414,8 +444,9 @@ qn_node_job_check(const QnNodeJob *job, GError **error)
             g_autofree gchar *ps = qn_size_format(g->page_size);
 
             g_set_error(error, QN_ERROR, QN_ERROR_PLACEMENT,
-                        "guest node %u: %" G_GSIZE_FORMAT " %s pages landed on node %d, "
-                        "not on host node %s", g->id, GPOINTER_TO_SIZE(value), ps, node, hosts);
+                        "%s: %" G_GSIZE_FORMAT " %s pages landed on node %d, "
+                        "not on host node %s", job->what, GPOINTER_TO_SIZE(value), ps, node,
+                        hosts);
             return FALSE;
         }
     }
@@ -495,6 +526,7 @@ qn_node_jobs_free(QnNodeJob *jobs, guint n)
             munmap(jobs[i].map, jobs[i].g->bytes); /* the pages stay in the file */
         }
         qn_bitmap_free(jobs[i].cpus);
+        g_free(jobs[i].what);
     }
     g_free(jobs);
 }
@@ -504,7 +536,10 @@ qn_reservation_make(const QnPlan *plan, const QnTopology *topo, const char *sysf
                     guint max_threads, const char *pool_dir, GError **error)
 {
     g_autoptr(QnReservation) r = g_new0(QnReservation, 1);
-    guint n = plan->guest_nodes->len;
+    g_autoptr(GArray) dimms = g_array_new(FALSE, FALSE, sizeof(QnGuestNode)); /* not owning */
+    g_autoptr(GPtrArray) units = qn_reserve_units(plan, dimms);
+    guint n = units->len;
+    guint nodes = plan->guest_nodes->len;
     QnNodeJob *jobs = g_new0(QnNodeJob, n);
     g_autoptr(GError) local = NULL;
     gboolean ok = FALSE;
@@ -512,19 +547,23 @@ qn_reservation_make(const QnPlan *plan, const QnTopology *topo, const char *sysf
     r->nodes = g_ptr_array_new_with_free_func(qn_node_result_free);
     r->free_before = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     r->free_after = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    qn_read_pools(plan, sysfs_root, r->free_before);
+    qn_read_pools(units, sysfs_root, r->free_before);
 
     for (guint i = 0; i < n; i++) {
-        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+        const QnGuestNode *g = g_ptr_array_index(units, i);
         QnNodeReservationResult *res = g_new0(QnNodeReservationResult, 1);
 
         res->guest_node = g->id;
+        res->memdev = i < nodes ? NULL : g_strdup(g->memdev);
+        res->host_nodes = qn_bitmap_copy(g->host_nodes);
         res->fd = -1;
         res->bytes = g->bytes;
         res->page_size = g->page_size;
         res->pages_on = g_hash_table_new(g_direct_hash, g_direct_equal);
         g_ptr_array_add(r->nodes, res);
         jobs[i].g = g;
+        jobs[i].what = i < nodes ? g_strdup_printf("guest node %u", g->id)
+                                 : g_strdup_printf("memdev '%s'", g->memdev);
         jobs[i].res = res;
         jobs[i].cpus = qn_reserve_worker_cpus(topo, g->host_nodes);
         if (g->page_size == 0 || g->bytes == 0) {
@@ -547,7 +586,7 @@ qn_reservation_make(const QnPlan *plan, const QnTopology *topo, const char *sysf
         g_propagate_error(error, g_steal_pointer(&local));
         goto out;
     }
-    qn_read_pools(plan, sysfs_root, r->free_after);
+    qn_read_pools(units, sysfs_root, r->free_after);
     for (guint i = 0; i < n; i++) {
         if (jobs[i].step != NULL) {
             qn_node_job_error(&jobs[i], plan->hugetlbfs, error);

@@ -8,7 +8,9 @@
 G_BEGIN_DECLS
 
 typedef struct {
-    guint guest_node;       /* QnGuestNode.id */
+    guint guest_node;       /* QnGuestNode.id (a DIMM's: its node=) */
+    gchar *memdev;          /* %NULL for a guest node; a reserved hugepage DIMM's backend id */
+    QnBitmap *host_nodes;   /* where its pages must be */
     gint fd;                /* the unlinked hugetlbfs file, O_CLOEXEC until exec; -1 if none */
     guint64 bytes;
     guint64 page_size;
@@ -18,7 +20,9 @@ typedef struct {
 } QnNodeReservationResult;
 
 typedef struct {
-    GPtrArray *nodes;       /* QnNodeReservationResult*, same order as plan->guest_nodes */
+    GPtrArray *nodes;       /* QnNodeReservationResult*, same order as plan->guest_nodes, then
+                             * one per reserved DIMM (QnPlanMemDevice.reserve) in
+                             * plan->mem_devices order */
     GHashTable *free_before; /* "node:page_size" -> free_hugepages before */
     GHashTable *free_after;  /* "node:page_size" -> free_hugepages after */
 } QnReservation;
@@ -29,7 +33,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnReservation, qn_reservation_free)
 
 /**
  * qn_reservation_make:
- * @plan: an aligned plan; guest nodes with page_size 0 (regular memory) get fd -1
+ * @plan: an aligned plan; guest nodes with page_size 0 (regular memory) get fd -1; hotplug
+ *   memory devices with QnPlanMemDevice.reserve are reserved the same way, after the nodes
  * @topo: the topology the plan was made from (each host node's allowed CPUs and distances,
  *   for the workers)
  * @sysfs_root: for the per-node free_hugepages counters
@@ -86,8 +91,9 @@ guint qn_reserve_thread_count(const QnBitmap *cpus, guint max_threads, guint64 p
 /**
  * qn_reservation_release_for_exec:
  * Clears FD_CLOEXEC on every reserved fd so QEMU inherits them, and returns the mem-path of
- * each guest node ("/proc/self/fd/N", or %NULL for regular memory), in plan order.
- * Returns: (transfer full): a %NULL-padded array of plan->guest_nodes->len strings.
+ * each guest node ("/proc/self/fd/N", or %NULL for regular memory), in plan order, then of
+ * each reserved DIMM (the order qn_rewrite_argv() reads them in).
+ * Returns: (transfer full): a %NULL-padded array of r->nodes->len strings.
  */
 gchar **qn_reservation_mem_paths(const QnReservation *r, gboolean clear_cloexec);
 

@@ -104,6 +104,39 @@ qn_load_page_sizes(QnTopology *topo, const char *sysfs_root, GError **error)
     return TRUE;
 }
 
+/* nodeN/access0/initiators/ (Linux 5.2+, only with an ACPI HMAT): the initiator nodes are
+ * entries named nodeM (symlinks: only their names are read, never followed), the figures four
+ * counter files. Absent: no HMAT, an empty set. A figure that does not parse is an error. */
+static gboolean
+qn_load_node_hmat(QnHostNode *node, const char *base, GError **error)
+{
+    g_autofree gchar *dir = g_strdup_printf("%s/access0/initiators", base);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+    static const char *const files[] = { "read_latency", "write_latency", "read_bandwidth",
+                                         "write_bandwidth" };
+    guint64 *values[] = { &node->hmat_read_latency, &node->hmat_write_latency,
+                          &node->hmat_read_bandwidth, &node->hmat_write_bandwidth };
+
+    node->hmat_initiators = qn_bitmap_new();
+    while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+        guint64 id;
+
+        if (g_str_has_prefix(name, "node") &&
+            g_ascii_string_to_unsigned(name + 4, 10, 0, QN_BITMAP_MAX_ID - 1, &id, NULL)) {
+            qn_bitmap_set(node->hmat_initiators, (guint)id);
+        }
+    }
+    for (guint i = 0; d != NULL && i < G_N_ELEMENTS(files); i++) {
+        g_autofree gchar *path = g_strdup_printf("%s/%s", dir, files[i]);
+
+        if (!qn_read_counter_file(path, values[i], error)) {
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 static gboolean
 qn_load_node(QnTopology *topo, const char *sysfs_root, guint id, GArray **ret_row,
              GError **error)
@@ -152,7 +185,7 @@ qn_load_node(QnTopology *topo, const char *sysfs_root, guint id, GArray **ret_ro
         }
         g_array_append_val(node->pools, pool);
     }
-    return TRUE;
+    return qn_load_node_hmat(node, base, error);
 }
 
 /* One CPU's siblings, core and package from its topology directory. */
