@@ -478,62 +478,77 @@ qn_add(GStrvBuilder *b, const char *flag, const char *value)
     }
 }
 
-GStrv
-qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem_paths)
-{
-    g_autoptr(GStrvBuilder) out = NULL;
-    g_autoptr(GPtrArray) ours = g_ptr_array_new_with_free_func(g_free); /* -object values */
-    g_autoptr(GPtrArray) numa = g_ptr_array_new_with_free_func(g_free); /* -numa values */
-    g_autoptr(GHashTable) replace = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
-                                                          g_free);
-    g_autoptr(GHashTable) affinity = g_hash_table_new(g_str_hash, g_str_equal);
-    g_autoptr(GPtrArray) tail = g_ptr_array_new_with_free_func(g_free); /* -device values */
-    g_autoptr(GHashTable) moved = g_hash_table_new(g_direct_hash, g_direct_equal);
-    gboolean machine_backend = FALSE;
-    gint first_numa = -1;
-    g_autofree gchar *smp = NULL;
-    guint n;
+/* One rewrite under way: what qn_rewrite_argv() collects before it writes the argv. */
+typedef struct {
+    const QnQemuArgv *qa;
+    const QnPlan *plan;
+    const char *const *mem_paths;
+    GPtrArray *ours;         /* -object values of our own backends */
+    GPtrArray *numa;         /* -numa values */
+    GHashTable *replace;     /* argv index -> the value that replaces it */
+    GHashTable *affinity;    /* thread-context id -> host nodes (prealloc-context) */
+    GPtrArray *tail;         /* -device values that go last (expanders, moved devices) */
+    GHashTable *moved;       /* argv indexes of the devices moved to the tail */
+    gboolean machine_backend;
+    gchar *smp;              /* our -smp, or NULL */
+} QnRewrite;
 
-    if (plan->kind != QN_PLAN_ALIGNED) {
-        return qn_qemu_argv_to_strv(qa);
-    }
-    smp = qn_rewrite_smp(plan);
-    n = plan->guest_nodes->len;
-    for (guint i = 0; i < n; i++) {
-        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
-        const char *mp = mem_paths ? mem_paths[i] : NULL;
-        const QnMemoryBackend *ub = qn_qemu_argv_find_backend(qa, g->memdev);
+static void
+qn_rewrite_clear(QnRewrite *rw)
+{
+    g_ptr_array_unref(rw->ours);
+    g_ptr_array_unref(rw->numa);
+    g_hash_table_unref(rw->replace);
+    g_hash_table_unref(rw->affinity);
+    g_ptr_array_unref(rw->tail);
+    g_hash_table_unref(rw->moved);
+    g_free(rw->smp);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(QnRewrite, qn_rewrite_clear)
+
+/* Each guest node's backend: the user's rewritten in place (and its prealloc-context's
+ * thread-context noted for its nodes), or one of ours. */
+static void
+qn_rewrite_backends(QnRewrite *rw)
+{
+    for (guint i = 0; i < rw->plan->guest_nodes->len; i++) {
+        const QnGuestNode *g = g_ptr_array_index(rw->plan->guest_nodes, i);
+        const char *mp = rw->mem_paths ? rw->mem_paths[i] : NULL;
+        const QnMemoryBackend *ub = qn_qemu_argv_find_backend(rw->qa, g->memdev);
 
         if (g->bytes == 0) {
             continue;
         }
-        if (ub != NULL) {
-            gchar *v;
+        if (ub == NULL) {
+            g_ptr_array_add(rw->ours, qn_backend_keyval(g, mp, NULL));
+            continue;
+        }
+        if (g->page_size == 0 && g->host_nodes_from_user) {
+            continue; /* the user's regular-memory backend, nodes and all: untouched */
+        }
+        g_hash_table_insert(rw->replace, GUINT_TO_POINTER(ub->arg_index),
+                            ub->json ? qn_backend_json(g, mp, ub->props)
+                                     : qn_backend_keyval(g, mp, ub->keyval));
+        if (json_object_has_member(ub->props, "prealloc-context")) {
+            JsonNode *ctx = json_object_get_member(ub->props, "prealloc-context");
 
-            if (g->page_size == 0 && g->host_nodes_from_user) {
-                continue; /* the user's regular-memory backend, nodes and all: untouched */
+            if (JSON_NODE_HOLDS_VALUE(ctx) && json_node_get_value_type(ctx) == G_TYPE_STRING) {
+                g_hash_table_insert(rw->affinity, (gpointer)json_node_get_string(ctx),
+                                    g->host_nodes);
             }
-            v = ub->json ? qn_backend_json(g, mp, ub->props)
-                         : qn_backend_keyval(g, mp, ub->keyval);
-            g_hash_table_insert(replace, GUINT_TO_POINTER(ub->arg_index), v);
-            if (json_object_has_member(ub->props, "prealloc-context")) {
-                JsonNode *ctx = json_object_get_member(ub->props, "prealloc-context");
-
-                if (JSON_NODE_HOLDS_VALUE(ctx) &&
-                    json_node_get_value_type(ctx) == G_TYPE_STRING) {
-                    g_hash_table_insert(affinity, (gpointer)json_node_get_string(ctx),
-                                        g->host_nodes);
-                }
-            }
-        } else {
-            g_ptr_array_add(ours, qn_backend_keyval(g, mp, NULL));
         }
     }
+}
 
-    qn_rewrite_mem_devices(qa, plan, mem_paths, replace);
-    qn_rewrite_devices(qa, plan, moved, tail);
+/* The -numa lines: memdev= added to the user's nodes that have no memory of their own, or our
+ * own node lines (-machine memory-backend= for one node), then distances and HMAT. */
+static void
+qn_rewrite_numa_lines(QnRewrite *rw)
+{
+    const QnPlan *plan = rw->plan;
+    guint n = plan->guest_nodes->len;
+
     if (plan->guest_topology == QN_GUEST_TOPOLOGY_USER) {
-        /* Nodes the user gave no memory get ours: add memdev= to their lines. */
         for (guint i = 0; i < n; i++) {
             const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
             const QnNumaNode *un;
@@ -542,17 +557,17 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
             if (g->user_node < 0 || g->bytes == 0) {
                 continue;
             }
-            un = g_ptr_array_index(qa->numa_nodes, g->user_node);
+            un = g_ptr_array_index(rw->qa->numa_nodes, g->user_node);
             if (un->memdev != NULL) {
                 continue;
             }
-            a = g_ptr_array_index(qa->args, un->arg_index);
-            g_hash_table_insert(replace, GUINT_TO_POINTER(un->arg_index),
+            a = g_ptr_array_index(rw->qa->args, un->arg_index);
+            g_hash_table_insert(rw->replace, GUINT_TO_POINTER(un->arg_index),
                                 qn_numa_node_with_memdev(a->value, g->memdev));
         }
     } else if (plan->guest_topology != QN_GUEST_TOPOLOGY_MACHINE_BACKEND) {
         if (n == 1 && plan->guest_topology != QN_GUEST_TOPOLOGY_PASSTHROUGH) {
-            machine_backend = TRUE;
+            rw->machine_backend = TRUE;
         } else {
             for (guint i = 0; i < n; i++) {
                 const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
@@ -566,91 +581,130 @@ qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem
                 if (plan->hmat != NULL && g->initiator >= 0) {
                     g_string_append_printf(s, ",initiator=%d", g->initiator);
                 }
-                g_ptr_array_add(numa, g_string_free(s, FALSE));
+                g_ptr_array_add(rw->numa, g_string_free(s, FALSE));
             }
-            qn_rewrite_numa_cpus(plan, numa);
+            qn_rewrite_numa_cpus(plan, rw->numa);
         }
     }
-    if (plan->distance != NULL) {
-        for (guint i = 0; i < n; i++) {
-            for (guint j = 0; j < n; j++) {
-                const QnGuestNode *gi = g_ptr_array_index(plan->guest_nodes, i);
-                const QnGuestNode *gj = g_ptr_array_index(plan->guest_nodes, j);
+    for (guint i = 0; plan->distance != NULL && i < n; i++) {
+        for (guint j = 0; j < n; j++) {
+            const QnGuestNode *gi = g_ptr_array_index(plan->guest_nodes, i);
+            const QnGuestNode *gj = g_ptr_array_index(plan->guest_nodes, j);
 
-                g_ptr_array_add(numa, g_strdup_printf("dist,src=%u,dst=%u,val=%u", gi->id,
+            g_ptr_array_add(rw->numa, g_strdup_printf("dist,src=%u,dst=%u,val=%u", gi->id,
                                                       gj->id, plan->distance[i * n + j]));
-            }
         }
     }
+    qn_rewrite_hmat(plan, rw->numa);
+}
 
-    qn_rewrite_hmat(plan, numa);
-    for (guint i = 0; i < qa->args->len && first_numa < 0; i++) {
-        const QnArg *a = g_ptr_array_index(qa->args, i);
+/* Argv option @i as QEMU gets it, appended to @out (or nothing: dropped or moved). */
+static void
+qn_rewrite_emit_arg(QnRewrite *rw, guint i, gint first_numa, GStrvBuilder *out)
+{
+    const QnArg *a = g_ptr_array_index(rw->qa->args, i);
+    const char *nv = g_hash_table_lookup(rw->replace, GUINT_TO_POINTER(i));
+    QnGuestTopology topo = rw->plan->guest_topology;
+
+    if (rw->smp != NULL && g_strcmp0(a->name, "smp") == 0) {
+        /* ours replaces the first -smp; QEMU merges later ones into it, so they go */
+        if ((gint)i == rw->qa->smp_index) {
+            qn_add(out, a->flag, rw->smp);
+        }
+        return;
+    }
+    if ((gint)i == first_numa) {
+        for (guint k = 0; k < rw->ours->len; k++) {
+            qn_add(out, "-object", g_ptr_array_index(rw->ours, k));
+        }
+        g_ptr_array_set_size(rw->ours, 0);
+    }
+    if (g_hash_table_contains(rw->moved, GUINT_TO_POINTER(i))) {
+        return; /* at the end, behind its expander */
+    }
+    if (topo != QN_GUEST_TOPOLOGY_USER && topo != QN_GUEST_TOPOLOGY_MACHINE_BACKEND &&
+        (g_strcmp0(a->name, "mem-path") == 0 || g_strcmp0(a->name, "mem-prealloc") == 0)) {
+        return; /* our backends replace them; QEMU refuses both together */
+    }
+    if (nv == NULL && g_strcmp0(a->name, "object") == 0 && g_hash_table_size(rw->affinity)) {
+        g_autofree gchar *tc = qn_thread_context_rewrite(a->value, rw->affinity);
+
+        if (tc != NULL) {
+            qn_add(out, a->flag, tc);
+            return;
+        }
+    }
+    qn_add(out, a->flag, nv ? nv : a->value);
+}
+
+/* The argv: the user's options in their order (our backends before the first -numa), then
+ * ours: the rest of our backends, -machine memory-backend=, -smp, hmat=on, -numa, devices. */
+static GStrv
+qn_rewrite_emit(QnRewrite *rw)
+{
+    g_autoptr(GStrvBuilder) out = g_strv_builder_new();
+    gint first_numa = -1;
+
+    for (guint i = 0; i < rw->qa->args->len && first_numa < 0; i++) {
+        const QnArg *a = g_ptr_array_index(rw->qa->args, i);
 
         if (g_strcmp0(a->name, "numa") == 0) {
             first_numa = (gint)i;
         }
     }
-    out = g_strv_builder_new();
-    g_strv_builder_add(out, qa->argv0);
-    for (guint i = 0; i < qa->args->len; i++) {
-        const QnArg *a = g_ptr_array_index(qa->args, i);
-        const char *nv = g_hash_table_lookup(replace, GUINT_TO_POINTER(i));
-
-        if (smp != NULL && g_strcmp0(a->name, "smp") == 0) {
-            /* ours replaces the first -smp; QEMU merges later ones into it, so they go */
-            if ((gint)i == qa->smp_index) {
-                qn_add(out, a->flag, smp);
-            }
-            continue;
-        }
-        if ((gint)i == first_numa) {
-            for (guint k = 0; k < ours->len; k++) {
-                qn_add(out, "-object", g_ptr_array_index(ours, k));
-            }
-            g_ptr_array_set_size(ours, 0);
-        }
-        if (g_hash_table_contains(moved, GUINT_TO_POINTER(i))) {
-            continue; /* at the end, behind its expander */
-        }
-        if (plan->guest_topology != QN_GUEST_TOPOLOGY_USER &&
-            plan->guest_topology != QN_GUEST_TOPOLOGY_MACHINE_BACKEND &&
-            (g_strcmp0(a->name, "mem-path") == 0 || g_strcmp0(a->name, "mem-prealloc") == 0)) {
-            continue; /* our backends replace them; QEMU refuses both together */
-        }
-        if (nv == NULL && g_strcmp0(a->name, "object") == 0 && g_hash_table_size(affinity)) {
-            g_autofree gchar *tc = qn_thread_context_rewrite(a->value, affinity);
-
-            if (tc != NULL) {
-                qn_add(out, a->flag, tc);
-                continue;
-            }
-        }
-        qn_add(out, a->flag, nv ? nv : a->value);
+    g_strv_builder_add(out, rw->qa->argv0);
+    for (guint i = 0; i < rw->qa->args->len; i++) {
+        qn_rewrite_emit_arg(rw, i, first_numa, out);
     }
-    for (guint k = 0; k < ours->len; k++) {
-        qn_add(out, "-object", g_ptr_array_index(ours, k));
+    for (guint k = 0; k < rw->ours->len; k++) {
+        qn_add(out, "-object", g_ptr_array_index(rw->ours, k));
     }
-    if (machine_backend) {
-        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, 0);
+    if (rw->machine_backend) {
+        const QnGuestNode *g = g_ptr_array_index(rw->plan->guest_nodes, 0);
         g_autofree gchar *id = qn_keyval_escape(g->memdev);
         g_autofree gchar *v = g_strdup_printf("memory-backend=%s", id);
 
         qn_add(out, "-machine", v);
     }
-    if (smp != NULL && qa->smp_index < 0) {
-        qn_add(out, "-smp", smp);
+    if (rw->smp != NULL && rw->qa->smp_index < 0) {
+        qn_add(out, "-smp", rw->smp);
     }
-    if (plan->hmat != NULL) {
+    if (rw->plan->hmat != NULL) {
         qn_add(out, "-machine", "hmat=on"); /* QEMU merges -machine options */
     }
-    for (guint k = 0; k < numa->len; k++) {
-        qn_add(out, "-numa", g_ptr_array_index(numa, k));
+    for (guint k = 0; k < rw->numa->len; k++) {
+        qn_add(out, "-numa", g_ptr_array_index(rw->numa, k));
     }
-    for (guint k = 0; k < tail->len; k++) {
-        qn_add(out, "-device", g_ptr_array_index(tail, k));
+    for (guint k = 0; k < rw->tail->len; k++) {
+        qn_add(out, "-device", g_ptr_array_index(rw->tail, k));
     }
     return g_strv_builder_end(out);
+}
+
+GStrv
+qn_rewrite_argv(const QnQemuArgv *qa, const QnPlan *plan, const char *const *mem_paths)
+{
+    g_auto(QnRewrite) rw = {
+        .qa = qa,
+        .plan = plan,
+        .mem_paths = mem_paths,
+        .ours = g_ptr_array_new_with_free_func(g_free),
+        .numa = g_ptr_array_new_with_free_func(g_free),
+        .replace = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free),
+        .affinity = g_hash_table_new(g_str_hash, g_str_equal),
+        .tail = g_ptr_array_new_with_free_func(g_free),
+        .moved = g_hash_table_new(g_direct_hash, g_direct_equal),
+    };
+
+    if (plan->kind != QN_PLAN_ALIGNED) {
+        return qn_qemu_argv_to_strv(qa);
+    }
+    rw.smp = qn_rewrite_smp(plan);
+    qn_rewrite_backends(&rw);
+    qn_rewrite_mem_devices(qa, plan, mem_paths, rw.replace);
+    qn_rewrite_devices(qa, plan, rw.moved, rw.tail);
+    qn_rewrite_numa_lines(&rw);
+    return qn_rewrite_emit(&rw);
 }
 
 const char *
