@@ -153,7 +153,7 @@ test_launch_hugepage_dimm(QnTestLaunch *f, gconstpointer data)
         vm = qn_vm_start(qn_launch_env(f, NULL), args);
     }
     md = qn_vm_qmp(vm, "query-memdev");
-    qn_assert_memdev(qn_memdev(md, "qn-ram0"), 64 << 20, "bind");
+    qn_assert_memdev(qn_memdev(md, "pc.ram"), 64 << 20, "bind");
     qn_assert_memdev(qn_memdev(md, "d1"), 32 << 20, "bind");
     g_assert_cmpuint(f->before - qn_free_pages(2048), ==, 32 + 16);
     entry = g_strdup_printf("%s/%s.json", f->udir, g_subprocess_get_identifier(vm->proc));
