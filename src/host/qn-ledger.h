@@ -15,7 +15,8 @@ G_BEGIN_DECLS
  *   .lock          root's, 0644: every user's launchers flock it (read-only is enough)
  *   <user>/        one directory per user that launches VMs, owned by that user, 0755:
  *     <pid>.json   its VMs' entries, 0644: published read-only, checked on read
- *     <pid>.qmp, <pid>.ctl.qmp, <pid>.log, exits.jsonl: its own, 0600 (paths: below)
+ *     <pid>.qmp, <pid>.ctl.qmp, <pid>.log, exits.jsonl, launches.jsonl: its own, 0600
+ *                  (paths: below)
  * Nothing root makes is given to another user, and no user can write another's files.
  */
 typedef struct {
