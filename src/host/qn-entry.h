@@ -278,7 +278,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnLaunchRecord, qn_launch_record_free)
 /**
  * qn_launch_record_new:
  * @name, @message: (nullable): any bytes; stored through qn_ledger_name_to_utf8() and cut to
- *   %QN_LAUNCH_RECORD_TEXT_MAX characters, so a line stays bounded (under 2 KiB)
+ *   %QN_LAUNCH_RECORD_TEXT_MAX characters, so a line stays bounded (under 4 KiB even when
+ *   every character is a control character JSON escapes in 6 bytes)
  * @error: (nullable): a refusal's error: its code's name and message are recorded
  * @fallback_reason: (nullable): a fallback plan's reason: recorded as the message, with its
  *   class (qn_launch_fallback_class())
