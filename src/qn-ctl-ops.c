@@ -15,7 +15,8 @@
 
 /* every readable entry, after the sweep `list` does; @ret_bad: files skipped */
 static GPtrArray *
-qn_ctl_entries(const QnConfig *cfg, guint *ret_bad, GHashTable *exits, GError **error)
+qn_ctl_entries(const QnConfig *cfg, guint *ret_bad, GHashTable *exits, GPtrArray *launches,
+               GError **error)
 {
     g_autoptr(QnLedger) ledger = NULL;
     g_autoptr(GPtrArray) bad = NULL;
@@ -47,6 +48,11 @@ qn_ctl_entries(const QnConfig *cfg, guint *ret_bad, GHashTable *exits, GError **
             g_hash_table_insert(exits, g_strdup(user),
                                 GUINT_TO_POINTER(qn_metrics_count_lines(path) +
                                                  qn_metrics_count_lines(old)));
+            if (launches != NULL) {
+                g_autoptr(GPtrArray) mine = qn_ledger_read_launches(dir);
+
+                g_ptr_array_extend_and_steal(launches, g_steal_pointer(&mine));
+            }
         }
     }
     return entries;
@@ -59,19 +65,22 @@ qn_ctl_metrics(const QnConfig *cfg, const char *textfile_dir, GError **error)
     g_autoptr(GHashTable) exits = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autoptr(GPtrArray) entries = NULL;
     g_autoptr(GArray) monitors = NULL;
+    g_autoptr(GPtrArray) launches =
+        g_ptr_array_new_with_free_func((GDestroyNotify)qn_launch_record_free);
     g_autofree gchar *text = NULL;
     QnMetricsExtra x = { 0 };
 
     if (t == NULL) {
         return 1;
     }
-    entries = qn_ctl_entries(cfg, &x.unreadable, exits, error);
+    entries = qn_ctl_entries(cfg, &x.unreadable, exits, launches, error);
     if (entries == NULL) {
         return 1;
     }
     monitors = qn_metrics_find_monitors(cfg->proc_root, cfg->state_dir);
     x.monitors = monitors;
     x.exits = exits;
+    x.launches = launches;
     text = qn_metrics_format(t, entries, &x);
     if (textfile_dir != NULL) {
         return qn_metrics_write_textfile(textfile_dir, text, error) ? 0 : 1;
@@ -119,7 +128,7 @@ qn_ctl_nrt(const QnConfig *cfg, const char *node_name, gboolean yaml, GError **e
     if (t == NULL) {
         return 1;
     }
-    entries = qn_ctl_entries(cfg, &bad, NULL, error);
+    entries = qn_ctl_entries(cfg, &bad, NULL, NULL, error);
     if (entries == NULL) {
         return 1;
     }

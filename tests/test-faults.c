@@ -150,7 +150,8 @@ qn_old_exits(void)
 /* What a VM leaves in the state directory is bounded (issue 12, item 8): exits.jsonl moves to
  * exits.jsonl.1 past 256 KiB (one generation), the monitor's <pid>.log goes with its VM, and
  * a hard link planted as exits.jsonl (to a file elsewhere, as fs.protected_hardlinks=0 lets
- * the directory's owner make) is never appended to. @data: "rotated" or "hard-link". */
+ * the directory's owner make) is never appended to. The launcher's launches.jsonl (issue 17)
+ * follows the same rules. @data: "rotated" or "hard-link". */
 static void
 test_bounded_files(QnTestLaunch *f, gconstpointer data)
 {
@@ -159,6 +160,8 @@ test_bounded_files(QnTestLaunch *f, gconstpointer data)
                            "-nodefaults", "-display", "none", NULL };
     g_autofree gchar *exits = g_build_filename(f->udir, "exits.jsonl", NULL);
     g_autofree gchar *exits1 = g_build_filename(f->udir, "exits.jsonl.1", NULL);
+    g_autofree gchar *launches = g_build_filename(f->udir, "launches.jsonl", NULL);
+    g_autofree gchar *launches1 = g_build_filename(f->udir, "launches.jsonl.1", NULL);
     g_autofree gchar *victim_dir = qn_new_dir("victim");
     g_autofree gchar *victim = g_build_filename(victim_dir, "victim", NULL);
     g_autofree gchar *old = NULL, *text = NULL, *log = NULL, *want = NULL;
@@ -172,10 +175,12 @@ test_bounded_files(QnTestLaunch *f, gconstpointer data)
     if (rotated) { /* 300 KiB of earlier exits */
         old = qn_old_exits();
         g_assert_true(g_file_set_contents(exits, old, -1, NULL));
+        g_assert_true(g_file_set_contents(launches, old, -1, NULL));
     } else { /* a hard link to a file outside the directory */
         old = g_strdup("VICTIM CONTENTS\n");
         g_assert_true(g_file_set_contents(victim, old, -1, NULL));
         g_assert_cmpint(link(victim, exits), ==, 0);
+        g_assert_cmpint(link(victim, launches), ==, 0);
     }
     vm = qn_vm_start(qn_launch_env(f, NULL), args);
     qn_vm_wait_qmp(vm);
@@ -198,10 +203,19 @@ test_bounded_files(QnTestLaunch *f, gconstpointer data)
         g_assert_true(g_file_get_contents(exits, &text, NULL, NULL));
         g_assert_nonnull(strstr(text, want)); /* this exit, in a new file */
         g_assert_cmpuint(strlen(text), <, 1024);
+        g_clear_pointer(&text, g_free);
+        g_assert_true(g_file_get_contents(launches1, &text, NULL, NULL));
+        g_assert_cmpstr(text, ==, old);
+        g_clear_pointer(&text, g_free);
+        g_assert_true(g_file_get_contents(launches, &text, NULL, NULL));
+        g_assert_nonnull(strstr(text, want)); /* this launch's line, in a new file */
+        g_assert_nonnull(strstr(text, "\"outcome\":\"placed\""));
+        g_assert_cmpuint(strlen(text), <, 2048);
     } else {
         g_assert_true(g_file_get_contents(victim, &text, NULL, NULL));
         g_assert_cmpstr(text, ==, old); /* not appended to */
         g_assert_false(g_file_test(exits1, G_FILE_TEST_EXISTS));
+        g_assert_false(g_file_test(launches1, G_FILE_TEST_EXISTS));
     }
 }
 

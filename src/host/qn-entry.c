@@ -2,6 +2,7 @@
 
 #include "qn-entry.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "qn-error.h"
@@ -98,6 +99,7 @@ qn_entry_alloc(void)
     QnLedgerEntry *e = g_new0(QnLedgerEntry, 1);
 
     e->version = QN_LEDGER_ENTRY_VERSION;
+    e->reserve_seconds = -1;
     e->reservations = g_ptr_array_new_with_free_func((GDestroyNotify)qn_entry_reservation_free);
     e->free_before = g_array_new(FALSE, TRUE, sizeof(QnEntryFreePages));
     e->free_after = g_array_new(FALSE, TRUE, sizeof(QnEntryFreePages));
@@ -444,6 +446,28 @@ qn_read_pinning(JsonObject *o, QnLedgerEntry *e)
     return TRUE;
 }
 
+/* A non-negative number of seconds (integer or not) into *@ret; TRUE too when it is absent
+ * (*@ret untouched), FALSE when it is there but not such a number. */
+static gboolean
+qn_read_seconds(JsonObject *o, const char *name, gdouble *ret)
+{
+    JsonNode *n = json_object_get_member(o, name);
+    GType t;
+
+    if (n == NULL) {
+        return TRUE;
+    }
+    t = JSON_NODE_HOLDS_VALUE(n) ? json_node_get_value_type(n) : G_TYPE_INVALID;
+    if (t != G_TYPE_DOUBLE && t != G_TYPE_INT64) {
+        return FALSE;
+    }
+    if (json_node_get_double(n) < 0 || !isfinite(json_node_get_double(n))) {
+        return FALSE;
+    }
+    *ret = json_node_get_double(n);
+    return TRUE;
+}
+
 /* "state": ours, or (version 1, or a hand edit) anything else: inferred from the plan */
 static void
 qn_read_state(JsonObject *o, QnLedgerEntry *e)
@@ -467,7 +491,7 @@ qn_read_state(JsonObject *o, QnLedgerEntry *e)
 static const char *const qn_known[] = {
     "version", "name", "uuid", "pid", "start_time", "user", "state", "created", "plan",
     "reservations", "free_hugepages_before", "free_hugepages_after", "pinned_cpus", "qemu",
-    "measured_memory", "pinning", "events", "migration",
+    "measured_memory", "pinning", "events", "migration", "reserve_seconds",
     /* version 1 only, dropped: QEMU's state was in "state"; a per-node map nobody read */
     "memory_per_node", "live_status", "measured_memory_per_node",
 };
@@ -560,6 +584,9 @@ qn_ledger_entry_from_json(JsonNode *node, GError **error)
     }
     if (!qn_read_measured(o, e)) {
         qn_keep(e, o, "measured_memory");
+    }
+    if (!qn_read_seconds(o, "reserve_seconds", &e->reserve_seconds)) {
+        qn_keep(e, o, "reserve_seconds");
     }
     if (!qn_read_pinning(o, e)) {
         qn_keep(e, o, "pinning");
@@ -796,6 +823,10 @@ qn_ledger_entry_to_json(const QnLedgerEntry *e, gboolean with_user)
     qn_add_free_pages(b, "free_hugepages_before", e->free_before);
     qn_add_free_pages(b, "free_hugepages_after", e->free_after);
     qn_add_cpus(b, "pinned_cpus", e->pinned_cpus);
+    if (e->reserve_seconds >= 0) {
+        json_builder_set_member_name(b, "reserve_seconds");
+        json_builder_add_double_value(b, e->reserve_seconds);
+    }
     qn_add_qemu(b, e);
     qn_add_migration(b, e);
     qn_add_measured(b, e);
@@ -956,4 +987,175 @@ qn_exit_record_to_json(gint pid, const char *name, const char *time, gint exit_s
     qn_add_string(b, "reason", reason);
     json_builder_end_object(b);
     return json_builder_get_root(b);
+}
+
+/* ---- launches.jsonl (issue 17): one line per launch outcome ---- */
+
+static const char *const qn_outcome_names[] = { "placed", "fallback", "refused", "incoming" };
+
+G_STATIC_ASSERT(G_N_ELEMENTS(qn_outcome_names) == QN_LAUNCH_OUTCOMES);
+
+const char *
+qn_launch_outcome_name(QnLaunchOutcome o)
+{
+    g_assert((guint)o < G_N_ELEMENTS(qn_outcome_names));
+    return qn_outcome_names[o];
+}
+
+/* QnError codes as a record names them (qn-error.h's order) */
+static const char *const qn_error_names[] = {
+    "failed", "bad-argv", "bad-config", "topology", "no-fit", "hugepages", "placement",
+    "ledger", "exec", "qmp", "qmp-command", "json",
+};
+
+G_STATIC_ASSERT(G_N_ELEMENTS(qn_error_names) == QN_ERROR_JSON + 1);
+
+static const char *
+qn_error_code_name(const GError *error)
+{
+    if (error->domain != QN_ERROR || error->code < 0 ||
+        (guint)error->code >= G_N_ELEMENTS(qn_error_names)) {
+        return "failed";
+    }
+    return qn_error_names[error->code];
+}
+
+/* @raw as valid UTF-8 of at most QN_LAUNCH_RECORD_TEXT_MAX characters */
+static gchar *
+qn_record_text(const char *raw)
+{
+    g_autofree gchar *utf8 = qn_ledger_name_to_utf8(raw);
+
+    if (utf8 == NULL || g_utf8_strlen(utf8, -1) <= QN_LAUNCH_RECORD_TEXT_MAX) {
+        return g_steal_pointer(&utf8);
+    }
+    return g_utf8_substring(utf8, 0, QN_LAUNCH_RECORD_TEXT_MAX);
+}
+
+void
+qn_launch_record_free(QnLaunchRecord *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    g_free(r->name);
+    g_free(r->time);
+    g_free(r->fallback_class);
+    g_free(r->error);
+    g_free(r->message);
+    g_free(r);
+}
+
+QnLaunchRecord *
+qn_launch_record_new(gint pid, const char *name, QnLaunchOutcome outcome, QnPolicy policy,
+                     const GError *error, const char *fallback_reason)
+{
+    QnLaunchRecord *r = g_new0(QnLaunchRecord, 1);
+
+    r->pid = pid;
+    r->name = qn_record_text(name);
+    r->time = qn_now_iso8601();
+    r->outcome = outcome;
+    r->policy = policy;
+    r->reserve_seconds = -1;
+    if (error != NULL) {
+        r->error = g_strdup(qn_error_code_name(error));
+        r->message = qn_record_text(error->message);
+    } else if (fallback_reason != NULL) {
+        r->fallback_class = g_strdup(qn_launch_fallback_class(fallback_reason));
+        r->message = qn_record_text(fallback_reason);
+    }
+    return r;
+}
+
+const char *
+qn_launch_fallback_class(const char *reason)
+{
+    /* the phrases qn_launch_reserve() and qn-plan-cpus.c's qn_planner_no_fit() begin with */
+    if (reason != NULL && g_str_has_prefix(reason, "reservation failed")) {
+        return "reservation";
+    }
+    if (reason != NULL && g_str_has_prefix(reason, "dedicated CPUs")) {
+        return "cpus";
+    }
+    return "memory";
+}
+
+JsonNode *
+qn_launch_record_to_json(const QnLaunchRecord *r)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    g_assert(r != NULL);
+    json_builder_begin_object(b);
+    qn_add_int(b, "version", QN_LEDGER_ENTRY_VERSION);
+    qn_add_int(b, "pid", r->pid);
+    qn_add_string(b, "name", r->name);
+    qn_add_string(b, "time", r->time);
+    qn_add_string(b, "outcome", qn_launch_outcome_name(r->outcome));
+    qn_add_string(b, "policy", qn_policy_to_string(r->policy));
+    qn_add_string(b, "fallback_class", r->fallback_class);
+    qn_add_string(b, "error", r->error);
+    qn_add_string(b, "message", r->message);
+    json_builder_set_member_name(b, "reserve_seconds");
+    r->reserve_seconds >= 0 ? json_builder_add_double_value(b, r->reserve_seconds)
+                            : json_builder_add_null_value(b);
+    qn_add_int(b, "reserved_bytes", (gint64)MIN(r->reserved_bytes, (guint64)G_MAXINT64));
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+/* @s's index in @names, or -1 */
+static gint
+qn_name_index(const char *s, const char *const *names, guint n)
+{
+    for (guint i = 0; s != NULL && i < n; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            return (gint)i;
+        }
+    }
+    return -1;
+}
+
+QnLaunchRecord *
+qn_launch_record_from_json(JsonNode *node, GError **error)
+{
+    g_autoptr(QnLaunchRecord) r = g_new0(QnLaunchRecord, 1);
+    JsonObject *o;
+    guint64 pid = 0, bytes = 0;
+    gint outcome, policy = -1;
+    const char *s, *ps;
+
+    if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node)) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "launch record: not a JSON object");
+        return NULL;
+    }
+    o = json_node_get_object(node);
+    outcome = qn_name_index(qn_json_get_string(o, "outcome", NULL), qn_outcome_names,
+                            G_N_ELEMENTS(qn_outcome_names));
+    ps = qn_json_get_string(o, "policy", "");
+    for (guint p = QN_POLICY_NONE; p <= QN_POLICY_SINGLE_NUMA_NODE; p++) {
+        policy = strcmp(ps, qn_policy_to_string(p)) == 0 ? (gint)p : policy;
+    }
+    if (!qn_member_uint(o, "pid", G_MAXINT, &pid) || pid <= 1 || outcome < 0 || policy < 0) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "launch record: member '%s' does not "
+                    "read", outcome < 0 ? "outcome" : policy < 0 ? "policy" : "pid");
+        return NULL;
+    }
+    r->pid = (gint)pid;
+    r->outcome = (QnLaunchOutcome)outcome;
+    r->policy = (QnPolicy)policy;
+    r->reserve_seconds = -1;
+    if (!qn_read_seconds(o, "reserve_seconds", &r->reserve_seconds)) {
+        r->reserve_seconds = -1;
+    }
+    if (qn_member_uint(o, "reserved_bytes", G_MAXINT64, &bytes)) {
+        r->reserved_bytes = bytes;
+    }
+    r->name = qn_json_member_string(o, "name", NULL, &s) ? g_strdup(s) : NULL;
+    r->time = g_strdup(qn_json_get_string(o, "time", NULL));
+    r->fallback_class = g_strdup(qn_json_get_string(o, "fallback_class", NULL));
+    r->error = g_strdup(qn_json_get_string(o, "error", NULL));
+    r->message = g_strdup(qn_json_get_string(o, "message", NULL));
+    return g_steal_pointer(&r);
 }

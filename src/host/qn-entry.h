@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 
 #include "qn-bitmap.h"
+#include "qn-config.h"
 #include "qn-plan.h"
 
 G_BEGIN_DECLS
@@ -107,6 +108,8 @@ typedef struct {
     GArray *free_before;   /* QnEntryFreePages: free hugepages before the reservation */
     GArray *free_after;    /* QnEntryFreePages: and after it */
     QnBitmap *pinned_cpus; /* pCPUs held for this VM's dedicated vCPUs and emulator */
+    gdouble reserve_seconds; /* how long qn_reservation_make() took (monotonic clock); -1:
+                              * not recorded (no reservation, or written before issue 17) */
     gchar *qemu_status;    /* nullable: QEMU's run state (query-status), as the monitor saw it */
     gchar *qemu_status_time; /* nullable: when it was seen, ISO 8601 UTC */
     gboolean qemu_status_live; /* QEMU answered query-status just now (qemu-numa-ctl status) */
@@ -232,5 +235,86 @@ void qn_entry_reservation_free(QnEntryReservation *r);
  */
 JsonNode *qn_exit_record_to_json(gint pid, const char *name, const char *time, gint exit_status,
                                  gint signal, const char *reason);
+
+/* What became of one launch that held the ledger lock (issue 17): a line of launches.jsonl. */
+typedef enum {
+    QN_OUTCOME_PLACED,   /* aligned: the plan's pages reserved on its host nodes */
+    QN_OUTCOME_FALLBACK, /* best-effort found no aligned plan: the OS allocates */
+    QN_OUTCOME_REFUSED,  /* the launcher exited 1: no plan the policy allows, or a failure */
+    QN_OUTCOME_INCOMING, /* a migration destination, placed (aligned or fallback) for it */
+} QnLaunchOutcome;
+
+/** QN_LAUNCH_OUTCOMES: the number of QnLaunchOutcome values. */
+#define QN_LAUNCH_OUTCOMES (QN_OUTCOME_INCOMING + 1)
+
+/** qn_launch_outcome_name: "placed", "fallback", "refused" or "incoming". */
+const char *qn_launch_outcome_name(QnLaunchOutcome o);
+
+/**
+ * QnLaunchRecord:
+ * One line of `<user dir>/launches.jsonl` (doc/schema/launch.json), written by the launcher
+ * under the ledger lock (qn_ledger_record_launch()), read by qemu-numa-ctl metrics.
+ */
+typedef struct {
+    gint pid;
+    gchar *name;             /* nullable: -name through qn_ledger_name_to_utf8(), cut to
+                              * QN_LAUNCH_RECORD_TEXT_MAX characters */
+    gchar *time;             /* ISO 8601 UTC */
+    QnLaunchOutcome outcome;
+    QnPolicy policy;
+    gchar *fallback_class;   /* fallback and incoming fallback: "memory", "cpus" or
+                              * "reservation" (qn_launch_fallback_class()); else NULL */
+    gchar *error;            /* refused: the QnError code's name ("no-fit"...); else NULL */
+    gchar *message;          /* nullable: the refusal's or fallback's phrase, cut likewise */
+    gdouble reserve_seconds; /* -1: nothing was reserved */
+    guint64 reserved_bytes;  /* hugepage bytes the reservation placed (0 when it failed) */
+} QnLaunchRecord;
+
+/** QN_LAUNCH_RECORD_TEXT_MAX: characters kept of a name or message in a record. */
+#define QN_LAUNCH_RECORD_TEXT_MAX 256
+
+/** qn_launch_record_free: NULL-safe. */
+void qn_launch_record_free(QnLaunchRecord *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QnLaunchRecord, qn_launch_record_free)
+
+/**
+ * qn_launch_record_new:
+ * @name, @message: (nullable): any bytes; stored through qn_ledger_name_to_utf8() and cut to
+ *   %QN_LAUNCH_RECORD_TEXT_MAX characters, so a line stays bounded (under 4 KiB even when
+ *   every character is a control character JSON escapes in 6 bytes)
+ * @error: (nullable): a refusal's error: its code's name and message are recorded
+ * @fallback_reason: (nullable): a fallback plan's reason: recorded as the message, with its
+ *   class (qn_launch_fallback_class())
+ * Returns: (transfer full): a record timed now, with nothing reserved
+ */
+QnLaunchRecord *qn_launch_record_new(gint pid, const char *name, QnLaunchOutcome outcome,
+                                     QnPolicy policy, const GError *error,
+                                     const char *fallback_reason);
+
+/**
+ * qn_launch_fallback_class:
+ * @reason: (nullable): a fallback plan's reason
+ * The class a metric can label by: "reservation" (qn_launch_reserve() fell back after the
+ * kernel could not give the pages), "cpus" (the CPU stage found no dedicated pCPUs), else
+ * "memory" (no host node set had the memory: the planner's qn_planner_no_fit_memory()).
+ * Returns: a static string
+ */
+const char *qn_launch_fallback_class(const char *reason);
+
+/**
+ * qn_launch_record_to_json:
+ * Returns: (transfer full): the record as one object (doc/schema/launch.json)
+ */
+JsonNode *qn_launch_record_to_json(const QnLaunchRecord *r);
+
+/**
+ * qn_launch_record_from_json:
+ * @node: one parsed line of a launches.jsonl another user may have written
+ * @error: %QN_ERROR_LEDGER "launch record: ..." naming the member that does not read
+ * The one reader: "pid", "outcome" and "policy" are required; a "reserve_seconds" or
+ * "reserved_bytes" that is not a non-negative number reads as none.
+ * Returns: (transfer full): the record, or %NULL
+ */
+QnLaunchRecord *qn_launch_record_from_json(JsonNode *node, GError **error);
 
 G_END_DECLS

@@ -79,6 +79,37 @@ qn_qemu_resolve(const char *configured, const char *path_env, const char *self_e
     return NULL;
 }
 
+/* Appends this launch's outcome to our launches.jsonl while we hold the ledger lock (nothing
+ * to record without it: a dry run, a probe, policy none). Best effort: a log that cannot be
+ * written never stops or fails a launch. @error: the refusal's, for QN_OUTCOME_REFUSED. */
+static void
+qn_launch_record(QnLaunch *l, QnLaunchOutcome outcome, GError **error)
+{
+    g_autoptr(QnLaunchRecord) r = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GError) unknown = NULL;
+    const GError *why = error != NULL ? *error : NULL;
+
+    if (l->ledger == NULL) {
+        return;
+    }
+    if (outcome == QN_OUTCOME_REFUSED && why == NULL) {
+        unknown = g_error_new_literal(QN_ERROR, QN_ERROR_FAILED, "refused");
+        why = unknown;
+    }
+    r = qn_launch_record_new(l->pid, l->qa ? l->qa->name : NULL, outcome, l->cfg->policy,
+                             outcome == QN_OUTCOME_REFUSED ? why : NULL,
+                             outcome != QN_OUTCOME_REFUSED && l->plan != NULL &&
+                                     l->plan->kind == QN_PLAN_FALLBACK
+                                 ? l->plan->reason
+                                 : NULL);
+    r->reserve_seconds = l->reserve_seconds;
+    r->reserved_bytes = l->reserved_bytes;
+    if (!qn_ledger_record_launch(l->ledger, r, &local)) {
+        g_debug("launch outcome not recorded: %s", local->message);
+    }
+}
+
 QnLaunch *
 qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboolean dry_run,
                   GError **error)
@@ -88,6 +119,7 @@ qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboolean dry_run
 
     l->cfg = cfg;
     l->pid = getpid();
+    l->reserve_seconds = -1;
     l->qa = qn_qemu_argv_parse(argv, error);
     if (l->qa == NULL) {
         return NULL;
@@ -119,6 +151,7 @@ qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboolean dry_run
     }
     l->topo = qn_topology_load(cfg->sysfs_root, cfg->proc_root, error);
     if (l->topo == NULL) {
+        qn_launch_record(l, QN_OUTCOME_REFUSED, error);
         return NULL;
     }
     if (!dry_run) {
@@ -129,10 +162,25 @@ qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboolean dry_run
     qn_test_crash_point("before-plan");
     l->plan = qn_plan_compute(l->topo, resv, l->qa, cfg, error);
     if (l->plan == NULL) {
+        qn_launch_record(l, QN_OUTCOME_REFUSED, error);
         return NULL;
     }
     qn_test_crash_point("after-plan");
     return g_steal_pointer(&l);
+}
+
+/* hugepage bytes @r placed (guest nodes of regular memory have no file) */
+static guint64
+qn_reserved_bytes(const QnReservation *r)
+{
+    guint64 bytes = 0;
+
+    for (guint i = 0; r != NULL && i < r->nodes->len; i++) {
+        const QnNodeReservationResult *n = g_ptr_array_index(r->nodes, i);
+
+        bytes += n->page_size != 0 ? n->bytes : 0;
+    }
+    return bytes;
 }
 
 /* "<node>:<page size>" -> pages (qn-reserve.c's counters) into @out, sorted */
@@ -258,6 +306,7 @@ qn_launch_reserve(QnLaunch *l, GError **error)
     g_autoptr(GError) local = NULL;
     guint64 start = qn_proc_start_time(l->cfg->proc_root, l->pid);
     QnEntryState state;
+    gint64 t0;
 
     if (l->plan->kind == QN_PLAN_PASSTHROUGH || l->ledger == NULL) {
         return TRUE;
@@ -272,18 +321,23 @@ qn_launch_reserve(QnLaunch *l, GError **error)
         entry = qn_ledger_entry_new(l->qa->name, l->qa->uuid, l->pid, start,
                                     QN_ENTRY_RESERVING, l->plan);
         if (!qn_ledger_write(l->ledger, entry, error)) {
+            qn_launch_record(l, QN_OUTCOME_REFUSED, error);
             return FALSE;
         }
         l->ledger_entry = TRUE;
         qn_test_crash_point("reserving");
+        t0 = g_get_monotonic_time();
         l->reservation = qn_reservation_make(l->plan, l->topo, l->cfg->sysfs_root,
                                               l->cfg->reserve_threads, l->cfg->state_dir,
                                               &local);
+        l->reserve_seconds = (gdouble)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+        l->reserved_bytes = qn_reserved_bytes(l->reservation);
         if (l->reservation == NULL) {
             if (l->cfg->policy != QN_POLICY_BEST_EFFORT) {
                 qn_ledger_remove(l->ledger, l->pid, NULL);
                 l->ledger_entry = FALSE;
                 g_propagate_error(error, g_steal_pointer(&local));
+                qn_launch_record(l, QN_OUTCOME_REFUSED, error);
                 return FALSE;
             }
             /* best-effort: the OS allocates, and the ledger says why */
@@ -304,9 +358,11 @@ qn_launch_reserve(QnLaunch *l, GError **error)
     g_clear_pointer(&entry, qn_ledger_entry_free);
     entry = qn_ledger_entry_new(l->qa->name, l->qa->uuid, l->pid, start, state, l->plan);
     qn_entry_set_reservation(entry, l->reservation, l->plan);
+    entry->reserve_seconds = l->reserve_seconds;
     if (!qn_ledger_write(l->ledger, entry, error)) {
         qn_ledger_remove(l->ledger, l->pid, NULL);
         l->ledger_entry = FALSE;
+        qn_launch_record(l, QN_OUTCOME_REFUSED, error);
         return FALSE;
     }
     l->ledger_entry = TRUE;
@@ -411,6 +467,7 @@ qn_launch_exec(QnLaunch *l, GError **error)
                                                   error);
             if (l->qmp_sockets[i] == NULL) {
                 qn_launch_forget(l);
+                qn_launch_record(l, QN_OUTCOME_REFUSED, error);
                 return FALSE;
             }
         }
@@ -423,6 +480,7 @@ qn_launch_exec(QnLaunch *l, GError **error)
 
         if (!qn_monitor_spawn(l->cfg->state_dir, l->cfg->proc_root, l->pid, resume, error)) {
             qn_launch_forget(l);
+            qn_launch_record(l, QN_OUTCOME_REFUSED, error);
             return FALSE;
         }
         for (guint i = 0; i < QN_REWRITE_MONITORS; i++) {
@@ -431,6 +489,10 @@ qn_launch_exec(QnLaunch *l, GError **error)
             fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) & ~FD_CLOEXEC);
         }
     }
+    qn_launch_record(l, l->qa->incoming != NULL       ? QN_OUTCOME_INCOMING
+                        : l->plan->kind == QN_PLAN_ALIGNED ? QN_OUTCOME_PLACED
+                                                           : QN_OUTCOME_FALLBACK,
+                     NULL);
     qn_test_crash_point("before-exec");
     /* The fds keep the pages; the entry keeps the books. Others may plan now. */
     g_clear_pointer(&l->ledger, qn_ledger_close);

@@ -22,6 +22,8 @@ typedef struct {
     QnReservation *reservation;
     gint pid;
     gboolean ledger_entry;  /* an entry for pid exists */
+    gdouble reserve_seconds; /* how long the reservation took; -1: none was tried */
+    guint64 reserved_bytes; /* hugepage bytes it placed */
     GSocket *qmp_sockets[2]; /* listening: our monitor's and qemu-numa-ctl's, passed by fd */
 } QnLaunch;
 
@@ -50,7 +52,9 @@ gchar *qn_qemu_resolve(const char *configured, const char *path_env, const char 
  * @error: any error of the argv model, topology, ledger or planner (see their docs)
  *
  * Parses, resolves QEMU (before anything is reserved), and for a non-probe run with a policy
- * other than none: loads the topology, locks the ledger, sweeps dead entries, and plans.
+ * other than none: loads the topology, locks the ledger, sweeps dead entries, and plans. A
+ * failure once the lock is held is recorded as a refusal in launches.jsonl
+ * (qn_ledger_record_launch()), best effort.
  * Returns: (transfer full): the launch, or %NULL on error with nothing left behind.
  */
 QnLaunch *qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboolean dry_run,
@@ -61,7 +65,8 @@ QnLaunch *qn_launch_prepare(const QnConfig *cfg, const char *const *argv, gboole
  * Records the plan in the ledger (state "reserving"), pre-allocates the pages, and records the
  * result (state "reserved", or "fallback" with the reason). Under best-effort a failed
  * reservation turns into a fallback plan (the OS allocates); otherwise it is an error and the
- * ledger entry is removed and every page freed.
+ * ledger entry is removed and every page freed, and the refusal recorded in launches.jsonl.
+ * The time the reservation took goes into the entry ("reserve_seconds", monotonic clock).
  */
 gboolean qn_launch_reserve(QnLaunch *l, GError **error);
 
@@ -80,8 +85,10 @@ GStrv qn_launch_argv(QnLaunch *l, gboolean for_exec);
 
 /**
  * qn_launch_exec:
- * Unlocks the ledger and execs QEMU in this process. Returns only on failure, after removing
- * this launch's ledger entry (the fds close with the process or the launch).
+ * Records the launch's outcome in launches.jsonl (placed, fallback or incoming; a failure to
+ * start the monitor as refused), unlocks the ledger and execs QEMU in this process. Returns
+ * only on failure, after removing this launch's ledger entry (the fds close with the process
+ * or the launch); an execv() failure comes after the unlock and is recorded as placed.
  * @error: %QN_ERROR_EXEC
  */
 gboolean qn_launch_exec(QnLaunch *l, GError **error);

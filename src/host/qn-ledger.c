@@ -337,6 +337,117 @@ qn_ledger_exits_path(const char *dir)
     return g_build_filename(dir, "exits.jsonl", NULL);
 }
 
+gchar *
+qn_ledger_launches_path(const char *dir)
+{
+    return g_build_filename(dir, "launches.jsonl", NULL);
+}
+
+static int
+qn_jsonl_open(const char *path)
+{
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
+                O_NONBLOCK, 0600);
+}
+
+gboolean
+qn_ledger_append_line(const char *path, const char *line, GError **error)
+{
+    g_autofree gchar *data = NULL;
+    struct stat st;
+    int fd, err;
+    gsize len;
+    gssize n;
+
+    g_assert(path != NULL && line != NULL);
+    fd = qn_jsonl_open(path);
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (guint64)st.st_size >= QN_LEDGER_JSONL_MAX) {
+        g_autofree gchar *old = g_strconcat(path, ".1", NULL);
+
+        close(fd);
+        fd = rename(path, old) == 0 ? qn_jsonl_open(path) : -1;
+    }
+    if (fd < 0) {
+        err = errno;
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "'%s': %s", path, g_strerror(err));
+        return FALSE;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        /* a hard link (or a FIFO) planted under our name: never append to another file */
+        close(fd);
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "'%s': not a regular file with one link",
+                    path);
+        return FALSE;
+    }
+    /* one write(2) of the whole line: O_APPEND keeps concurrent writers' lines whole */
+    data = g_strconcat(line, "\n", NULL);
+    len = strlen(data);
+    n = write(fd, data, len);
+    err = errno;
+    close(fd);
+    if (n != (gssize)len) {
+        g_set_error(error, QN_ERROR, QN_ERROR_LEDGER, "'%s': %s", path,
+                    n < 0 ? g_strerror(err) : "short write");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+qn_ledger_record_launch(QnLedger *ledger, const QnLaunchRecord *record, GError **error)
+{
+    g_autofree gchar *path = NULL;
+    g_autofree gchar *line = NULL;
+    g_autoptr(JsonNode) node = NULL;
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+
+    g_assert(ledger != NULL && record != NULL);
+    path = qn_ledger_launches_path(ledger->dir);
+    node = qn_launch_record_to_json(record);
+    json_generator_set_root(gen, node);
+    line = json_generator_to_data(gen, NULL);
+    return qn_ledger_append_line(path, line, error);
+}
+
+GPtrArray *
+qn_ledger_read_launches(const char *dir)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)qn_launch_record_free);
+    g_autofree gchar *path = NULL;
+
+    g_assert(dir != NULL);
+    path = qn_ledger_launches_path(dir);
+    /* the older generation first, so the records come oldest first */
+    for (guint gen = 0; gen < 2; gen++) {
+        g_autofree gchar *file = gen == 0 ? g_strconcat(path, ".1", NULL) : g_strdup(path);
+        g_autofree gchar *data = NULL;
+        g_auto(GStrv) lines = NULL;
+        gsize len = 0;
+
+        if (!qn_file_read_untrusted(file, (uid_t)-1, QN_LEDGER_JSONL_READ_MAX, &data, &len,
+                                    NULL)) {
+            continue;
+        }
+        lines = g_strsplit(data, "\n", -1);
+        for (guint i = 0; lines[i] != NULL; i++) {
+            g_autoptr(JsonNode) node = NULL;
+            QnLaunchRecord *r;
+
+            if (lines[i][0] == '\0') {
+                continue;
+            }
+            node = qn_json_parse_bounded(lines[i], strlen(lines[i]), QN_JSON_MAX_DEPTH,
+                                         QN_LEDGER_JSONL_READ_MAX, NULL);
+            r = node ? qn_launch_record_from_json(node, NULL) : NULL;
+            if (r != NULL) {
+                g_ptr_array_add(out, r);
+            }
+        }
+    }
+    return out;
+}
+
 void
 qn_ledger_remove_files(const char *dir, gint pid)
 {

@@ -15,7 +15,8 @@ G_BEGIN_DECLS
  *   .lock          root's, 0644: every user's launchers flock it (read-only is enough)
  *   <user>/        one directory per user that launches VMs, owned by that user, 0755:
  *     <pid>.json   its VMs' entries, 0644: published read-only, checked on read
- *     <pid>.qmp, <pid>.ctl.qmp, <pid>.log, exits.jsonl: its own, 0600 (paths: below)
+ *     <pid>.qmp, <pid>.ctl.qmp, <pid>.log, exits.jsonl, launches.jsonl: its own, 0600
+ *                  (paths: below)
  * Nothing root makes is given to another user, and no user can write another's files.
  */
 typedef struct {
@@ -122,6 +123,60 @@ gchar *qn_ledger_log_path(const char *dir, gint pid);
  *   (qn_exit_record_to_json()), rotated to exits.jsonl.1 by the monitor at 256 KiB
  */
 gchar *qn_ledger_exits_path(const char *dir);
+
+/**
+ * QN_LEDGER_JSONL_MAX:
+ * Size at which qn_ledger_append_line() moves a log to `<log>.1` (256 KiB; one generation
+ * kept): exits.jsonl and launches.jsonl stay under 512 KiB a user.
+ */
+#define QN_LEDGER_JSONL_MAX (256U * 1024)
+
+/** QN_LEDGER_JSONL_READ_MAX: largest log generation read (1 MiB, 4x what one may reach). */
+#define QN_LEDGER_JSONL_READ_MAX ((gsize)1024 * 1024)
+
+/**
+ * qn_ledger_launches_path:
+ * Returns: (transfer full): `<dir>/launches.jsonl`, one line per launch outcome
+ *   (qn_ledger_record_launch()), rotated like exits.jsonl
+ */
+gchar *qn_ledger_launches_path(const char *dir);
+
+/**
+ * qn_ledger_append_line:
+ * @path: one of our own logs (exits.jsonl, launches.jsonl), in our own directory
+ * @line: one line, without its line feed
+ * @error: %QN_ERROR_LEDGER naming @path: errno's text (a planted symlink is ELOOP), or "not a
+ *   regular file with one link" (a planted hard link or FIFO)
+ *
+ * Appends @line in one write(2) to @path (made 0600), first moving @path to `@path.1` (one
+ * generation kept, the older one dropped) once it holds %QN_LEDGER_JSONL_MAX bytes. Opened
+ * O_NOFOLLOW | O_NONBLOCK and checked with fstat: never appends through a link. Callers hold
+ * the ledger lock, so rotations do not race (issue 12).
+ * Returns: %TRUE when the line was written
+ */
+gboolean qn_ledger_append_line(const char *path, const char *line, GError **error);
+
+/**
+ * qn_ledger_record_launch:
+ * @ledger: held by qn_ledger_open() (our own directory exists)
+ * @record: what became of the launch (qn_launch_record_new())
+ * @error: as for qn_ledger_append_line()
+ * Appends @record (qn_launch_record_to_json()) to our launches.jsonl.
+ * Returns: %TRUE when recorded
+ */
+gboolean qn_ledger_record_launch(QnLedger *ledger, const QnLaunchRecord *record,
+                                 GError **error);
+
+/**
+ * qn_ledger_read_launches:
+ * @dir: a user's directory in the state directory (another user's files are hostile input)
+ * Reads launches.jsonl.1 then launches.jsonl through qn_file_read_untrusted() (no links, no
+ * FIFOs, at most %QN_LEDGER_JSONL_READ_MAX bytes each), each line through
+ * qn_json_parse_bounded() and qn_launch_record_from_json(); lines that do not read are
+ * skipped, a missing or refused file gives nothing. Never fails.
+ * Returns: (transfer full): QnLaunchRecord*, oldest first
+ */
+GPtrArray *qn_ledger_read_launches(const char *dir);
 
 /**
  * qn_ledger_remove_files:

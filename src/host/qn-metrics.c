@@ -377,6 +377,162 @@ qn_format_extra(GString *out, GPtrArray *entries, const QnMetricsExtra *x)
                            x != NULL ? x->unreadable : 0);
 }
 
+/* counters over both generations of every user's launches.jsonl */
+static void
+qn_format_placements(GString *out, GPtrArray *launches)
+{
+    static const char *const classes[] = { "memory", "cpus", "reservation" };
+    static const char *const errors[] = { "no-fit", "hugepages", "placement", "topology",
+                                          "ledger", "exec", "failed" };
+    const char *other = "other";
+
+    qn_family(out, "qemu_numa_placements_total", "counter",
+              "Launches by outcome (placed: aligned, fallback: the OS allocates, refused: the "
+              "launcher exited 1, incoming: a migration destination) and policy, from "
+              "launches.jsonl and launches.jsonl.1 of every user; resets when a rotation at "
+              "256 KiB drops the older generation");
+    for (guint o = 0; o < QN_LAUNCH_OUTCOMES; o++) {
+        for (guint p = QN_POLICY_BEST_EFFORT; p <= QN_POLICY_SINGLE_NUMA_NODE; p++) {
+            guint n = 0;
+
+            for (guint i = 0; launches != NULL && i < launches->len; i++) {
+                const QnLaunchRecord *r = g_ptr_array_index(launches, i);
+
+                n += r->outcome == o && (guint)r->policy == p;
+            }
+            g_string_append_printf(out, "qemu_numa_placements_total{outcome=\"%s\",policy=\"%s\"} "
+                                   "%u\n", qn_launch_outcome_name(o), qn_policy_to_string(p), n);
+        }
+    }
+    qn_family(out, "qemu_numa_placement_fallbacks_total", "counter",
+              "Fallback launches (incoming ones too) by the class of their reason (memory: no "
+              "node set had it, cpus: no dedicated pCPUs, reservation: the kernel fell short); "
+              "resets as qemu_numa_placements_total");
+    for (guint c = 0; c < G_N_ELEMENTS(classes); c++) {
+        guint n = 0;
+
+        for (guint i = 0; launches != NULL && i < launches->len; i++) {
+            const QnLaunchRecord *r = g_ptr_array_index(launches, i);
+
+            n += g_strcmp0(r->fallback_class, classes[c]) == 0;
+        }
+        g_string_append_printf(out, "qemu_numa_placement_fallbacks_total{reason=\"%s\"} %u\n",
+                               classes[c], n);
+    }
+    qn_family(out, "qemu_numa_placement_refusals_total", "counter",
+              "Refused launches by error code (no-fit: the policy allows no plan; other: codes "
+              "not listed); resets as qemu_numa_placements_total");
+    for (guint c = 0; c <= G_N_ELEMENTS(errors); c++) {
+        const char *code = c < G_N_ELEMENTS(errors) ? errors[c] : other;
+        guint n = 0;
+
+        for (guint i = 0; launches != NULL && i < launches->len; i++) {
+            const QnLaunchRecord *r = g_ptr_array_index(launches, i);
+            gboolean listed = FALSE;
+
+            if (r->outcome != QN_OUTCOME_REFUSED) {
+                continue;
+            }
+            for (guint k = 0; k < G_N_ELEMENTS(errors); k++) {
+                listed = listed || g_strcmp0(r->error, errors[k]) == 0;
+            }
+            n += listed ? g_strcmp0(r->error, code) == 0 : code == other;
+        }
+        g_string_append_printf(out, "qemu_numa_placement_refusals_total{error=\"%s\"} %u\n",
+                               code, n);
+    }
+}
+
+/* one histogram family of @values (gdouble), cumulative buckets @le */
+static void
+qn_format_histogram(GString *out, const char *name, const char *help, const gdouble *le,
+                    guint n_le, GArray *values)
+{
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+    gdouble sum = 0;
+
+    qn_family(out, name, "histogram", help);
+    for (guint b = 0; b <= n_le; b++) {
+        const char *bound = b == n_le ? "+Inf" : g_ascii_formatd(buf, sizeof(buf), "%g", le[b]);
+        guint n = 0;
+
+        for (guint i = 0; i < values->len; i++) {
+            n += b == n_le || g_array_index(values, gdouble, i) <= le[b];
+        }
+        g_string_append_printf(out, "%s_bucket{le=\"%s\"} %u\n", name, bound, n);
+    }
+    for (guint i = 0; i < values->len; i++) {
+        sum += g_array_index(values, gdouble, i);
+    }
+    g_string_append_printf(out, "%s_sum %s\n", name,
+                           g_ascii_formatd(buf, sizeof(buf), "%.9g", sum));
+    g_string_append_printf(out, "%s_count %u\n", name, values->len);
+}
+
+/* hugepage bytes an entry's reservation placed */
+static guint64
+qn_entry_reserved_bytes(const QnLedgerEntry *e)
+{
+    guint64 bytes = 0;
+
+    for (guint r = 0; e->reservations != NULL && r < e->reservations->len; r++) {
+        const QnEntryReservation *res = g_ptr_array_index(e->reservations, r);
+
+        bytes += res->page_size != 0 ? res->bytes : 0;
+    }
+    return bytes;
+}
+
+static void
+qn_add_reservation(GArray *secs, GArray *rates, gdouble seconds, guint64 bytes)
+{
+    gdouble rate;
+
+    if (seconds < 0) {
+        return;
+    }
+    g_array_append_val(secs, seconds);
+    if (bytes > 0 && seconds > 0) {
+        rate = (gdouble)bytes / seconds;
+        g_array_append_val(rates, rate);
+    }
+}
+
+/* The reservations of every launch in the outcome logs, and of running VMs whose launch has
+ * no line there (started before the log existed, or rotated out): no launch twice. */
+static void
+qn_format_reserve(GString *out, GPtrArray *entries, GPtrArray *launches)
+{
+    static const gdouble secs_le[] = { QN_METRICS_RESERVE_SECONDS_BUCKETS };
+    static const gdouble rate_le[] = { QN_METRICS_RESERVE_RATE_BUCKETS };
+    g_autoptr(GArray) secs = g_array_new(FALSE, FALSE, sizeof(gdouble));
+    g_autoptr(GArray) rates = g_array_new(FALSE, FALSE, sizeof(gdouble));
+    g_autoptr(GHashTable) pids = g_hash_table_new(g_direct_hash, g_direct_equal);
+
+    for (guint i = 0; launches != NULL && i < launches->len; i++) {
+        const QnLaunchRecord *r = g_ptr_array_index(launches, i);
+
+        g_hash_table_add(pids, GINT_TO_POINTER(r->pid));
+        qn_add_reservation(secs, rates, r->reserve_seconds, r->reserved_bytes);
+    }
+    for (guint i = 0; i < entries->len; i++) {
+        const QnLedgerEntry *e = g_ptr_array_index(entries, i);
+
+        if (!g_hash_table_contains(pids, GINT_TO_POINTER(e->pid))) {
+            qn_add_reservation(secs, rates, e->reserve_seconds, qn_entry_reserved_bytes(e));
+        }
+    }
+    qn_format_histogram(out, "qemu_numa_reserve_seconds",
+                        "Time the launcher took to reserve (allocate, place and verify) a "
+                        "launch's memory, from launches.jsonl(.1) and the ledger; resets as "
+                        "qemu_numa_placements_total",
+                        secs_le, G_N_ELEMENTS(secs_le), secs);
+    qn_format_histogram(out, "qemu_numa_reserve_bytes_per_second",
+                        "Hugepage bytes a reservation placed over the time it took, per launch "
+                        "that reserved hugepages; resets as qemu_numa_placements_total",
+                        rate_le, G_N_ELEMENTS(rate_le), rates);
+}
+
 gchar *
 qn_metrics_format(const QnTopology *topo, GPtrArray *entries, const QnMetricsExtra *extra)
 {
@@ -386,6 +542,8 @@ qn_metrics_format(const QnTopology *topo, GPtrArray *entries, const QnMetricsExt
     qn_format_nodes(out, topo, entries);
     qn_format_vms(out, entries);
     qn_format_outcomes(out, entries);
+    qn_format_placements(out, extra != NULL ? extra->launches : NULL);
+    qn_format_reserve(out, entries, extra != NULL ? extra->launches : NULL);
     qn_format_extra(out, entries, extra);
     return g_string_free(out, FALSE);
 }

@@ -20,7 +20,17 @@ typedef struct {
     GArray *monitors;     /* nullable: QnMonitorProc (qn_metrics_find_monitors()) */
     GHashTable *exits;    /* nullable: user name -> lines of its exits.jsonl(.1) (GUINT) */
     guint unreadable;     /* ledger files qn_ledger_list() skipped */
+    GPtrArray *launches;  /* nullable: QnLaunchRecord* of every user's launches.jsonl(.1)
+                           * (qn_ledger_read_launches()) */
 } QnMetricsExtra;
+
+/** QN_METRICS_RESERVE_SECONDS_BUCKETS: upper bounds of qemu_numa_reserve_seconds, seconds. */
+#define QN_METRICS_RESERVE_SECONDS_BUCKETS                                                      \
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
+
+/** QN_METRICS_RESERVE_RATE_BUCKETS: of qemu_numa_reserve_bytes_per_second, bytes/s. */
+#define QN_METRICS_RESERVE_RATE_BUCKETS                                                         \
+    1e8, 2.5e8, 5e8, 1e9, 2e9, 4e9, 6e9, 8e9, 1e10, 1.5e10, 2e10, 4e10
 
 /**
  * qn_metrics_find_monitors:

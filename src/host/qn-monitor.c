@@ -131,9 +131,9 @@ static gboolean qn_pin_deferred(gpointer user);
 /* A monitor's log (<state>/<pid>.log, its stderr) and exits.jsonl are bounded (issue 12): the
  * log stops at QN_MONITOR_LOG_MAX bytes and goes with its VM (qn_ledger_remove_files(), and a
  * sweep removes one left by a monitor that died first);
- * exits.jsonl moves to exits.jsonl.1 once it reaches QN_EXITS_MAX bytes, one generation kept. */
+ * exits.jsonl moves to exits.jsonl.1 once it reaches QN_LEDGER_JSONL_MAX bytes, one generation
+ * kept. */
 #define QN_MONITOR_LOG_MAX (256U * 1024)
-#define QN_EXITS_MAX (256U * 1024)
 static gsize qn_log_bytes;
 
 static void
@@ -313,36 +313,14 @@ qn_migration_events_on(QnMonitor *m)
 }
 
 /* Appends @line to @exits (our own exits.jsonl), rotated under the ledger lock at
- * QN_EXITS_MAX bytes to exits.jsonl.1, one generation kept: never through a planted symlink or
- * hard link. */
+ * QN_LEDGER_JSONL_MAX bytes to exits.jsonl.1 (qn_ledger_append_line()). */
 static void
 qn_exits_append(const char *exits, const char *line)
 {
-    int efd = open(exits, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-    struct stat est;
-    FILE *f;
+    g_autoptr(GError) error = NULL;
 
-    if (efd >= 0 && fstat(efd, &est) == 0 && S_ISREG(est.st_mode) &&
-        (guint64)est.st_size >= QN_EXITS_MAX) {
-        g_autofree gchar *old = g_strconcat(exits, ".1", NULL);
-
-        close(efd);
-        efd = rename(exits, old) == 0
-                  ? open(exits, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600)
-                  : -1;
-    }
-    if (efd >= 0 && (fstat(efd, &est) != 0 || !S_ISREG(est.st_mode) || est.st_nlink != 1)) {
-        /* a hard link planted as exits.jsonl: never append to another file */
-        qn_log("%s: not a regular file with one link: exit not recorded", exits);
-        close(efd);
-        efd = -1;
-    }
-    f = efd >= 0 ? fdopen(efd, "a") : NULL;
-    if (f != NULL) {
-        fprintf(f, "%s\n", line);
-        fclose(f);
-    } else if (efd >= 0) {
-        close(efd);
+    if (!qn_ledger_append_line(exits, line, &error)) {
+        qn_log("%s: exit not recorded", error->message);
     }
 }
 

@@ -1,12 +1,13 @@
 /* Fuzz target "ledger": one ledger file (src/host/qn-ledger.c) as qemu-numa-ctl and the
  * launcher read it: qn_ledger_entry_parse(), the typed entry (qn_ledger_entry_from_json()),
  * the reservations it holds (qn_ledger_entry_add_reservations()) and its plan
- * (qn_plan_from_json(), src/core).
+ * (qn_plan_from_json(), src/core); and the same object as a line of launches.jsonl
+ * (qn_launch_record_from_json(), what qemu-numa-ctl metrics reads of every user's log).
  *
  * Input: the file's bytes. Ledger files may be truncated, binary or hand-edited (README
  * "Reliability"): none of that may crash, leak, or reach a g_return_if_fail().
  * Invariants: an entry that reads writes back (qn_ledger_entry_to_json()) to JSON that reads
- * and writes back to the same text; a plan that decodes encodes back to JSON that decodes to
+ * and writes back to the same text, and so does a launch record; a plan that decodes encodes back to JSON that decodes to
  * the same plan, so what qemu-numa-ctl shows is what the planner and the monitor use; no
  * entry deeper than QN_JSON_MAX_DEPTH is parsed, and whatever qn_json_check_bounds() lets
  * through json-glib parses no deeper (qn_fuzz_check_json_bounds()). */
@@ -79,6 +80,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             t3 = qn_to_text(w3);
             if (g_strcmp0(t2, t3) != 0) {
                 qn_fuzz_fail("entry JSON changes on a round trip:\n%s\n%s", t2, t3);
+            }
+        }
+    }
+
+    {
+        g_autoptr(QnLaunchRecord) r = qn_launch_record_from_json(entry, NULL);
+        g_autoptr(QnLaunchRecord) r2 = NULL;
+        g_autoptr(JsonNode) w = NULL, w2 = NULL;
+        g_autofree gchar *t = NULL, *t2 = NULL;
+
+        if (r != NULL) {
+            w = qn_launch_record_to_json(r);
+            r2 = qn_launch_record_from_json(w, NULL);
+            if (r2 == NULL) {
+                qn_fuzz_fail("a written launch record does not read back");
+            }
+            w2 = qn_launch_record_to_json(r2);
+            t = qn_to_text(w);
+            t2 = qn_to_text(w2);
+            if (g_strcmp0(t, t2) != 0) {
+                qn_fuzz_fail("launch record JSON changes on a round trip:\n%s\n%s", t, t2);
             }
         }
     }
