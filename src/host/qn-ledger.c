@@ -415,8 +415,13 @@ qn_ledger_read_launches(const char *dir)
 {
     GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)qn_launch_record_free);
     g_autofree gchar *path = NULL;
+    struct stat dst;
 
     g_assert(dir != NULL);
+    /* only the directory owner's own file: a link into another user's file is not theirs */
+    if (lstat(dir, &dst) != 0 || !S_ISDIR(dst.st_mode)) {
+        return out;
+    }
     path = qn_ledger_launches_path(dir);
     /* the older generation first, so the records come oldest first */
     for (guint gen = 0; gen < 2; gen++) {
@@ -425,7 +430,7 @@ qn_ledger_read_launches(const char *dir)
         g_auto(GStrv) lines = NULL;
         gsize len = 0;
 
-        if (!qn_file_read_untrusted(file, (uid_t)-1, QN_LEDGER_JSONL_READ_MAX, &data, &len,
+        if (!qn_file_read_untrusted(file, dst.st_uid, QN_LEDGER_JSONL_READ_MAX, &data, &len,
                                     NULL)) {
             continue;
         }
