@@ -49,7 +49,8 @@ GArray *qn_metrics_find_monitors(const char *proc_root, const char *state_dir);
 /**
  * qn_metrics_count_lines:
  * @path: a file another user may have written (exits.jsonl): read through
- *   qn_file_read_untrusted() (no links, no FIFOs, at most 1 MiB)
+ *   qn_file_read_untrusted() (no links, no FIFOs, at most 1 MiB), and only when owned by the
+ *   owner of its directory (the user it belongs to)
  * Returns: its number of non-empty lines, 0 when missing or unreadable
  */
 guint qn_metrics_count_lines(const char *path);
