@@ -304,9 +304,13 @@ qn_plan_stage_locality(QnPlanner *p, GError **error)
             qn_bitmap_set(vcpus[i], next++);
         }
     }
-    qn_plan_free(p->plan);
-    p->plan = qn_shape_build_sized_plan(p, best.n, best.set, best.bytes, g0->page_size, vcpus,
-                                        "guest nodes sized to fill the nearest host node first "
-                                        "(nearer memory than an even split)");
+    {
+        guint64 page_size = g0->page_size; /* g0 goes with the plan it belongs to */
+
+        qn_plan_free(p->plan);
+        p->plan = qn_shape_build_sized_plan(p, best.n, best.set, best.bytes, page_size, vcpus,
+                                            "guest nodes sized to fill the nearest host node "
+                                            "first (nearer memory than an even split)");
+    }
     return QN_STAGE_OK;
 }
