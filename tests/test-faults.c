@@ -463,7 +463,7 @@ static void
 qn_assert_only_ours(const char *state)
 {
     /* a monitor may be mid-write: its temporary file is named by pid too */
-    g_autoptr(GRegex) ours = g_regex_new("^(\\.lock|exits\\.jsonl|"
+    g_autoptr(GRegex) ours = g_regex_new("^(\\.lock|(exits|launches)\\.jsonl(\\.1)?|"
                                          "[0-9]+\\.(json|log|qmp|ctl\\.qmp)|"
                                          "\\.[0-9]+\\.json\\.[A-Za-z0-9]{6})$", 0, 0, NULL);
     g_autofree gchar *udir = qn_udir(state);
