@@ -183,6 +183,83 @@ test_parsers(void)
         g_assert_cmpuint(GPOINTER_TO_SIZE(g_hash_table_lookup(m, GUINT_TO_POINTER(0))), ==,
                          2 * 4096);
     }
+    {
+        /* one backend's mapping, told apart by its length (32M), then two of 8M: not told */
+        const char *maps = "7f0000000000-7f0002000000 rw-p 00000000 00:00 0 \n"
+                           "7f0002000000-7f0002001000 ---p 00000000 00:00 0 \n"
+                           "7f1000000000-7f1000800000 rw-p 00000000 00:00 0 \n"
+                           "7f2000000000-7f2000800000 rw-s 00000000 00:0e 7 /dev/hugepages/x\n";
+        const char *numa = "7f0000000000 default anon=8192 dirty=8192 N0=6000 N1=2192 "
+                           "kernelpagesize_kB=4\n"
+                           "7f1000000000 bind:1 anon=10 N1=10 kernelpagesize_kB=4\n";
+        guint matches = 0;
+        g_autoptr(GHashTable) m = qn_parse_numa_maps_mapping(maps, numa, 32 * QN_MiB,
+                                                             &matches);
+
+        g_assert_cmpuint(matches, ==, 1);
+        g_assert_cmpuint(g_hash_table_size(m), ==, 2);
+        g_assert_cmpuint(GPOINTER_TO_SIZE(g_hash_table_lookup(m, GUINT_TO_POINTER(1))), ==,
+                         2192 * 4096);
+        g_assert_null(qn_parse_numa_maps_mapping(maps, numa, 8 * QN_MiB, &matches));
+        g_assert_cmpuint(matches, ==, 2);
+        g_assert_null(qn_parse_numa_maps_mapping(maps, numa, 1 * QN_MiB, &matches));
+        g_assert_cmpuint(matches, ==, 0);
+        g_assert_null(qn_parse_numa_maps_mapping("garbage\n-\nzz-1 x\n", "", 0, &matches));
+    }
+}
+
+/* query-memory-devices as QEMU 7.2 answers it (a hotplugged DIMM, a virtio-mem device, a
+ * malformed member skipped) into the entry, measured, and back through its JSON reader. */
+static void
+test_entry_memory_devices(void)
+{
+    g_autoptr(JsonNode) reply = json_from_string(
+        "[{\"type\": \"dimm\", \"data\": {\"id\": \"dimm1\", \"memdev\": \"/objects/hp1\","
+        " \"node\": 1, \"size\": 33554432, \"slot\": 0, \"addr\": 4294967296,"
+        " \"hotplugged\": true, \"hotpluggable\": true}},"
+        " {\"type\": \"virtio-mem\", \"data\": {\"id\": \"vm0\", \"memdev\": \"/objects/m0\","
+        " \"node\": 0, \"size\": 0, \"requested-size\": 0, \"max-size\": 8388608,"
+        " \"block-size\": 2097152, \"memaddr\": 0}},"
+        " {\"type\": \"dimm\", \"data\": 7}, 3]", NULL);
+    g_autoptr(GPtrArray) devs = qn_entry_memory_devices_from_qmp(reply);
+    g_autoptr(GPtrArray) again = qn_entry_memory_devices_from_qmp(reply);
+    g_autoptr(QnLedgerEntry) e = NULL;
+    const char *maps = "7f0000000000-7f0002000000 rw-p 00000000 00:00 0 \n";
+    const char *numa = "7f0000000000 default anon=16 N1=16 kernelpagesize_kB=4\n";
+    const QnEntryMemoryDevice *d;
+    g_autoptr(JsonNode) j = NULL;
+    g_autoptr(QnLedgerEntry) back = NULL;
+    g_autoptr(JsonNode) minimal = json_from_string("{\"pid\": 42}", NULL);
+
+    g_assert_null(qn_entry_memory_devices_from_qmp(NULL));
+    g_assert_nonnull(devs);
+    g_assert_cmpuint(devs->len, ==, 2);
+    g_assert_true(qn_entry_memory_devices_equal(devs, again));
+    qn_entry_memory_devices_measure(devs, maps, numa);
+    d = g_ptr_array_index(devs, 0);
+    g_assert_cmpstr(d->memdev, ==, "hp1");
+    g_assert_cmpint(d->node, ==, 1);
+    g_assert_cmpint(d->hotplugged, ==, 1);
+    g_assert_cmpuint(d->mappings, ==, 1);
+    g_assert_cmpuint(d->placement->len, ==, 1);
+    g_assert_cmpuint(g_array_index(d->placement, QnEntryNodeBytes, 0).bytes, ==, 16 * 4096);
+    d = g_ptr_array_index(devs, 1);
+    g_assert_cmpuint(d->backend_size, ==, 8 * QN_MiB); /* virtio-mem: its whole region */
+    g_assert_cmpint(d->hotplugged, ==, -1);
+    g_assert_null(d->placement);
+    g_ptr_array_remove_index(again, 1);
+    g_assert_false(qn_entry_memory_devices_equal(devs, again));
+    e = qn_ledger_entry_from_json(minimal, NULL); /* only "pid" is required */
+    g_assert_null(e->memory_devices);
+    qn_ledger_entry_set_memory_devices(e, g_ptr_array_ref(devs));
+    j = qn_ledger_entry_to_json(e, FALSE);
+    back = qn_ledger_entry_from_json(j, NULL);
+    g_assert_nonnull(back);
+    g_assert_true(qn_entry_memory_devices_equal(back->memory_devices, devs));
+    d = g_ptr_array_index(back->memory_devices, 0);
+    g_assert_cmpuint(d->mappings, ==, 1);
+    g_assert_cmpuint(g_array_index(d->placement, QnEntryNodeBytes, 0).host_node, ==, 1);
+    g_assert_false(json_object_has_member(back->extra, "memory_devices"));
 }
 
 static void
@@ -1193,6 +1270,7 @@ main(int argc, char **argv)
     g_test_add_func("/core/size", test_size);
     g_test_add_func("/core/keyval", test_keyval);
     g_test_add_func("/core/parsers", test_parsers);
+    g_test_add_func("/core/entry/memory-devices", test_entry_memory_devices);
     g_test_add_func("/core/config", test_config);
     g_test_add_func("/core/argv/libvirt", test_argv_libvirt);
     g_test_add_func("/core/argv/smp", test_argv_smp);
