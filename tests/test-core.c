@@ -845,6 +845,10 @@ static const Hostile hostile[] = {
     { "conf", "[qemu-numa]\nemulator-threads=everywhere\n", QN_ERROR_BAD_CONFIG, "'everywhere'" },
     { "conf", "[qemu-numa]\npacking=random\n", QN_ERROR_BAD_CONFIG, "packing 'random'" },
     { "conf", "[qemu-numa]\ncpuless-nodes=sometimes\n", QN_ERROR_BAD_CONFIG, "'sometimes'" },
+    { "conf", "[qemu-numa]\nhotplug-headroom=all\n", QN_ERROR_BAD_CONFIG,
+      "hotplug-headroom 'all'" },
+    { "env", "QEMU_NUMA_HOTPLUG_HEADROOM=2", QN_ERROR_BAD_CONFIG,
+      "QEMU_NUMA_HOTPLUG_HEADROOM '2'" },
     { "conf", "[qemu-numa]\nmirror-distances=host\n", QN_ERROR_BAD_CONFIG,
       "mirror-distances 'host'" },
     { "conf", "[qemu-numa]\ndevice-locality=last\n", QN_ERROR_BAD_CONFIG,
@@ -1161,6 +1165,63 @@ qn_set_resv(QnTopology *t, guint64 page_size, guint64 pages)
 /* resv_hugepages is global per page size: the pages a plan takes of one size, on all nodes
  * together, stay within free - (held in the ledger) - resv, even where one node's free pages
  * would hold the guest. 2x2's free 2M pages: 4096 + 3000 + 1024 + 0 = 8120. */
+/* hotplug-headroom = on (issue 16): a VM's held maxmem room, through its ledger entry (the
+ * plan's JSON and back), is taken for the next launch's planner. On 2x2 (free 2M pages: 4096,
+ * 3000, 1024, 0) a 3G guest with maxmem=4G goes on host 1 (best fit) and holds 1G more there;
+ * a 5G guest (2560 pages) then no longer fits host 1 (3000 - 512) and goes to host 0, where
+ * without the headroom it went to host 1. With the setting off, the entry holds nothing (its
+ * reserved pages are in the kernel's counters). */
+static void
+test_plan_headroom(void)
+{
+    const char *argv_a[] = { "qemu", "-m", "3G,slots=1,maxmem=4G", "-smp", "2", NULL };
+    const char *argv_b[] = { "qemu", "-m", "5G", "-smp", "2", NULL };
+    const char *on_env[] = { "QEMU_NUMA_POLICY=restricted", "QEMU_NUMA_HUGEPAGE_SIZE=2M",
+                             "QEMU_NUMA_GUEST_NODES=1", "QEMU_NUMA_HOTPLUG_HEADROOM=on", NULL };
+    const char *off_env[] = { "QEMU_NUMA_POLICY=restricted", "QEMU_NUMA_HUGEPAGE_SIZE=2M",
+                              "QEMU_NUMA_GUEST_NODES=1", NULL };
+    g_autoptr(QnTopology) t = qn_fake("2x2");
+    g_autoptr(QnConfig) on = qn_config_load(NULL, "t", on_env, NULL);
+    g_autoptr(QnConfig) off = qn_config_load(NULL, "t", off_env, NULL);
+    g_autoptr(QnQemuArgv) qa = qn_qemu_argv_parse(argv_a, NULL);
+    g_autoptr(QnQemuArgv) qb = qn_qemu_argv_parse(argv_b, NULL);
+    g_autoptr(QnPlan) a = qn_plan_compute(t, NULL, qa, on, NULL);
+    g_autoptr(QnPlan) a_off = qn_plan_compute(t, NULL, qa, off, NULL);
+    g_autoptr(QnLedgerEntry) ea = NULL;
+    g_autoptr(QnLedgerEntry) ea_off = NULL;
+    g_autoptr(QnReservations) held = qn_reservations_new();
+    g_autoptr(QnReservations) none = qn_reservations_new();
+    g_autoptr(QnPlan) b = NULL;
+    g_autoptr(QnPlan) b_free = NULL;
+    const QnGuestNode *ga;
+    guint h;
+
+    g_assert_true(on->hotplug_headroom && !off->hotplug_headroom);
+    g_assert_nonnull(a);
+    ga = g_ptr_array_index(a->guest_nodes, 0);
+    g_assert_cmpuint(ga->headroom, ==, 1 * QN_GiB);
+    h = (guint)qn_bitmap_next(ga->host_nodes, 0);
+    ea = qn_ledger_entry_new("a", NULL, 42, 0, QN_ENTRY_RESERVED, a);
+    g_assert_cmpuint(((const QnGuestNode *)g_ptr_array_index(ea->plan->guest_nodes, 0))->headroom,
+                     ==, 1 * QN_GiB); /* through the plan's JSON */
+    qn_ledger_entry_add_reservations(ea, held);
+    g_assert_cmpuint(held->items->len, ==, 1);
+    g_assert_cmpuint(g_array_index(held->items, QnNodeReservation, 0).node, ==, h);
+    g_assert_cmpuint(g_array_index(held->items, QnNodeReservation, 0).bytes, ==, 1 * QN_GiB);
+    g_assert_cmpuint(h, ==, 1);
+    ea_off = qn_ledger_entry_new("a", NULL, 43, 0, QN_ENTRY_RESERVED, a_off);
+    qn_ledger_entry_add_reservations(ea_off, none);
+    g_assert_cmpuint(none->items->len, ==, 0); /* reserved hugepages show in the counters */
+    b_free = qn_plan_compute(t, none, qb, off, NULL);
+    b = qn_plan_compute(t, held, qb, off, NULL);
+    g_assert_nonnull(b_free);
+    g_assert_nonnull(b);
+    g_assert_true(qn_bitmap_test(((const QnGuestNode *)g_ptr_array_index(b_free->guest_nodes,
+                                                                          0))->host_nodes, h));
+    g_assert_false(qn_bitmap_test(((const QnGuestNode *)g_ptr_array_index(b->guest_nodes,
+                                                                           0))->host_nodes, h));
+}
+
 static void
 test_plan_resv(void)
 {
@@ -1281,6 +1342,7 @@ main(int argc, char **argv)
     g_test_add_func("/core/plan/json-roundtrip", test_plan_json_roundtrip);
     g_test_add_func("/core/plan/fallback", test_plan_fallback);
     g_test_add_func("/core/plan/resv", test_plan_resv);
+    g_test_add_func("/core/plan/headroom", test_plan_headroom);
     g_test_add_func("/core/plan/migrate-args", test_migrate_args);
     g_test_add_func("/core/reserve/worker-cpus", test_reserve_worker_cpus);
     g_test_add_func("/core/hostile", test_hostile);
