@@ -561,6 +561,47 @@ qn_status_refresh(const QnConfig *cfg, QnLedgerEntry *e, GError **ret_qerr)
 
         qn_ledger_entry_set_measured_memory(e, per_node);
     }
+    if (e->memory_devices != NULL) {
+        /* the devices as the monitor last listed them, their backends' pages measured now */
+        g_autofree gchar *vma_path = g_strdup_printf("%s/%d/maps", cfg->proc_root, e->pid);
+        g_autofree gchar *vmas = NULL;
+
+        if (g_file_get_contents(vma_path, &vmas, NULL, NULL) && maps != NULL) {
+            qn_entry_memory_devices_measure(e->memory_devices, vmas, maps);
+        }
+    }
+}
+
+/* `status` text: the memory devices the monitor saw and where their backends' pages are. */
+static void
+qn_print_memory_devices(const QnLedgerEntry *e)
+{
+    if (e->memory_devices == NULL) {
+        return;
+    }
+    printf("memory devices (query-memory-devices; backend pages by host node, measured):\n");
+    for (guint i = 0; i < e->memory_devices->len; i++) {
+        const QnEntryMemoryDevice *d = g_ptr_array_index(e->memory_devices, i);
+        g_autofree gchar *size = qn_size_format_human(d->size);
+        g_autoptr(GString) where = g_string_new(NULL);
+
+        for (guint k = 0; d->placement != NULL && k < d->placement->len; k++) {
+            const QnEntryNodeBytes *nb = &g_array_index(d->placement, QnEntryNodeBytes, k);
+            g_autofree gchar *h = qn_size_format_human(nb->bytes);
+
+            g_string_append_printf(where, "%shost node %u %s", k ? ", " : "", nb->host_node, h);
+        }
+        if (d->placement == NULL) {
+            g_string_append_printf(where, "not measured (%u mappings of its backend's size)",
+                                   d->mappings);
+        } else if (d->placement->len == 0) {
+            g_string_append(where, "no page touched yet");
+        }
+        printf("  %-10s %-10s memdev %s, guest node %d, %s%s: %s\n",
+               qn_safe(0, d->id ? d->id : "-"), qn_safe(1, d->type),
+               qn_safe(2, d->memdev ? d->memdev : "-"), d->node, size,
+               d->hotplugged == 1 ? ", hotplugged" : "", where->str);
+    }
 }
 
 static int
@@ -605,6 +646,7 @@ qn_cmd_status(const QnConfig *cfg, const char *which, GError **error)
 
         printf("  node %-4u %s\n", nb->host_node, h);
     }
+    qn_print_memory_devices(e);
     return 0;
 }
 

@@ -183,6 +183,83 @@ test_parsers(void)
         g_assert_cmpuint(GPOINTER_TO_SIZE(g_hash_table_lookup(m, GUINT_TO_POINTER(0))), ==,
                          2 * 4096);
     }
+    {
+        /* one backend's mapping, told apart by its length (32M), then two of 8M: not told */
+        const char *maps = "7f0000000000-7f0002000000 rw-p 00000000 00:00 0 \n"
+                           "7f0002000000-7f0002001000 ---p 00000000 00:00 0 \n"
+                           "7f1000000000-7f1000800000 rw-p 00000000 00:00 0 \n"
+                           "7f2000000000-7f2000800000 rw-s 00000000 00:0e 7 /dev/hugepages/x\n";
+        const char *numa = "7f0000000000 default anon=8192 dirty=8192 N0=6000 N1=2192 "
+                           "kernelpagesize_kB=4\n"
+                           "7f1000000000 bind:1 anon=10 N1=10 kernelpagesize_kB=4\n";
+        guint matches = 0;
+        g_autoptr(GHashTable) m = qn_parse_numa_maps_mapping(maps, numa, 32 * QN_MiB,
+                                                             &matches);
+
+        g_assert_cmpuint(matches, ==, 1);
+        g_assert_cmpuint(g_hash_table_size(m), ==, 2);
+        g_assert_cmpuint(GPOINTER_TO_SIZE(g_hash_table_lookup(m, GUINT_TO_POINTER(1))), ==,
+                         2192 * 4096);
+        g_assert_null(qn_parse_numa_maps_mapping(maps, numa, 8 * QN_MiB, &matches));
+        g_assert_cmpuint(matches, ==, 2);
+        g_assert_null(qn_parse_numa_maps_mapping(maps, numa, 1 * QN_MiB, &matches));
+        g_assert_cmpuint(matches, ==, 0);
+        g_assert_null(qn_parse_numa_maps_mapping("garbage\n-\nzz-1 x\n", "", 0, &matches));
+    }
+}
+
+/* query-memory-devices as QEMU 7.2 answers it (a hotplugged DIMM, a virtio-mem device, a
+ * malformed member skipped) into the entry, measured, and back through its JSON reader. */
+static void
+test_entry_memory_devices(void)
+{
+    g_autoptr(JsonNode) reply = json_from_string(
+        "[{\"type\": \"dimm\", \"data\": {\"id\": \"dimm1\", \"memdev\": \"/objects/hp1\","
+        " \"node\": 1, \"size\": 33554432, \"slot\": 0, \"addr\": 4294967296,"
+        " \"hotplugged\": true, \"hotpluggable\": true}},"
+        " {\"type\": \"virtio-mem\", \"data\": {\"id\": \"vm0\", \"memdev\": \"/objects/m0\","
+        " \"node\": 0, \"size\": 0, \"requested-size\": 0, \"max-size\": 8388608,"
+        " \"block-size\": 2097152, \"memaddr\": 0}},"
+        " {\"type\": \"dimm\", \"data\": 7}, 3]", NULL);
+    g_autoptr(GPtrArray) devs = qn_entry_memory_devices_from_qmp(reply);
+    g_autoptr(GPtrArray) again = qn_entry_memory_devices_from_qmp(reply);
+    g_autoptr(QnLedgerEntry) e = NULL;
+    const char *maps = "7f0000000000-7f0002000000 rw-p 00000000 00:00 0 \n";
+    const char *numa = "7f0000000000 default anon=16 N1=16 kernelpagesize_kB=4\n";
+    const QnEntryMemoryDevice *d;
+    g_autoptr(JsonNode) j = NULL;
+    g_autoptr(QnLedgerEntry) back = NULL;
+    g_autoptr(JsonNode) minimal = json_from_string("{\"pid\": 42}", NULL);
+
+    g_assert_null(qn_entry_memory_devices_from_qmp(NULL));
+    g_assert_nonnull(devs);
+    g_assert_cmpuint(devs->len, ==, 2);
+    g_assert_true(qn_entry_memory_devices_equal(devs, again));
+    qn_entry_memory_devices_measure(devs, maps, numa);
+    d = g_ptr_array_index(devs, 0);
+    g_assert_cmpstr(d->memdev, ==, "hp1");
+    g_assert_cmpint(d->node, ==, 1);
+    g_assert_cmpint(d->hotplugged, ==, 1);
+    g_assert_cmpuint(d->mappings, ==, 1);
+    g_assert_cmpuint(d->placement->len, ==, 1);
+    g_assert_cmpuint(g_array_index(d->placement, QnEntryNodeBytes, 0).bytes, ==, 16 * 4096);
+    d = g_ptr_array_index(devs, 1);
+    g_assert_cmpuint(d->backend_size, ==, 8 * QN_MiB); /* virtio-mem: its whole region */
+    g_assert_cmpint(d->hotplugged, ==, -1);
+    g_assert_null(d->placement);
+    g_ptr_array_remove_index(again, 1);
+    g_assert_false(qn_entry_memory_devices_equal(devs, again));
+    e = qn_ledger_entry_from_json(minimal, NULL); /* only "pid" is required */
+    g_assert_null(e->memory_devices);
+    qn_ledger_entry_set_memory_devices(e, g_ptr_array_ref(devs));
+    j = qn_ledger_entry_to_json(e, FALSE);
+    back = qn_ledger_entry_from_json(j, NULL);
+    g_assert_nonnull(back);
+    g_assert_true(qn_entry_memory_devices_equal(back->memory_devices, devs));
+    d = g_ptr_array_index(back->memory_devices, 0);
+    g_assert_cmpuint(d->mappings, ==, 1);
+    g_assert_cmpuint(g_array_index(d->placement, QnEntryNodeBytes, 0).host_node, ==, 1);
+    g_assert_false(json_object_has_member(back->extra, "memory_devices"));
 }
 
 static void
@@ -768,6 +845,10 @@ static const Hostile hostile[] = {
     { "conf", "[qemu-numa]\nemulator-threads=everywhere\n", QN_ERROR_BAD_CONFIG, "'everywhere'" },
     { "conf", "[qemu-numa]\npacking=random\n", QN_ERROR_BAD_CONFIG, "packing 'random'" },
     { "conf", "[qemu-numa]\ncpuless-nodes=sometimes\n", QN_ERROR_BAD_CONFIG, "'sometimes'" },
+    { "conf", "[qemu-numa]\nhotplug-headroom=all\n", QN_ERROR_BAD_CONFIG,
+      "hotplug-headroom 'all'" },
+    { "env", "QEMU_NUMA_HOTPLUG_HEADROOM=2", QN_ERROR_BAD_CONFIG,
+      "QEMU_NUMA_HOTPLUG_HEADROOM '2'" },
     { "conf", "[qemu-numa]\nmirror-distances=host\n", QN_ERROR_BAD_CONFIG,
       "mirror-distances 'host'" },
     { "conf", "[qemu-numa]\ndevice-locality=last\n", QN_ERROR_BAD_CONFIG,
@@ -1084,6 +1165,63 @@ qn_set_resv(QnTopology *t, guint64 page_size, guint64 pages)
 /* resv_hugepages is global per page size: the pages a plan takes of one size, on all nodes
  * together, stay within free - (held in the ledger) - resv, even where one node's free pages
  * would hold the guest. 2x2's free 2M pages: 4096 + 3000 + 1024 + 0 = 8120. */
+/* hotplug-headroom = on (issue 16): a VM's held maxmem room, through its ledger entry (the
+ * plan's JSON and back), is taken for the next launch's planner. On 2x2 (free 2M pages: 4096,
+ * 3000, 1024, 0) a 3G guest with maxmem=4G goes on host 1 (best fit) and holds 1G more there;
+ * a 5G guest (2560 pages) then no longer fits host 1 (3000 - 512) and goes to host 0, where
+ * without the headroom it went to host 1. With the setting off, the entry holds nothing (its
+ * reserved pages are in the kernel's counters). */
+static void
+test_plan_headroom(void)
+{
+    const char *argv_a[] = { "qemu", "-m", "3G,slots=1,maxmem=4G", "-smp", "2", NULL };
+    const char *argv_b[] = { "qemu", "-m", "5G", "-smp", "2", NULL };
+    const char *on_env[] = { "QEMU_NUMA_POLICY=restricted", "QEMU_NUMA_HUGEPAGE_SIZE=2M",
+                             "QEMU_NUMA_GUEST_NODES=1", "QEMU_NUMA_HOTPLUG_HEADROOM=on", NULL };
+    const char *off_env[] = { "QEMU_NUMA_POLICY=restricted", "QEMU_NUMA_HUGEPAGE_SIZE=2M",
+                              "QEMU_NUMA_GUEST_NODES=1", NULL };
+    g_autoptr(QnTopology) t = qn_fake("2x2");
+    g_autoptr(QnConfig) on = qn_config_load(NULL, "t", on_env, NULL);
+    g_autoptr(QnConfig) off = qn_config_load(NULL, "t", off_env, NULL);
+    g_autoptr(QnQemuArgv) qa = qn_qemu_argv_parse(argv_a, NULL);
+    g_autoptr(QnQemuArgv) qb = qn_qemu_argv_parse(argv_b, NULL);
+    g_autoptr(QnPlan) a = qn_plan_compute(t, NULL, qa, on, NULL);
+    g_autoptr(QnPlan) a_off = qn_plan_compute(t, NULL, qa, off, NULL);
+    g_autoptr(QnLedgerEntry) ea = NULL;
+    g_autoptr(QnLedgerEntry) ea_off = NULL;
+    g_autoptr(QnReservations) held = qn_reservations_new();
+    g_autoptr(QnReservations) none = qn_reservations_new();
+    g_autoptr(QnPlan) b = NULL;
+    g_autoptr(QnPlan) b_free = NULL;
+    const QnGuestNode *ga;
+    guint h;
+
+    g_assert_true(on->hotplug_headroom && !off->hotplug_headroom);
+    g_assert_nonnull(a);
+    ga = g_ptr_array_index(a->guest_nodes, 0);
+    g_assert_cmpuint(ga->headroom, ==, 1 * QN_GiB);
+    h = (guint)qn_bitmap_next(ga->host_nodes, 0);
+    ea = qn_ledger_entry_new("a", NULL, 42, 0, QN_ENTRY_RESERVED, a);
+    g_assert_cmpuint(((const QnGuestNode *)g_ptr_array_index(ea->plan->guest_nodes, 0))->headroom,
+                     ==, 1 * QN_GiB); /* through the plan's JSON */
+    qn_ledger_entry_add_reservations(ea, held);
+    g_assert_cmpuint(held->items->len, ==, 1);
+    g_assert_cmpuint(g_array_index(held->items, QnNodeReservation, 0).node, ==, h);
+    g_assert_cmpuint(g_array_index(held->items, QnNodeReservation, 0).bytes, ==, 1 * QN_GiB);
+    g_assert_cmpuint(h, ==, 1);
+    ea_off = qn_ledger_entry_new("a", NULL, 43, 0, QN_ENTRY_RESERVED, a_off);
+    qn_ledger_entry_add_reservations(ea_off, none);
+    g_assert_cmpuint(none->items->len, ==, 0); /* reserved hugepages show in the counters */
+    b_free = qn_plan_compute(t, none, qb, off, NULL);
+    b = qn_plan_compute(t, held, qb, off, NULL);
+    g_assert_nonnull(b_free);
+    g_assert_nonnull(b);
+    g_assert_true(qn_bitmap_test(((const QnGuestNode *)g_ptr_array_index(b_free->guest_nodes,
+                                                                          0))->host_nodes, h));
+    g_assert_false(qn_bitmap_test(((const QnGuestNode *)g_ptr_array_index(b->guest_nodes,
+                                                                           0))->host_nodes, h));
+}
+
 static void
 test_plan_resv(void)
 {
@@ -1193,6 +1331,7 @@ main(int argc, char **argv)
     g_test_add_func("/core/size", test_size);
     g_test_add_func("/core/keyval", test_keyval);
     g_test_add_func("/core/parsers", test_parsers);
+    g_test_add_func("/core/entry/memory-devices", test_entry_memory_devices);
     g_test_add_func("/core/config", test_config);
     g_test_add_func("/core/argv/libvirt", test_argv_libvirt);
     g_test_add_func("/core/argv/smp", test_argv_smp);
@@ -1203,6 +1342,7 @@ main(int argc, char **argv)
     g_test_add_func("/core/plan/json-roundtrip", test_plan_json_roundtrip);
     g_test_add_func("/core/plan/fallback", test_plan_fallback);
     g_test_add_func("/core/plan/resv", test_plan_resv);
+    g_test_add_func("/core/plan/headroom", test_plan_headroom);
     g_test_add_func("/core/plan/migrate-args", test_migrate_args);
     g_test_add_func("/core/reserve/worker-cpus", test_reserve_worker_cpus);
     g_test_add_func("/core/hostile", test_hostile);

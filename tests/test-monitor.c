@@ -308,6 +308,108 @@ test_monitor_qemu_exits_early(QnTestLaunch *f, gconstpointer data)
     g_assert_nonnull(strstr(text, "\"name\":\"early\""));
 }
 
+/* The user's own QMP command @cmd with @args (JSON text), which must succeed. */
+static void
+qn_user_qmp_args(const char *sock, const char *cmd, const char *args)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) a = json_from_string(args, &error);
+    g_autoptr(JsonNode) r = NULL;
+
+    g_assert_no_error(error);
+    r = qn_qmp_query(sock, cmd, json_node_get_object(a), 10000, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(r);
+}
+
+/* The memory device @id in a `status --json` answer, or NULL. */
+static JsonObject *
+qn_status_memory_device(JsonNode *st, const char *id)
+{
+    JsonNode *n = json_object_get_member(json_node_get_object(st), "memory_devices");
+    JsonArray *a;
+
+    if (n == NULL || !JSON_NODE_HOLDS_ARRAY(n)) {
+        return NULL;
+    }
+    a = json_node_get_array(n);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *d = json_array_get_object_element(a, i);
+
+        if (g_strcmp0(json_object_get_string_member_with_default(d, "id", NULL), id) == 0) {
+            return d;
+        }
+    }
+    return NULL;
+}
+
+/* Memory hotplugged over the user's own QMP socket (issue 16 item 3): QEMU 7.2 sends no event
+ * for a device_add, yet `ctl status` lists the DIMM within a few seconds with its size, guest
+ * node and backend, hotplugged, and its backend's pages (preallocated: all resident) measured
+ * on host node 0; the text output shows it too. */
+static void
+test_monitor_memory_hotplug(QnTestLaunch *f, gconstpointer data)
+{
+    const char *const *env;
+    const char *args[] = { "-name", "hp0", "-m", "64M,slots=2,maxmem=256M", "-smp", "1",
+                           "-machine", "pc", "-nodefaults", "-display", "none", NULL };
+    const char *status[] = { "status", "hp0", NULL };
+    g_autofree gchar *text = NULL;
+    JsonObject *d = NULL;
+    JsonObject *p0;
+    JsonArray *placement;
+    gint64 t0, deadline;
+    gsize len;
+    Vm *vm;
+
+    if (f->skipped) {
+        return;
+    }
+    env = qn_launch_env(f, NULL);
+    vm = qn_vm_start(env, args);
+    qn_vm_wait_qmp(vm);
+    g_assert_cmpuint(qn_wait_entries(f->state, 1, 5000), ==, 1);
+    qn_user_qmp_args(vm->sock, "object-add",
+                     "{\"qom-type\": \"memory-backend-ram\", \"id\": \"hp1\", "
+                     "\"size\": 33554432, \"prealloc\": true}");
+    qn_user_qmp_args(vm->sock, "device_add",
+                     "{\"driver\": \"pc-dimm\", \"id\": \"dimm1\", \"memdev\": \"hp1\", "
+                     "\"node\": 0}");
+    t0 = g_get_monotonic_time();
+    deadline = t0 + 5 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autoptr(JsonNode) st = qn_ctl_json(f->state, status);
+
+        g_assert_nonnull(st);
+        d = qn_status_memory_device(st, "dimm1");
+        if (d != NULL || g_get_monotonic_time() > deadline) {
+            g_assert_nonnull(d);
+            d = json_object_ref(d);
+            break;
+        }
+        g_usleep(100 * 1000);
+    }
+    g_test_message("dimm1 listed %" G_GINT64_FORMAT " ms after device_add",
+                   (g_get_monotonic_time() - t0) / 1000);
+    g_assert_cmpstr(json_object_get_string_member(d, "type"), ==, "dimm");
+    g_assert_cmpstr(json_object_get_string_member(d, "memdev"), ==, "hp1");
+    g_assert_cmpint(json_object_get_int_member(d, "node"), ==, 0);
+    g_assert_cmpint(json_object_get_int_member(d, "size"), ==, 32 << 20);
+    g_assert_true(json_object_get_boolean_member(d, "hotplugged"));
+    g_assert_cmpint(json_object_get_int_member(d, "mappings"), ==, 1);
+    placement = json_object_get_array_member(d, "placement");
+    g_assert_cmpuint(json_array_get_length(placement), ==, 1);
+    p0 = json_array_get_object_element(placement, 0);
+    g_assert_cmpint(json_object_get_int_member(p0, "host_node"), ==, 0);
+    g_assert_cmpint(json_object_get_int_member(p0, "bytes"), ==, 32 << 20);
+    json_object_unref(d);
+    text = qn_ctl_text(f->state, status, &len);
+    g_test_message("%s", text);
+    g_assert_nonnull(strstr(text, "dimm1"));
+    g_assert_nonnull(strstr(text, "memdev hp1, guest node 0, 32.0 MiB, hotplugged: host node 0"));
+    qn_vm_quit(vm);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -315,6 +417,7 @@ main(int argc, char **argv)
     qn_test_add_launch("/monitor/lifecycle", NULL, test_monitor_lifecycle);
     qn_test_add_launch("/monitor/pinning", NULL, test_monitor_pinning);
     qn_test_add_launch("/monitor/kill-both", NULL, test_monitor_kill_both);
+    qn_test_add_launch("/monitor/memory-hotplug", NULL, test_monitor_memory_hotplug);
     qn_test_add_launch("/monitor/qemu-exits-early/exits-at-once", "exits-at-once",
                        test_monitor_qemu_exits_early);
     qn_test_add_launch("/monitor/qemu-exits-early/bad-machine", "bad-machine",

@@ -315,6 +315,12 @@ set_mirror_distances(QnConfig *c, const char *v)
 }
 
 static gboolean
+set_hotplug_headroom(QnConfig *c, const char *v)
+{
+    return set_onoff(&c->hotplug_headroom, v);
+}
+
+static gboolean
 set_device_locality(QnConfig *c, const char *v)
 {
     if (strcmp(v, "first") == 0) {
@@ -401,6 +407,7 @@ static const struct {
       "prefer, isolate or require" },
     { "emulator-threads", "QEMU_NUMA_EMULATOR_THREADS", set_emulator, "shared or isolate" },
     { "mirror-distances", "QEMU_NUMA_MIRROR_DISTANCES", set_mirror_distances, "on or off" },
+    { "hotplug-headroom", "QEMU_NUMA_HOTPLUG_HEADROOM", set_hotplug_headroom, "on or off" },
     { "device-locality", "QEMU_NUMA_DEVICE_LOCALITY", set_device_locality,
       "first or after-page-size" },
     { "log-level", "QEMU_NUMA_LOG_LEVEL", set_log_level, "error, warning, info or debug" },

@@ -65,6 +65,9 @@ typedef struct {
     gboolean isolate_emulator;   /* emulator threads on a pCPU of their own (isolateEmulatorThread) */
     gboolean mirror_distances;   /* argv-defined guest topologies too get -numa dist lines that
                                   * mirror the host nodes chosen (off: the argv's SLIT) */
+    gboolean hotplug_headroom;   /* hold -m maxmem's room for hotplug (maxmem - ram - the argv's
+                                  * memory devices) on the guest nodes' host nodes, in the
+                                  * ledger: hotplug-headroom = on (default off) */
     gboolean device_locality_first; /* a vfio-pci device's host node outranks the page size
                                      * (device-locality = first, the default); FALSE: page
                                      * size first (after-page-size) */

@@ -201,6 +201,8 @@ qn_plan_to_json(const QnPlan *plan)
         json_builder_add_boolean_value(b, g->host_nodes_from_user);
         json_builder_set_member_name(b, "user_node");
         json_builder_add_int_value(b, g->user_node);
+        json_builder_set_member_name(b, "headroom");
+        json_builder_add_int_value(b, (gint64)g->headroom);
         if (plan->by_socket) {
             g_autofree gchar *sk = qn_bitmap_format_list(g->sockets, ",");
 
@@ -436,7 +438,7 @@ qn_plan_from_json(JsonNode *node, GError **error)
         JsonNode *hn;
         JsonNode *pc;
         const char *vcpus, *mode, *memdev;
-        gint64 id, bytes, page_size, user_node;
+        gint64 id, bytes, page_size, user_node, headroom;
 
         if (!JSON_NODE_HOLDS_OBJECT(e)) {
             QN_BAD("guest_nodes[]");
@@ -453,6 +455,7 @@ qn_plan_from_json(JsonNode *node, GError **error)
             !qn_json_member_int(go, "bytes", 0, &bytes) || bytes < 0 ||
             !qn_json_member_int(go, "page_size", 0, &page_size) || page_size < 0 ||
             !qn_json_member_int(go, "user_node", -1, &user_node) || user_node < -1 ||
+            !qn_json_member_int(go, "headroom", 0, &headroom) || headroom < 0 ||
             user_node > G_MAXINT || hn == NULL || !JSON_NODE_HOLDS_ARRAY(hn) ||
             (pc != NULL && !JSON_NODE_HOLDS_ARRAY(pc) && !JSON_NODE_HOLDS_NULL(pc))) {
             QN_BAD("guest_nodes[]");
@@ -465,6 +468,7 @@ qn_plan_from_json(JsonNode *node, GError **error)
         g->mode = v;
         g->memdev = g_strdup(memdev);
         g->user_node = (gint)user_node;
+        g->headroom = (guint64)headroom;
         g->host_nodes = qn_bitmap_new();
         g->pcpus = g_array_new(FALSE, FALSE, sizeof(guint));
         if (g->vcpus == NULL ||

@@ -25,7 +25,8 @@ qn_memdev_guest_node(const QnPlan *plan, guint id)
     return NULL;
 }
 
-/* Bytes the plan puts on host node @h in @page_size pages, devices before @upto included. */
+/* Bytes the plan puts on host node @h in @page_size pages (guest nodes with the headroom set
+ * so far, devices before @upto included). */
 static guint64
 qn_memdev_host_bytes(const QnPlan *plan, guint h, guint64 page_size, guint upto)
 {
@@ -36,7 +37,7 @@ qn_memdev_host_bytes(const QnPlan *plan, guint h, guint64 page_size, guint upto)
         guint nh = qn_bitmap_count(g->host_nodes);
 
         if (g->page_size == page_size && nh > 0 && qn_bitmap_test(g->host_nodes, h)) {
-            sum += g->bytes / nh;
+            sum += (g->bytes + g->headroom) / nh;
         }
     }
     for (guint i = 0; i <= upto && i < plan->mem_devices->len; i++) {
@@ -153,6 +154,62 @@ qn_memdev_place(QnPlanner *p, const QnMemDevice *md, const QnMemoryBackend *b)
     }
 }
 
+/*
+ * hotplug-headroom = on: the room -m maxmem= leaves for hotplug (maxmem - ram - the argv's
+ * memory devices; QEMU hw/i386/pc.c pc_memory_init() makes the device region of maxmem - ram)
+ * is held on the guest nodes' host nodes, in their page sizes, as a reservation in the ledger
+ * that is never allocated: other launches plan around it (qn_ledger_entry_add_reservations()),
+ * and a later object-add + device_add finds its pages. Split evenly over the guest nodes with
+ * memory, in whole pages, the remainder's pages to the first nodes; a host node that lacks the
+ * room now is noted, not refused (the same rule as a device's).
+ */
+static void
+qn_memdev_headroom(QnPlanner *p)
+{
+    QnPlan *plan = p->plan;
+    guint64 used = p->qa->ram_size;
+    guint64 room;
+    guint n = 0;
+
+    for (guint i = 0; i < plan->mem_devices->len; i++) {
+        used += ((const QnPlanMemDevice *)g_ptr_array_index(plan->mem_devices, i))->bytes;
+    }
+    for (guint i = 0; i < plan->guest_nodes->len; i++) {
+        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+
+        n += g->bytes > 0 && qn_bitmap_count(g->host_nodes) > 0;
+    }
+    if (p->qa->maxmem <= used || n == 0) {
+        return;
+    }
+    room = p->qa->maxmem - used;
+    for (guint i = 0, k = 0; i < plan->guest_nodes->len; i++) {
+        QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+        guint64 page = g->page_size ? g->page_size : 4096;
+        guint64 pages = room / page;
+        guint nh = qn_bitmap_count(g->host_nodes);
+
+        if (g->bytes == 0 || nh == 0) {
+            continue;
+        }
+        /* whole pages on each host node of the guest node */
+        g->headroom = (pages / n + (k < pages % n)) * page;
+        g->headroom -= g->headroom % (page * nh);
+        k++;
+        QN_BITMAP_FOREACH(g->host_nodes, h) {
+            guint64 want = qn_memdev_host_bytes(plan, (guint)h, g->page_size,
+                                                plan->mem_devices->len);
+
+            if (g->headroom > 0 && want > qn_capacity(p, (guint)h, g->page_size)) {
+                g_autofree gchar *sz = qn_size_format(g->headroom);
+
+                qn_memdev_note(plan, "hotplug headroom %s of guest %u: host node %d has no "
+                               "room for it now", sz, g->id, h);
+            }
+        }
+    }
+}
+
 /**
  * qn_plan_stage_mem_devices:
  * Places the argv's hotplug memory devices (QnQemuArgv.mem_devices) on p->plan: one
@@ -170,6 +227,9 @@ qn_plan_stage_mem_devices(QnPlanner *p, GError **error)
         if (b != NULL) {
             qn_memdev_place(p, md, b);
         }
+    }
+    if (p->cfg->hotplug_headroom && p->plan->kind == QN_PLAN_ALIGNED) {
+        qn_memdev_headroom(p);
     }
     return QN_STAGE_OK;
 }

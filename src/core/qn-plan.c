@@ -238,6 +238,17 @@ qn_plan_summary(const QnPlan *plan)
                                bytes, ps, qn_memory_mode_to_string(d->mode),
                                d->reserve ? ", reserved" : "");
     }
+    for (guint i = 0; i < plan->guest_nodes->len; i++) {
+        const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, i);
+        g_autofree gchar *hosts = qn_bitmap_format_list(g->host_nodes, ",");
+        g_autofree gchar *bytes = qn_size_format(g->headroom);
+        g_autofree gchar *ps = g->page_size ? qn_size_format(g->page_size) : g_strdup("4K");
+
+        if (g->headroom > 0) {
+            g_string_append_printf(s, "; hotplug headroom held for guest %u on host %s (%s in "
+                                   "%s pages)", g->id, hosts, bytes, ps);
+        }
+    }
     for (guint i = 0; plan->pci_devices != NULL && i < plan->pci_devices->len; i++) {
         const QnPlanPciDevice *d = g_ptr_array_index(plan->pci_devices, i);
         const char *name = d->id ? d->id : d->driver;

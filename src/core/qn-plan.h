@@ -65,6 +65,9 @@ typedef struct {
                             * empty */
     gint initiator;        /* with plan->hmat: a memory-only guest node's initiator= (the
                             * nearest guest node with vCPUs), else -1 */
+    guint64 headroom;      /* bytes of maxmem's hotplug room held for this guest node on its
+                            * host nodes, in its page size, never allocated (hotplug-headroom:
+                            * src/core/qn-plan-memdev.c); 0: none */
 } QnGuestNode;
 
 /**

@@ -409,3 +409,50 @@ qn_parse_numa_maps(const char *text)
     }
     return per_node;
 }
+
+GHashTable *
+qn_parse_numa_maps_mapping(const char *maps, const char *numa_maps, guint64 size,
+                           guint *ret_matches)
+{
+    g_auto(GStrv) lines = g_strsplit(maps, "\n", -1);
+    g_auto(GStrv) nlines = NULL;
+    guint64 found = 0;
+    guint matches = 0;
+
+    g_assert(maps != NULL && numa_maps != NULL && ret_matches != NULL);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        const char *dash = strchr(lines[i], '-');
+        gchar *end = NULL;
+        guint64 start, stop;
+
+        if (dash == NULL) {
+            continue;
+        }
+        start = g_ascii_strtoull(lines[i], &end, 16);
+        if (end != dash) {
+            continue;
+        }
+        stop = g_ascii_strtoull(dash + 1, &end, 16);
+        if (end == dash + 1 || *end != ' ' || stop <= start) {
+            continue;
+        }
+        if (stop - start == size) {
+            found = start;
+            matches++;
+        }
+    }
+    *ret_matches = matches;
+    if (matches != 1) {
+        return NULL;
+    }
+    nlines = g_strsplit(numa_maps, "\n", -1);
+    for (guint i = 0; nlines[i] != NULL; i++) {
+        gchar *end = NULL;
+        guint64 start = g_ascii_strtoull(nlines[i], &end, 16);
+
+        if (end != nlines[i] && *end == ' ' && start == found) {
+            return qn_parse_numa_maps(nlines[i]);
+        }
+    }
+    return g_hash_table_new(g_direct_hash, g_direct_equal);
+}

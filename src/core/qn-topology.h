@@ -166,4 +166,24 @@ G_BEGIN_DECLS
  */
 GHashTable *qn_parse_numa_maps(const char *text);
 
+/**
+ * qn_parse_numa_maps_mapping:
+ * @maps: /proc/PID/maps (Documentation/filesystems/proc.rst: "start-end perms ..." a line,
+ *   addresses in hex)
+ * @numa_maps: /proc/PID/numa_maps of the same process: each line starts with its mapping's
+ *   start address (mm/mempolicy.c show_numa_map(): "%08lx")
+ * @size: the length in bytes of the mapping wanted: a memory backend's size (QEMU 7.2 maps a
+ *   RAM block as one mapping of exactly its size, with a PROT_NONE guard page after it:
+ *   util/mmap-alloc.c qemu_ram_mmap())
+ * @ret_matches: (out): how many mappings of @maps are exactly @size bytes long
+ *
+ * A backend has no name in numa_maps (anonymous, or a hugetlbfs or memfd file we cannot tie to
+ * it), so it is told apart by its length alone: only when exactly one mapping has it.
+ * Returns: (transfer full) (nullable): host node -> bytes resident on it, as
+ *   qn_parse_numa_maps(), of that one mapping (empty if numa_maps no longer lists it); %NULL
+ *   when no mapping or more than one is @size bytes long.
+ */
+GHashTable *qn_parse_numa_maps_mapping(const char *maps, const char *numa_maps, guint64 size,
+                                       guint *ret_matches);
+
 G_END_DECLS

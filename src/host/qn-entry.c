@@ -8,6 +8,7 @@
 #include "qn-error.h"
 #include "qn-json.h"
 #include "qn-plan-json.h"
+#include "qn-topology.h"
 
 /*
  * Every JSON member name of a ledger entry and of an exits.jsonl line is in this file
@@ -128,6 +129,7 @@ qn_ledger_entry_free(QnLedgerEntry *e)
     g_free(e->qemu_status);
     g_free(e->qemu_status_time);
     g_clear_pointer(&e->measured_memory, g_array_unref);
+    g_clear_pointer(&e->memory_devices, g_ptr_array_unref);
     g_ptr_array_unref(e->threads);
     qn_bitmap_free(e->emulator_pcpus);
     g_ptr_array_unref(e->events);
@@ -385,6 +387,26 @@ qn_read_qemu(JsonObject *o, QnLedgerEntry *e)
     return e->qemu_status != NULL;
 }
 
+/* [{"host_node", "bytes"}] into a new array; malformed elements are skipped */
+static GArray *
+qn_read_node_bytes(JsonArray *a)
+{
+    GArray *out = g_array_new(FALSE, TRUE, sizeof(QnEntryNodeBytes));
+
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *x = qn_element_object(a, i);
+        QnEntryNodeBytes nb = { 0 };
+        guint64 node;
+
+        if (x != NULL && qn_member_uint(x, "host_node", 65535, &node) &&
+            qn_member_uint(x, "bytes", G_MAXINT64, &nb.bytes)) {
+            nb.host_node = (guint)node;
+            g_array_append_val(out, nb);
+        }
+    }
+    return out;
+}
+
 static gboolean
 qn_read_measured(JsonObject *o, QnLedgerEntry *e)
 {
@@ -396,17 +418,50 @@ qn_read_measured(JsonObject *o, QnLedgerEntry *e)
     if (!JSON_NODE_HOLDS_ARRAY(n)) {
         return FALSE;
     }
-    e->measured_memory = g_array_new(FALSE, TRUE, sizeof(QnEntryNodeBytes));
+    e->measured_memory = qn_read_node_bytes(json_node_get_array(n));
+    return TRUE;
+}
+
+static gboolean
+qn_read_memory_devices(JsonObject *o, QnLedgerEntry *e)
+{
+    JsonNode *n = json_object_get_member(o, "memory_devices");
+
+    if (n == NULL || JSON_NODE_HOLDS_NULL(n)) {
+        return TRUE;
+    }
+    if (!JSON_NODE_HOLDS_ARRAY(n)) {
+        return FALSE;
+    }
+    e->memory_devices = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)qn_entry_memory_device_free);
     for (guint i = 0; i < json_array_get_length(json_node_get_array(n)); i++) {
         JsonObject *x = qn_element_object(json_node_get_array(n), i);
-        QnEntryNodeBytes nb = { 0 };
-        guint64 node;
+        QnEntryMemoryDevice *d;
+        JsonArray *pl;
+        JsonNode *hp;
+        guint64 v;
 
-        if (x != NULL && qn_member_uint(x, "host_node", 65535, &node) &&
-            qn_member_uint(x, "bytes", G_MAXINT64, &nb.bytes)) {
-            nb.host_node = (guint)node;
-            g_array_append_val(e->measured_memory, nb);
+        if (x == NULL) {
+            continue;
         }
+        d = g_new0(QnEntryMemoryDevice, 1);
+        d->id = g_strdup(qn_json_get_string(x, "id", NULL));
+        d->type = g_strdup(qn_json_get_string(x, "type", "unknown"));
+        d->memdev = g_strdup(qn_json_get_string(x, "memdev", NULL));
+        d->node = qn_member_uint(x, "node", 65535, &v) ? (gint)v : -1;
+        d->size = qn_member_uint(x, "size", G_MAXINT64, &v) ? v : 0;
+        d->requested_size = qn_member_uint(x, "requested_size", G_MAXINT64, &v) ? v : 0;
+        d->backend_size = qn_member_uint(x, "backend_size", G_MAXINT64, &v) ? v : d->size;
+        hp = json_object_get_member(x, "hotplugged");
+        d->hotplugged = hp != NULL && JSON_NODE_HOLDS_VALUE(hp) &&
+                                json_node_get_value_type(hp) == G_TYPE_BOOLEAN
+                            ? json_node_get_boolean(hp)
+                            : -1;
+        d->mappings = qn_member_uint(x, "mappings", G_MAXUINT, &v) ? (guint)v : 0;
+        pl = qn_member_array(x, "placement");
+        d->placement = pl != NULL ? qn_read_node_bytes(pl) : NULL;
+        g_ptr_array_add(e->memory_devices, d);
     }
     return TRUE;
 }
@@ -491,7 +546,7 @@ qn_read_state(JsonObject *o, QnLedgerEntry *e)
 static const char *const qn_known[] = {
     "version", "name", "uuid", "pid", "start_time", "user", "state", "created", "plan",
     "reservations", "free_hugepages_before", "free_hugepages_after", "pinned_cpus", "qemu",
-    "measured_memory", "pinning", "events", "migration", "reserve_seconds",
+    "measured_memory", "memory_devices", "pinning", "events", "migration", "reserve_seconds",
     /* version 1 only, dropped: QEMU's state was in "state"; a per-node map nobody read */
     "memory_per_node", "live_status", "measured_memory_per_node",
 };
@@ -587,6 +642,9 @@ qn_ledger_entry_from_json(JsonNode *node, GError **error)
     }
     if (!qn_read_seconds(o, "reserve_seconds", &e->reserve_seconds)) {
         qn_keep(e, o, "reserve_seconds");
+    }
+    if (!qn_read_memory_devices(o, e)) {
+        qn_keep(e, o, "memory_devices");
     }
     if (!qn_read_pinning(o, e)) {
         qn_keep(e, o, "pinning");
@@ -777,20 +835,56 @@ qn_add_migration(JsonBuilder *b, const QnLedgerEntry *e)
 }
 
 static void
-qn_add_measured(JsonBuilder *b, const QnLedgerEntry *e)
+qn_add_node_bytes(JsonBuilder *b, const char *name, const GArray *a)
 {
-    json_builder_set_member_name(b, "measured_memory");
-    if (e->measured_memory == NULL) {
+    json_builder_set_member_name(b, name);
+    if (a == NULL) {
         json_builder_add_null_value(b);
         return;
     }
     json_builder_begin_array(b);
-    for (guint i = 0; i < e->measured_memory->len; i++) {
-        const QnEntryNodeBytes *nb = &g_array_index(e->measured_memory, QnEntryNodeBytes, i);
+    for (guint i = 0; i < a->len; i++) {
+        const QnEntryNodeBytes *nb = &g_array_index(a, QnEntryNodeBytes, i);
 
         json_builder_begin_object(b);
         qn_add_int(b, "host_node", nb->host_node);
         qn_add_int(b, "bytes", (gint64)nb->bytes);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
+static void
+qn_add_memory_devices(JsonBuilder *b, const QnLedgerEntry *e)
+{
+    json_builder_set_member_name(b, "memory_devices");
+    if (e->memory_devices == NULL) {
+        json_builder_add_null_value(b);
+        return;
+    }
+    json_builder_begin_array(b);
+    for (guint i = 0; i < e->memory_devices->len; i++) {
+        const QnEntryMemoryDevice *d = g_ptr_array_index(e->memory_devices, i);
+
+        json_builder_begin_object(b);
+        qn_add_string(b, "id", d->id);
+        qn_add_string(b, "type", d->type);
+        qn_add_string(b, "memdev", d->memdev);
+        json_builder_set_member_name(b, "node");
+        d->node >= 0 ? json_builder_add_int_value(b, d->node) : json_builder_add_null_value(b);
+        qn_add_int(b, "size", (gint64)d->size);
+        json_builder_set_member_name(b, "requested_size");
+        if (strcmp(d->type, "virtio-mem") == 0) {
+            json_builder_add_int_value(b, (gint64)d->requested_size);
+        } else {
+            json_builder_add_null_value(b);
+        }
+        qn_add_int(b, "backend_size", (gint64)d->backend_size);
+        json_builder_set_member_name(b, "hotplugged");
+        d->hotplugged >= 0 ? json_builder_add_boolean_value(b, d->hotplugged)
+                           : json_builder_add_null_value(b);
+        qn_add_int(b, "mappings", d->mappings);
+        qn_add_node_bytes(b, "placement", d->placement);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -829,7 +923,8 @@ qn_ledger_entry_to_json(const QnLedgerEntry *e, gboolean with_user)
     }
     qn_add_qemu(b, e);
     qn_add_migration(b, e);
-    qn_add_measured(b, e);
+    qn_add_node_bytes(b, "measured_memory", e->measured_memory);
+    qn_add_memory_devices(b, e);
     qn_add_pinning(b, e);
     qn_add_events(b, e);
     json_builder_end_object(b);
@@ -1158,4 +1253,139 @@ qn_launch_record_from_json(JsonNode *node, GError **error)
     r->error = g_strdup(qn_json_get_string(o, "error", NULL));
     r->message = g_strdup(qn_json_get_string(o, "message", NULL));
     return g_steal_pointer(&r);
+}
+
+void
+qn_entry_memory_device_free(QnEntryMemoryDevice *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    g_free(d->id);
+    g_free(d->type);
+    g_free(d->memdev);
+    g_clear_pointer(&d->placement, g_array_unref);
+    g_free(d);
+}
+
+/* QEMU names a backend by its QOM path, "/objects/<id>" for one made by -object or object-add */
+static gchar *
+qn_memdev_id(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+
+    return path == NULL ? NULL : g_strdup(slash ? slash + 1 : path);
+}
+
+GPtrArray *
+qn_entry_memory_devices_from_qmp(JsonNode *reply)
+{
+    GPtrArray *devs;
+    JsonArray *a;
+
+    if (reply == NULL || !JSON_NODE_HOLDS_ARRAY(reply)) {
+        return NULL;
+    }
+    a = json_node_get_array(reply);
+    devs = g_ptr_array_new_with_free_func((GDestroyNotify)qn_entry_memory_device_free);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *x = qn_element_object(a, i);
+        JsonNode *dn = x ? json_object_get_member(x, "data") : NULL;
+        JsonObject *data;
+        QnEntryMemoryDevice *d;
+        JsonNode *hp;
+        guint64 v;
+
+        if (dn == NULL || !JSON_NODE_HOLDS_OBJECT(dn)) {
+            continue;
+        }
+        data = json_node_get_object(dn);
+        d = g_new0(QnEntryMemoryDevice, 1);
+        d->type = qn_ledger_name_to_utf8(qn_json_get_string(x, "type", "unknown"));
+        d->id = qn_ledger_name_to_utf8(qn_json_get_string(data, "id", NULL));
+        {
+            g_autofree gchar *raw = qn_memdev_id(qn_json_get_string(data, "memdev", NULL));
+
+            d->memdev = qn_ledger_name_to_utf8(raw);
+        }
+        d->node = qn_member_uint(data, "node", 65535, &v) ? (gint)v : -1;
+        d->size = qn_member_uint(data, "size", G_MAXINT64, &v) ? v : 0;
+        d->requested_size = qn_member_uint(data, "requested-size", G_MAXINT64, &v) ? v : 0;
+        /* virtio-mem maps its whole region (max-size) and plugs blocks of it */
+        d->backend_size = qn_member_uint(data, "max-size", G_MAXINT64, &v) ? v : d->size;
+        hp = json_object_get_member(data, "hotplugged");
+        d->hotplugged = hp != NULL && JSON_NODE_HOLDS_VALUE(hp) &&
+                                json_node_get_value_type(hp) == G_TYPE_BOOLEAN
+                            ? json_node_get_boolean(hp)
+                            : -1;
+        g_ptr_array_add(devs, d);
+    }
+    return devs;
+}
+
+static GArray *
+qn_node_bytes_from_table(GHashTable *per_node)
+{
+    GArray *out = g_array_new(FALSE, TRUE, sizeof(QnEntryNodeBytes));
+    GHashTableIter it;
+    gpointer k, v;
+
+    g_hash_table_iter_init(&it, per_node);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        QnEntryNodeBytes nb = { GPOINTER_TO_UINT(k), GPOINTER_TO_SIZE(v) };
+
+        g_array_append_val(out, nb);
+    }
+    g_array_sort(out, qn_node_bytes_cmp);
+    return out;
+}
+
+void
+qn_entry_memory_devices_measure(GPtrArray *devs, const char *maps, const char *numa_maps)
+{
+    g_assert(devs != NULL);
+    for (guint i = 0; i < devs->len; i++) {
+        QnEntryMemoryDevice *d = g_ptr_array_index(devs, i);
+        g_autoptr(GHashTable) per_node = NULL;
+
+        g_clear_pointer(&d->placement, g_array_unref);
+        d->mappings = 0;
+        if (maps == NULL || numa_maps == NULL || d->backend_size == 0) {
+            continue;
+        }
+        per_node = qn_parse_numa_maps_mapping(maps, numa_maps, d->backend_size, &d->mappings);
+        if (per_node != NULL) {
+            d->placement = qn_node_bytes_from_table(per_node);
+        }
+    }
+}
+
+gboolean
+qn_entry_memory_devices_equal(GPtrArray *a, GPtrArray *b)
+{
+    if (a == NULL || b == NULL) {
+        return a == b;
+    }
+    if (a->len != b->len) {
+        return FALSE;
+    }
+    for (guint i = 0; i < a->len; i++) {
+        const QnEntryMemoryDevice *x = g_ptr_array_index(a, i);
+        const QnEntryMemoryDevice *y = g_ptr_array_index(b, i);
+
+        if (g_strcmp0(x->id, y->id) != 0 || g_strcmp0(x->type, y->type) != 0 ||
+            g_strcmp0(x->memdev, y->memdev) != 0 || x->node != y->node ||
+            x->size != y->size || x->requested_size != y->requested_size ||
+            x->backend_size != y->backend_size || x->hotplugged != y->hotplugged) {
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+void
+qn_ledger_entry_set_memory_devices(QnLedgerEntry *e, GPtrArray *devs)
+{
+    g_clear_pointer(&e->memory_devices, g_ptr_array_unref);
+    e->memory_devices = devs;
 }

@@ -73,6 +73,22 @@ typedef struct {
     GArray *pages_on;  /* QnEntryNodePages, by host node */
 } QnEntryReservation;
 
+/* one memory device QEMU reports (query-memory-devices, QEMU 7.2 qapi/machine.json
+ * MemoryDeviceInfo): cold-plugged from the argv or added later over QMP */
+typedef struct {
+    gchar *id;              /* nullable: the device's id */
+    gchar *type;            /* QEMU's MemoryDeviceInfoKind: "dimm", "nvdimm", "virtio-mem"... */
+    gchar *memdev;          /* nullable: its backend's id (the last part of QEMU's QOM path) */
+    gint node;              /* its guest node, -1 when QEMU gives none (virtio-pmem) */
+    guint64 size;           /* bytes the guest has (virtio-mem: plugged now) */
+    guint64 requested_size; /* virtio-mem's requested-size, 0 for the others */
+    guint64 backend_size;   /* bytes of its backend (virtio-mem: max-size), else @size */
+    gint hotplugged;        /* 1, 0, or -1 when QEMU does not say (all but DIMMs) */
+    guint mappings;         /* mappings of @backend_size bytes when measured (1: told apart) */
+    GArray *placement;      /* nullable: QnEntryNodeBytes: the backend's mapping's pages by host
+                             * node (numa_maps); %NULL when not measured or not told apart */
+} QnEntryMemoryDevice;
+
 /* one thread the monitor pinned, or found pinned by the caller */
 typedef struct {
     gint vcpu;         /* the vCPU index, -1 when unknown (the caller pinned it) */
@@ -114,6 +130,8 @@ typedef struct {
     gchar *qemu_status_time; /* nullable: when it was seen, ISO 8601 UTC */
     gboolean qemu_status_live; /* QEMU answered query-status just now (qemu-numa-ctl status) */
     GArray *measured_memory; /* nullable (never measured): QnEntryNodeBytes */
+    GPtrArray *memory_devices; /* nullable (never asked): QnEntryMemoryDevice*, as the monitor
+                              * last saw them (query-memory-devices) */
     gboolean pinned;       /* the pinning record below is set */
     gboolean pinned_by_caller; /* the caller (libvirt <vcpupin>) pinned, not the monitor */
     GPtrArray *threads;    /* QnEntryThread*: vCPU threads as pinned */
@@ -217,6 +235,42 @@ void qn_ledger_entry_end_incoming(QnLedgerEntry *e);
  *   qn_parse_numa_maps() gives
  */
 void qn_ledger_entry_set_measured_memory(QnLedgerEntry *e, GHashTable *per_node);
+
+/** qn_entry_memory_device_free: NULL-safe. */
+void qn_entry_memory_device_free(QnEntryMemoryDevice *d);
+
+/**
+ * qn_entry_memory_devices_from_qmp:
+ * @reply: QEMU's answer to query-memory-devices (already bounded by the QMP client): an
+ *   array of {"type", "data": {...}} (QEMU 7.2 qapi/machine.json MemoryDeviceInfo)
+ * Members of an unexpected type are skipped, never fatal: QEMU is not trusted to be well formed.
+ * Returns: (transfer full) (nullable): QnEntryMemoryDevice*, in QEMU's order, with no placement
+ *   yet; %NULL when @reply is not an array.
+ */
+GPtrArray *qn_entry_memory_devices_from_qmp(JsonNode *reply);
+
+/**
+ * qn_entry_memory_devices_measure:
+ * @devs: QnEntryMemoryDevice*
+ * @maps, @numa_maps: (nullable): QEMU's /proc/PID/maps and numa_maps read now
+ * Sets each device's placement to its backend's mapping's pages by host node, when exactly one
+ * mapping of QEMU is its backend's size (qn_parse_numa_maps_mapping()); else (or without the
+ * files) no placement, and @mappings says how many had that size.
+ */
+void qn_entry_memory_devices_measure(GPtrArray *devs, const char *maps, const char *numa_maps);
+
+/**
+ * qn_entry_memory_devices_equal:
+ * Whether @a and @b (nullable) list the same devices: ids, types, backends, nodes and sizes,
+ * placement aside (what makes the monitor write the entry again).
+ */
+gboolean qn_entry_memory_devices_equal(GPtrArray *a, GPtrArray *b);
+
+/**
+ * qn_ledger_entry_set_memory_devices:
+ * @devs: (transfer full) (nullable): QnEntryMemoryDevice*; replaces the entry's list
+ */
+void qn_ledger_entry_set_memory_devices(QnLedgerEntry *e, GPtrArray *devs);
 
 /** qn_entry_thread_new: a pinning record; @pcpus is copied. */
 QnEntryThread *qn_entry_thread_new(gint vcpu, gint64 thread_id, const QnBitmap *pcpus);

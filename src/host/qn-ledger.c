@@ -810,7 +810,17 @@ qn_ledger_entry_add_reservations(const QnLedgerEntry *entry, QnReservations *r)
         const QnGuestNode *g = g_ptr_array_index(plan->guest_nodes, k);
         guint nh = qn_bitmap_count(g->host_nodes);
 
-        if (nh == 0 || (g->page_size != 0 && entry->state != QN_ENTRY_RESERVING)) {
+        if (nh == 0) {
+            continue;
+        }
+        /* hotplug headroom (hotplug-headroom = on): held, never allocated, so it always counts:
+         * the kernel's counters never show it */
+        QN_BITMAP_FOREACH(g->host_nodes, h) {
+            if (g->headroom > 0) {
+                qn_reservations_add(r, (guint)h, g->page_size, g->headroom / nh);
+            }
+        }
+        if (g->page_size != 0 && entry->state != QN_ENTRY_RESERVING) {
             continue;
         }
         QN_BITMAP_FOREACH(g->host_nodes, h) {

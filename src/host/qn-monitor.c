@@ -122,6 +122,8 @@ typedef struct {
     gboolean migration_failed; /* a MIGRATION event said "failed" */
     QnPlan *pin_plan;          /* pinning waits for the caller's first `cont` (RESUME) */
     GHashTable *vcpu_affinity; /* thread id -> cpulist when we connected (gchar*) */
+    GPtrArray *memory_devices; /* QnEntryMemoryDevice*: query-memory-devices as last recorded */
+    gboolean memdev_check_queued; /* an idle check is already on its way */
 } QnMonitor;
 
 static void
@@ -244,6 +246,82 @@ qn_measure_memory(QnMonitor *m)
     qn_entry_update(m, qn_edit_memory, per_node);
 }
 
+/* How often the monitor asks QEMU for its memory devices (QN_MEMDEV_POLL_S seconds): QEMU 7.2
+ * sends no event when one is added (device_add of a pc-dimm or virtio-mem says nothing: it
+ * has no DEVICE_ADDED), so `qemu-numa-ctl status` sees a hotplugged DIMM within this
+ * time. One bounded QMP round trip a VM; the entry is written only when the list changed. */
+#define QN_MEMDEV_POLL_S 2
+
+static void
+qn_edit_memory_devices(QnLedgerEntry *e, gpointer user)
+{
+    qn_ledger_entry_set_memory_devices(e, g_ptr_array_ref(user));
+}
+
+/* Reads QEMU's /proc/PID/@what (maps, numa_maps): QEMU's own files, read by root, bounded by
+ * the kernel's view of its mappings. Returns: (transfer full) (nullable). */
+static gchar *
+qn_proc_read(const QnMonitor *m, const char *what)
+{
+    g_autofree gchar *path = g_strdup_printf("%s/%d/%s", m->proc_root, m->pid, what);
+    gchar *text = NULL;
+
+    return g_file_get_contents(path, &text, NULL, NULL) ? text : NULL;
+}
+
+/* query-memory-devices: when the devices differ from the last record (a DIMM or virtio-mem
+ * added, removed, resized), their backends' placement is measured now and the entry
+ * rewritten (issue 16 item 3). */
+static void
+qn_check_memory_devices(QnMonitor *m)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) r = qn_qmp_client_execute_sync(m->qmp, "query-memory-devices", NULL,
+                                                       10000, &error);
+    g_autoptr(GPtrArray) devs = qn_entry_memory_devices_from_qmp(r);
+    g_autofree gchar *maps = NULL;
+    g_autofree gchar *numa_maps = NULL;
+
+    if (devs == NULL) {
+        if (error != NULL && !m->qmp_closed) {
+            qn_log("query-memory-devices: %s", error->message);
+        }
+        return;
+    }
+    if (m->memory_devices != NULL && qn_entry_memory_devices_equal(m->memory_devices, devs)) {
+        return;
+    }
+    maps = qn_proc_read(m, "maps");
+    numa_maps = qn_proc_read(m, "numa_maps");
+    qn_entry_memory_devices_measure(devs, maps, numa_maps);
+    if (qn_entry_update(m, qn_edit_memory_devices, devs)) {
+        qn_log("%u memory device(s) recorded", devs->len);
+        g_clear_pointer(&m->memory_devices, g_ptr_array_unref);
+        m->memory_devices = g_steal_pointer(&devs);
+    }
+}
+
+static gboolean
+qn_memdev_poll(gpointer user)
+{
+    QnMonitor *m = user;
+
+    if (!m->qmp_closed && !m->qemu_gone) {
+        qn_check_memory_devices(m);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+qn_memdev_idle(gpointer user)
+{
+    QnMonitor *m = user;
+
+    m->memdev_check_queued = FALSE;
+    qn_memdev_poll(m);
+    return G_SOURCE_REMOVE;
+}
+
 static const char *
 qn_state_after(const char *event, JsonObject *data)
 {
@@ -285,6 +363,12 @@ qn_on_event(QnQmpClient *client, const char *event, JsonObject *data, gint64 ts_
             g_strdup(qn_json_get_string(data, "reason", "unknown"));
     }
     qn_entry_update(m, qn_edit_event, &r);
+    /* virtio-mem resized (QEMU 7.2 hw/virtio/virtio-mem.c), a device gone: look again now */
+    if ((!strcmp(event, "MEMORY_DEVICE_SIZE_CHANGE") || !strcmp(event, "DEVICE_DELETED")) &&
+        !m->memdev_check_queued) {
+        m->memdev_check_queued = TRUE;
+        g_idle_add(qn_memdev_idle, m); /* QMP commands cannot wait inside this callback */
+    }
     if (!strcmp(event, "RESUME")) {
         qn_measure_memory(m); /* pages touched so far, as they really landed */
         if (m->pin_plan != NULL) {
@@ -671,6 +755,7 @@ qn_monitor_main(int argc, char **argv)
     g_autofree gchar *user_dir = NULL;
     int pidfd;
     gint64 pid64;
+    guint memdev_timer = 0;
 
     if (argc != 5 || !g_ascii_string_to_signed(argv[1], 10, 1, G_MAXINT, &pid64, NULL)) {
         fprintf(stderr, "usage: qemu-numa-monitor PID STATE_DIR PROC_ROOT cont|nocont\n");
@@ -759,6 +844,8 @@ qn_monitor_main(int argc, char **argv)
             qn_entry_update(&m, qn_edit_qemu_status, (gpointer)status);
         }
         qn_measure_memory(&m);
+        qn_check_memory_devices(&m);
+        memdev_timer = g_timeout_add_seconds(QN_MEMDEV_POLL_S, qn_memdev_poll, &m);
         qn_log("watching QEMU pid %d", m.pid);
         if (!m.qemu_gone) {
             g_main_loop_run(m.loop);
@@ -770,8 +857,12 @@ qn_monitor_main(int argc, char **argv)
             g_main_context_iteration(NULL, TRUE);
         }
     }
+    if (memdev_timer != 0) {
+        g_source_remove(memdev_timer);
+    }
     qn_finish(&m);
     g_clear_object(&m.qmp);
+    g_clear_pointer(&m.memory_devices, g_ptr_array_unref);
     g_free(m.last_shutdown_reason);
     qn_plan_free(m.pin_plan);
     g_clear_pointer(&m.vcpu_affinity, g_hash_table_unref);
