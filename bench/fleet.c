@@ -98,7 +98,7 @@ type_load(const char *dir)
         h->total_pages += h->pages[h->n];
         h->total_cpus += h->cpus[h->n];
         if (qn_host_node_pool(node, PAGE) == NULL) {
-            QnHugepagePool pool = { PAGE, 0, 0, 0 };
+            QnHugepagePool pool = { .page_size = PAGE };
 
             g_array_append_val(node->pools, pool);
         }

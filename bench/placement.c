@@ -916,7 +916,7 @@ host_load(const char *dir)
         h->cpus[h->n] = qn_bitmap_count(node->cpus);
         h->node_cpus[h->n] = qn_bitmap_copy(node->cpus);
         if (qn_host_node_pool(node, PAGE) == NULL) {
-            QnHugepagePool pool = { PAGE, 0, 0, 0 };
+            QnHugepagePool pool = { .page_size = PAGE };
 
             g_array_append_val(node->pools, pool);
         }

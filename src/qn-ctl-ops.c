@@ -10,6 +10,7 @@
 #include "qn-ledger.h"
 #include "qn-metrics.h"
 #include "qn-nrt.h"
+#include "qn-pool.h"
 #include "qn-program.h"
 #include "qn-sysfs.h"
 
@@ -73,6 +74,7 @@ qn_ctl_metrics(const QnConfig *cfg, const char *textfile_dir, GError **error)
     if (t == NULL) {
         return 1;
     }
+    qn_pool_count_ready(t, cfg->state_dir);
     entries = qn_ctl_entries(cfg, &x.unreadable, exits, launches, error);
     if (entries == NULL) {
         return 1;
@@ -128,6 +130,7 @@ qn_ctl_nrt(const QnConfig *cfg, const char *node_name, gboolean yaml, GError **e
     if (t == NULL) {
         return 1;
     }
+    qn_pool_count_ready(t, cfg->state_dir);
     entries = qn_ctl_entries(cfg, &bad, NULL, NULL, error);
     if (entries == NULL) {
         return 1;

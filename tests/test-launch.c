@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "qn-nrt.h"
 #include "qn-qmp-client.h"
 #include "qn-test-fixture.h"
 
@@ -460,6 +461,29 @@ test_launch_pool(QnTestLaunch *f, gconstpointer data)
     pool = qn_pool_start(f, env);
     g_assert_cmpint(qn_pool_wait(f, "ready_bytes", 64 << 20), ==, 64 << 20);
     g_assert_cmpuint(qn_free_pages(2048), ==, f->before - 32);
+    /* the reports count what the pool holds ready: the metric, and NRT's available 2M pages,
+     * which the kernel's free counter no longer includes */
+    {
+        const char *metrics[] = { "metrics", NULL };
+        const char *nrt[] = { "--json", "nrt", NULL };
+        g_auto(QnCtlRun) m = { 0 };
+        g_auto(QnCtlRun) z = { 0 };
+        g_autofree gchar *want_nrt = NULL;
+
+        qn_ctl_run(f->state, env, metrics, &m);
+        g_assert_cmpint(m.status, ==, 0);
+        g_assert_nonnull(strstr(m.out, "qemu_numa_hugepages_pool_bytes{node=\"0\","
+                                       "page_size_bytes=\"2097152\"} 67108864\n"));
+        qn_ctl_run(f->state, env, nrt, &z);
+        g_assert_cmpint(z.status, ==, 0);
+        {
+            g_autofree gchar *q = qn_nrt_quantity(((f->before - 32) * 2 + 64) << 20);
+
+            want_nrt = g_strdup_printf("\"available\" : \"%s\"", q);
+        }
+        g_test_message("nrt: want %s", want_nrt);
+        g_assert_nonnull(strstr(z.out, want_nrt));
+    }
     vm = qn_vm_start(env, args);
     md = qn_vm_qmp(vm, "query-memdev");
     qn_assert_memdev(qn_memdev(md, "pc.ram"), 64 << 20, "bind");

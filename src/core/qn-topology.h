@@ -13,6 +13,8 @@ typedef struct {
     guint64 nr;        /* nr_hugepages: pages in the pool */
     guint64 free;      /* free_hugepages: not yet allocated to any file or mapping */
     guint64 surplus;   /* surplus_hugepages */
+    guint64 ours_ready; /* pages qemu-numa's pool service holds ready here (allocated, so not
+                         * in free): set by qn_pool_count_ready(), else 0 */
 } QnHugepagePool;
 
 typedef struct {

@@ -208,7 +208,7 @@ qn_format_nodes(GString *out, const QnTopology *t, GPtrArray *entries)
         { "qemu_numa_hugepages_held_bytes",
           "Hugepages held by qemu-numa's VMs on the node (ledger reservations, as placed)" },
         { "qemu_numa_hugepages_pool_bytes",
-          "Hugepages held by qemu-numa's reservation pool on the node (0: no pool yet)" },
+          "Hugepages held ready by qemu-numa's pre-zeroed pool service on the node" },
     };
 
     for (guint f = 0; f < G_N_ELEMENTS(fam); f++) {
@@ -225,7 +225,8 @@ qn_format_nodes(GString *out, const QnTopology *t, GPtrArray *entries)
                 const QnHugepagePool *p = &g_array_index(n->pools, QnHugepagePool, k);
                 guint64 v = f == 2 ? p->nr * p->page_size
                           : f == 3 ? p->free * p->page_size
-                          : f == 4 ? qn_held_bytes(entries, n->id, p->page_size) : 0;
+                          : f == 4 ? qn_held_bytes(entries, n->id, p->page_size)
+                                   : p->ours_ready * p->page_size;
 
                 g_string_append(out, fam[f][0]);
                 qn_node_size_labels(out, n->id, p->page_size);

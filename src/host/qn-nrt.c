@@ -113,7 +113,7 @@ qn_add_zone_resources(JsonBuilder *b, const QnTopology *t, const QnHostNode *n,
     for (guint k = 0; k < n->pools->len; k++) {
         const QnHugepagePool *p = &g_array_index(n->pools, QnHugepagePool, k);
         g_autofree gchar *name = qn_nrt_resource_name(p->page_size);
-        guint64 pool = 0; /* our reservation pool's pages on this node: none exists yet */
+        guint64 pool = p->ours_ready * p->page_size; /* ready in our pool service: ours */
 
         qn_add_resource(b, name, p->nr * p->page_size, p->nr * p->page_size,
                         qn_sub(p->free * p->page_size + pool,

@@ -753,8 +753,10 @@ qn_pool_ready_pages(const char *state_dir, guint64 page_size)
     return out;
 }
 
-void
-qn_pool_count_free(QnTopology *topo, const char *state_dir)
+/* Adds the pool service's ready pages of every node and page size to `free` (@as_free) or
+ * records them in `ours_ready`. */
+static void
+qn_pool_count(QnTopology *topo, const char *state_dir, gboolean as_free)
 {
     g_autofree gchar *path = g_build_filename(state_dir, QN_POOL_SOCKET, NULL);
 
@@ -772,9 +774,23 @@ qn_pool_count_free(QnTopology *topo, const char *state_dir)
             const QnHostNode *n = qn_topology_node(topo, (guint)GPOINTER_TO_INT(k));
             QnHugepagePool *hp = n ? qn_host_node_pool(n, ps) : NULL;
 
-            if (hp != NULL) {
+            if (hp != NULL && as_free) {
                 hp->free += GPOINTER_TO_SIZE(v);
+            } else if (hp != NULL) {
+                hp->ours_ready = GPOINTER_TO_SIZE(v);
             }
         }
     }
+}
+
+void
+qn_pool_count_free(QnTopology *topo, const char *state_dir)
+{
+    qn_pool_count(topo, state_dir, TRUE);
+}
+
+void
+qn_pool_count_ready(QnTopology *topo, const char *state_dir)
+{
+    qn_pool_count(topo, state_dir, FALSE);
 }

@@ -87,4 +87,14 @@ GHashTable *qn_pool_ready_pages(const char *state_dir, guint64 page_size);
  */
 void qn_pool_count_free(QnTopology *topo, const char *state_dir);
 
+/**
+ * qn_pool_count_ready:
+ * @topo: the host, just loaded: each node's hugepage pools get `ours_ready` = the pool
+ *   service's ready pages of their size (they are allocated, so `free` does not count them)
+ * @state_dir: where the service's socket is; no service, nothing set
+ *
+ * For reports (metrics, NodeResourceTopology); a launch uses qn_pool_count_free().
+ */
+void qn_pool_count_ready(QnTopology *topo, const char *state_dir);
+
 G_END_DECLS

@@ -172,7 +172,7 @@ qn_load_node(QnTopology *topo, const char *sysfs_root, guint id, GArray **ret_ro
         return FALSE;
     }
     for (guint i = 0; i < topo->page_sizes->len; i++) {
-        QnHugepagePool pool = { g_array_index(topo->page_sizes, guint64, i), 0, 0, 0 };
+        QnHugepagePool pool = { .page_size = g_array_index(topo->page_sizes, guint64, i) };
         g_autofree gchar *hd = qn_hugepage_dir(pool.page_size);
         g_autofree gchar *nr = g_strdup_printf("%s/hugepages/%s/nr_hugepages", base, hd);
         g_autofree gchar *fr = g_strdup_printf("%s/hugepages/%s/free_hugepages", base, hd);
