@@ -530,7 +530,8 @@ qn_guest_node_new(guint id, const QnShapeNode *s, guint64 bytes, guint64 page_si
  * blocks by name (migration/ram.c: "Unknown ramblock"), and libvirt names a <numa>-less guest's
  * backend so for the same reason (qemuBuildMemoryBackendProps, "pc.ram"): plain QEMU and
  * qemu-numa then migrate both ways with the same argv (issue 14). Guest nodes of passthrough
- * become -numa node lines, which plain QEMU's argv does not have, so they keep ours. */
+ * become -numa node lines, which plain QEMU's argv does not have, so they keep ours, as does a
+ * guest whose argv already has a backend named pc.ram that the machine does not use. */
 static void
 qn_shape_name_machine_ram(const QnPlanner *p, QnPlan *plan)
 {
@@ -538,6 +539,12 @@ qn_shape_name_machine_ram(const QnPlanner *p, QnPlan *plan)
 
     if (p->shape != NULL || plan->guest_nodes->len != 1 ||
         p->kind == QN_GUEST_TOPOLOGY_PASSTHROUGH) {
+        return;
+    }
+    if (qn_qemu_argv_find_backend(p->qa, QN_MACHINE_RAM_ID) != NULL) {
+        /* the argv has a backend of that id that is not the machine's (no -machine
+         * memory-backend= names it): ours keeps its own id, so the user's is not rewritten as
+         * ours (found by fuzz-argv) */
         return;
     }
     g = g_ptr_array_index(plan->guest_nodes, 0);
